@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+
+app = typer.Typer(
+    name="motionlib",
+    help="Keep the performance of a reference video as a versioned, scored motion asset.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class State:
+    def __init__(self, library: Optional[Path]):
+        self.library_path = library
+        self._library = None
+
+    @property
+    def library(self):
+        if self._library is None:
+            from motionlib.library import Library
+
+            self._library = Library.open(self.library_path)
+        return self._library
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    library: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--library", "-L", metavar="PATH",
+            help="Library directory (default: $MOTIONLIB_LIBRARY, else the per-user data directory).",
+        ),
+    ] = None,
+):
+    ctx.obj = State(library)
+
+
+def fail(message: str, code: int = 1) -> None:
+    sys.stderr.write(f"error: {message}\n")
+    raise typer.Exit(code)
+
+
+def handles_errors(fn: Callable) -> Callable:
+    """Turn MotionlibError into one line on stderr and a non-zero exit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from motionlib.core.errors import MotionlibError
+
+        try:
+            return fn(*args, **kwargs)
+        except MotionlibError as err:
+            fail(str(err), err.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+
+    return wrapper
+
+
+def print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+from motionlib.cli import motions  # noqa: E402,F401  (registers the commands)

@@ -1,0 +1,274 @@
+"""Motion commands: ingest, list, show, tag, untag, rm, reindex."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from motionlib.cli.app import app, fail, handles_errors, print_json
+
+
+def _err_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _out_console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+@app.command()
+@handles_errors
+def ingest(
+    ctx: typer.Context,
+    files: Annotated[List[Path], typer.Argument(help="Video files to ingest (a glob works: clips/*.mp4).")],
+    name: Annotated[Optional[str], typer.Option("--name", "-n", help="Motion name (default: each file's stem).")] = None,
+    tag: Annotated[List[str], typer.Option("--tag", "-t", help="Tag to attach (repeatable).")] = [],
+    start: Annotated[Optional[float], typer.Option(help="Start of the span to keep, seconds.")] = None,
+    end: Annotated[Optional[float], typer.Option(help="End of the span to keep, seconds.")] = None,
+    whole_body: Annotated[bool, typer.Option("--whole-body", help="Add hands and face (MediaPipe Holistic, 543 points).")] = False,
+    task_file: Annotated[Optional[Path], typer.Option("--task-file", help="Use the MediaPipe Tasks PoseLandmarker with this .task model.")] = None,
+    max_size: Annotated[int, typer.Option("--max-size", help="Long side, in pixels, of the frames given to the estimator.")] = 640,
+    workers: Annotated[int, typer.Option(help="Pose trackers in parallel (0: one per core, at most 4).")] = 0,
+    keep_source: Annotated[bool, typer.Option("--keep-source/--no-keep-source", help="Keep a content-addressed copy of the clip in the library.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON (a list, one entry per file).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+):
+    """Estimate poses in video clips and store each as the next version of a motion."""
+    from motionlib.core.errors import MotionlibError
+    from motionlib.ingest.pipeline import IngestOptions
+
+    options = IngestOptions(
+        whole_body=whole_body, task_file=task_file, start=start, end=end,
+        max_size=max_size, workers=workers,
+    )
+    options.spec()  # option conflicts fail before any work
+    lib = ctx.obj.library
+    err = _err_console()
+    out = _out_console()
+    show_progress = not (as_json or quiet) and sys.stderr.isatty()
+    results, failed = [], 0
+    for path in files:
+        try:
+            result = _ingest_one(lib, path, name, tag, options, keep_source, show_progress)
+        except MotionlibError as e:
+            failed += 1
+            results.append({"file": str(path), "status": "failed", "error": str(e)})
+            sys.stderr.write(f"error: {path}: {e}\n")
+            continue
+        except KeyboardInterrupt:
+            fail(f"{path}: interrupted; nothing was stored for it", 130)
+        results.append(result.to_json())
+        if not as_json:
+            _print_result(out, result)
+    if as_json:
+        print_json(results)
+    elif len(files) > 1:
+        err.print(f"{len(files) - failed} of {len(files)} ingested" + (f", {failed} failed" if failed else ""))
+    if failed:
+        raise typer.Exit(1)
+
+
+def _ingest_one(lib, path, name, tags, options, keep_source, show_progress):
+    if not show_progress:
+        return lib.ingest(path, name=name, tags=tags, options=options, keep_source=keep_source)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("frames"), TimeRemainingColumn(), transient=True,
+        console=_err_console(),
+    ) as bar:
+        task = bar.add_task(Path(path).name, total=None)
+        return lib.ingest(
+            path, name=name, tags=tags, options=options, keep_source=keep_source,
+            on_start=lambda total: bar.update(task, total=total),
+            progress=lambda done: bar.update(task, completed=done),
+        )
+
+
+def _print_result(out, result) -> None:
+    from motionlib.cli.render import score_text
+    from rich.text import Text
+
+    r = result.record
+    if result.status == "unchanged":
+        out.print(f"{r.ref}  unchanged: it already holds {r.source_name} ingested with these settings")
+        return
+    line = Text(f"{r.ref}  {r.frames} frames  {r.duration:.2f}s  {r.fps:.2f} fps  overall ")
+    line.append_text(score_text(r.overall))
+    line.append("  (occlusion ")
+    line.append_text(score_text(r.occlusion))
+    line.append(", jitter ")
+    line.append_text(score_text(r.jitter))
+    line.append(", framing ")
+    line.append_text(score_text(r.framing))
+    line.append(")")
+    out.print(line)
+    for w in result.warnings:
+        out.print(f"  ! {w}", style="yellow")
+
+
+@app.command("list")
+@handles_errors
+def list_(
+    ctx: typer.Context,
+    tag: Annotated[List[str], typer.Option("--tag", "-t", help="Only versions with this tag (repeatable: all must match).")] = [],
+    min_score: Annotated[Optional[float], typer.Option("--min-score", help="Only versions whose overall score is at least this.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print records as JSON (see docs/json.md).")] = False,
+):
+    """List motion versions with duration, frame rate, scores and tags."""
+    records = ctx.obj.library.list(tags=tag, min_score=min_score)
+    if as_json:
+        print_json([r.to_json() for r in records])
+        return
+    if not records:
+        hint = "no motions match" if (tag or min_score is not None) else \
+            "the library is empty: add a clip with `motionlib ingest CLIP.mp4`"
+        _err_console().print(hint)
+        return
+    from motionlib.cli.render import motions_table
+
+    _out_console().print(motions_table(records))
+
+
+@app.command()
+@handles_errors
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="NAME[@VERSION]", help="Motion (latest version) or name@N.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the record, with the full quality report, as JSON.")] = False,
+):
+    """Show one version: scores explained, warnings, source, estimator, lineage."""
+    lib = ctx.obj.library
+    record = lib.get(ref)
+    manifest = lib.manifest(record)
+    if as_json:
+        data = record.to_json()
+        data["quality"] = manifest.get("quality")
+        data["track"] = manifest.get("track")
+        data["estimator_settings"] = manifest.get("estimator")
+        data["source"].update({k: manifest["source"].get(k) for k in (
+            "container", "codec", "coded_width", "coded_height", "rotation", "time_offset", "start", "end")})
+        data["variable_frame_rate"] = manifest.get("variable_frame_rate")
+        data["schema_version"] = manifest.get("schema_version")
+        print_json(data)
+        return
+    _print_show(record, manifest)
+
+
+def _print_show(record, manifest) -> None:
+    from rich.table import Table
+
+    from motionlib.cli.render import EXPLAIN, score_text
+
+    out = _out_console()
+    src = manifest.get("source", {})
+    est = manifest.get("estimator", {})
+    out.print(f"[bold]{record.ref}[/bold]  {record.frames} frames, {record.duration:.2f}s, "
+              f"{record.fps:.2f} fps{' (variable)' if manifest.get('variable_frame_rate') else ''}, "
+              f"{record.width}x{record.height}, skeleton {record.skeleton}")
+    t = Table(box=None, header_style="bold", pad_edge=False)
+    t.add_column("score")
+    t.add_column("value", justify="right")
+    t.add_column("raw", justify="right")
+    t.add_column("what it measures")
+    for key in ("occlusion", "jitter", "framing", "overall"):
+        raw = getattr(record, key + "_raw", None) if key != "overall" else None
+        t.add_row(key, score_text(getattr(record, key)), "" if raw is None else f"{raw:.4f}", EXPLAIN[key])
+    out.print(t)
+    if record.warnings:
+        out.print("[bold]warnings[/bold]")
+        for w in record.warnings:
+            out.print(f"  ! {w}", style="yellow")
+    out.print(f"[bold]tags[/bold]      {', '.join(record.tags) or '-'}")
+    out.print(f"[bold]source[/bold]    {src.get('file_name')}  sha256 {str(src.get('sha256'))[:16]}…  "
+              f"{src.get('codec')} {src.get('coded_width')}x{src.get('coded_height')}"
+              f"{', rotated ' + str(src.get('rotation')) + '°' if src.get('rotation') else ''}"
+              f"  kept: {src.get('kept_path') or 'no'}")
+    out.print(f"[bold]estimator[/bold] {est.get('name')} ({est.get('library')}), "
+              f"inference size {est.get('inference_size')}")
+    lineage = manifest.get("lineage", {})
+    out.print(f"[bold]lineage[/bold]   {lineage.get('operation')}"
+              f"{' of ' + lineage['parent'] if lineage.get('parent') else ''}  {lineage.get('params') or ''}")
+    out.print(f"[bold]created[/bold]   {record.created}   store {record.store_path}")
+
+
+@app.command()
+@handles_errors
+def tag(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="NAME[@VERSION]", help="Motion (latest version) or name@N.")],
+    tags: Annotated[List[str], typer.Argument(help="Tags to add.")],
+):
+    """Add tags to a version (the latest unless name@N)."""
+    record = ctx.obj.library.tag(ref, tags)
+    _out_console().print(f"{record.ref}: {', '.join(record.tags)}")
+
+
+@app.command()
+@handles_errors
+def untag(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="NAME[@VERSION]", help="Motion (latest version) or name@N.")],
+    tags: Annotated[List[str], typer.Argument(help="Tags to remove.")],
+):
+    """Remove tags from a version (the latest unless name@N)."""
+    record = ctx.obj.library.untag(ref, tags)
+    _out_console().print(f"{record.ref}: {', '.join(record.tags) or '(no tags)'}")
+
+
+@app.command()
+@handles_errors
+def rm(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="NAME@VERSION", help="The version to remove (name@N).")],
+    all_versions: Annotated[bool, typer.Option("--all", help="Remove every version of NAME.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the removed records as JSON.")] = False,
+):
+    """Remove a stored version (or, with --all, every version of a name)."""
+    removed = ctx.obj.library.remove(ref, all_versions=all_versions)
+    if as_json:
+        print_json([r.to_json() for r in removed])
+    else:
+        _out_console().print("removed " + ", ".join(r.ref for r in removed))
+
+
+@app.command()
+@handles_errors
+def reindex(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+):
+    """Rebuild the index from the store (keeps tags; repairs a lost or corrupt index)."""
+    from motionlib.library import Library, resolve_library_path
+    from motionlib.core.errors import LibraryError
+
+    root = resolve_library_path(ctx.obj.library_path)
+    try:
+        lib = Library(root)
+    except LibraryError:
+        index = root / "index.sqlite"
+        if not index.exists():
+            raise
+        import time
+
+        aside = index.with_name(f"index.sqlite.corrupt-{int(time.time())}")
+        index.rename(aside)
+        for suffix in ("-wal", "-shm"):
+            Path(str(index) + suffix).unlink(missing_ok=True)
+        _err_console().print(f"the index was unreadable; moved it to {aside.name}")
+        lib = Library(root)
+    result = lib.reindex()
+    if as_json:
+        print_json(result)
+        return
+    _out_console().print(f"indexed {result['versions']} versions")
+    for s in result["skipped"]:
+        sys.stderr.write(f"skipped {s}\n")

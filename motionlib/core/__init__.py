@@ -1,0 +1,1 @@
+"""Pure data: skeletons, the canonical motion, the error hierarchy. No I/O, no heavy imports."""

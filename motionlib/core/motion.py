@@ -1,0 +1,72 @@
+"""The canonical motion: what a stored asset version holds, in memory.
+
+Coordinates are pixels of the *displayed* source frame (rotation applied), origin top-left,
+x right, y down. A frame where nobody was followed has NaN keypoints and zero confidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from motionlib.core.errors import InputError
+from motionlib.core.skeleton import Skeleton
+
+# Bumped whenever the stored layout or manifest changes shape; stamped on every stored version.
+SCHEMA_VERSION = 1
+
+
+@dataclass(eq=False)
+class Motion:
+    skeleton: Skeleton
+    keypoints: np.ndarray  # float32 [T, J, 2], display pixels, NaN where not detected
+    confidence: np.ndarray  # float32 [T, J], the estimator's visibility in [0, 1]
+    timestamps: np.ndarray  # float64 [T], seconds from the first stored frame, strictly increasing
+    width: int  # displayed source frame size in pixels
+    height: int
+    duration: float  # seconds covered, last frame's own duration included
+    world: np.ndarray | None = None  # float32 [T, J, 3] metres, hip-centred, NaN where absent
+    presence: np.ndarray | None = None  # float32 [T, J] when the estimator reports it
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def frames(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    @property
+    def fps(self) -> float:
+        """Mean frame rate: frames per second of real time (variable-rate clips included)."""
+        return self.frames / self.duration if self.duration > 0 else 0.0
+
+    @property
+    def detected(self) -> np.ndarray:
+        """[T] bool: frames in which the performer was followed."""
+        return np.isfinite(self.keypoints).all(axis=2).any(axis=1)
+
+    def validate(self) -> "Motion":
+        """Check shapes, dtypes and timing; raise InputError naming the first problem."""
+        kp, conf, ts = self.keypoints, self.confidence, self.timestamps
+        J = self.skeleton.num_joints
+        if kp.ndim != 3 or kp.shape[1:] != (J, 2):
+            raise InputError(f"keypoints must be [T, {J}, 2], got {list(kp.shape)}")
+        T = kp.shape[0]
+        if T < 1:
+            raise InputError("a motion needs at least one frame")
+        if conf.shape != (T, J):
+            raise InputError(f"confidence must be [{T}, {J}], got {list(conf.shape)}")
+        if ts.shape != (T,):
+            raise InputError(f"timestamps must be [{T}], got {list(ts.shape)}")
+        if not np.isfinite(ts).all() or (T > 1 and not (np.diff(ts) > 0).all()):
+            raise InputError("timestamps must be finite and strictly increasing")
+        for name, arr, shape in (("world", self.world, (T, J, 3)), ("presence", self.presence, (T, J))):
+            if arr is not None and arr.shape != shape:
+                raise InputError(f"{name} must be {list(shape)}, got {list(arr.shape)}")
+        if np.nanmin(conf, initial=0.0) < 0 or np.nanmax(conf, initial=0.0) > 1:
+            raise InputError("confidence must lie in [0, 1]")
+        if self.width <= 0 or self.height <= 0:
+            raise InputError("frame size must be positive")
+        if not self.duration > 0 and T > 1:
+            raise InputError("duration must be positive")
+        return self

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+from typing import Iterator
+
+from motionlib.core.errors import LibraryError
+from motionlib.index import migrations
+
+
+class Index:
+    """The library's SQLite index. Opening it applies pending migrations (stdlib, fast)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._engine = None
+        try:
+            conn = migrations.connect(str(self.path))
+            try:
+                migrations.migrate(conn)
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as err:
+            raise LibraryError(f"cannot open the index {self.path}: {err} (try `motionlib reindex`)") from None
+
+    # -- reads: stdlib sqlite3 -------------------------------------------------------------
+    def reader(self):
+        from motionlib.index.reader import Reader
+
+        return Reader(self.path)
+
+    # -- writes: SQLModel, one IMMEDIATE transaction each ---------------------------------------
+    def _get_engine(self):
+        if self._engine is None:
+            from sqlalchemy import event
+            from sqlalchemy.pool import NullPool
+            from sqlmodel import create_engine
+
+            engine = create_engine(
+                f"sqlite:///{self.path}",
+                connect_args={"timeout": 30.0, "isolation_level": None, "check_same_thread": False},
+                poolclass=NullPool,
+            )
+
+            @event.listens_for(engine, "connect")
+            def _on_connect(dbapi_conn, _record):
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA busy_timeout = 30000")
+                cur.execute("PRAGMA foreign_keys = ON")
+                cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _on_begin(conn):
+                # Take the write lock up front: two writers queue on busy_timeout instead of
+                # failing with "database is locked" when one upgrades a read to a write.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+            self._engine = engine
+        return self._engine
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator["object"]:
+        """A SQLModel Session inside BEGIN IMMEDIATE; commits on success, rolls back on error."""
+        from sqlmodel import Session
+
+        with Session(self._get_engine(), expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None

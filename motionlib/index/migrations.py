@@ -1,0 +1,104 @@
+"""Ordered schema migrations. Never edit a released migration: append a new one.
+
+``PRAGMA user_version`` holds the number of the last applied migration. A library whose index is
+newer than this code refuses to open rather than guess.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from motionlib.core.errors import LibraryError
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "motion versions, tags, per-name version counters",
+        """
+        CREATE TABLE motion (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            created TEXT NOT NULL,
+            duration REAL NOT NULL,
+            fps REAL NOT NULL,
+            frames INTEGER NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            skeleton TEXT NOT NULL,
+            source_name TEXT,
+            source_sha256 TEXT,
+            source_size INTEGER,
+            source_path TEXT,
+            estimator TEXT NOT NULL,
+            settings_digest TEXT NOT NULL,
+            parent TEXT,
+            operation TEXT NOT NULL DEFAULT 'ingest',
+            op_params TEXT NOT NULL DEFAULT '{}',
+            store_path TEXT NOT NULL UNIQUE,
+            overall REAL,
+            occlusion REAL,
+            occlusion_raw REAL,
+            jitter REAL,
+            jitter_raw REAL,
+            framing REAL,
+            framing_raw REAL,
+            warnings TEXT NOT NULL DEFAULT '[]',
+            UNIQUE (name, version)
+        );
+        CREATE INDEX ix_motion_source ON motion (source_sha256);
+        CREATE TABLE tag (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE motion_tag (
+            motion_id INTEGER NOT NULL REFERENCES motion (id) ON DELETE CASCADE,
+            tag_id INTEGER NOT NULL REFERENCES tag (id) ON DELETE CASCADE,
+            PRIMARY KEY (motion_id, tag_id)
+        );
+        CREATE INDEX ix_motion_tag_tag ON motion_tag (tag_id);
+        CREATE TABLE name_counter (
+            name TEXT PRIMARY KEY,
+            last_version INTEGER NOT NULL
+        );
+        """,
+    ),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """A stdlib connection in autocommit mode (we issue BEGIN ourselves), WAL, busy timeout."""
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to date; returns the version now in place."""
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current > LATEST:
+        raise LibraryError(
+            f"this library's index has schema {current}, newer than this motionlib knows ({LATEST}); "
+            "upgrade motionlib"
+        )
+    if current == LATEST:
+        return current
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+        for number, _what, sql in MIGRATIONS:
+            if number > current:
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return LATEST

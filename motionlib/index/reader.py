@@ -1,0 +1,175 @@
+"""Read-only index queries with stdlib sqlite3 (fast start-up; see the package docstring)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from motionlib.core.errors import NotFound
+from motionlib.core.names import Ref
+from motionlib.index import migrations
+
+COLUMNS = (
+    "id", "name", "version", "created", "duration", "fps", "frames", "width", "height", "skeleton",
+    "source_name", "source_sha256", "source_size", "source_path", "estimator", "settings_digest",
+    "parent", "operation", "op_params", "store_path", "overall", "occlusion", "occlusion_raw",
+    "jitter", "jitter_raw", "framing", "framing_raw", "warnings",
+)
+SCORES = ("overall", "occlusion", "jitter", "framing")
+
+
+@dataclass
+class MotionRecord:
+    id: int
+    name: str
+    version: int
+    created: str
+    duration: float
+    fps: float
+    frames: int
+    width: int
+    height: int
+    skeleton: str
+    source_name: str | None
+    source_sha256: str | None
+    source_size: int | None
+    source_path: str | None
+    estimator: str
+    settings_digest: str
+    parent: str | None
+    operation: str
+    op_params: dict[str, Any]
+    store_path: str
+    overall: float | None
+    occlusion: float | None
+    occlusion_raw: float | None
+    jitter: float | None
+    jitter_raw: float | None
+    framing: float | None
+    framing_raw: float | None
+    warnings: list[str]
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as documented in docs/json.md and schemas/motion-record.schema.json."""
+        return {
+            "ref": self.ref,
+            "name": self.name,
+            "version": self.version,
+            "created": self.created,
+            "duration": self.duration,
+            "fps": self.fps,
+            "frames": self.frames,
+            "width": self.width,
+            "height": self.height,
+            "skeleton": self.skeleton,
+            "scores": {k: getattr(self, k) for k in SCORES},
+            "raw": {k: getattr(self, k + "_raw") for k in SCORES[1:]},
+            "warnings": self.warnings,
+            "tags": self.tags,
+            "source": {
+                "file_name": self.source_name,
+                "sha256": self.source_sha256,
+                "size_bytes": self.source_size,
+                "kept_path": self.source_path,
+            },
+            "estimator": self.estimator,
+            "lineage": {"parent": self.parent, "operation": self.operation, "params": self.op_params},
+            "store_path": self.store_path,
+        }
+
+
+def _record(row: sqlite3.Row | tuple, tags: str | None) -> MotionRecord:
+    values = dict(zip(COLUMNS, row))
+    values["op_params"] = json.loads(values["op_params"] or "{}")
+    values["warnings"] = json.loads(values["warnings"] or "[]")
+    return MotionRecord(**values, tags=sorted(tags.split("\x1f")) if tags else [])
+
+
+_SELECT = (
+    "SELECT " + ", ".join(f"m.{c}" for c in COLUMNS) + ", "
+    "(SELECT group_concat(t.name, char(31)) FROM motion_tag mt JOIN tag t ON t.id = mt.tag_id "
+    "WHERE mt.motion_id = m.id) AS tags FROM motion m"
+)
+
+
+class Reader:
+    def __init__(self, path: Path):
+        self._conn = migrations.connect(str(path))
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "Reader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _query(self, where: str = "", params: Iterable[Any] = (), order: str = "m.name, m.version") -> list[MotionRecord]:
+        sql = _SELECT + (f" WHERE {where}" if where else "") + f" ORDER BY {order}"
+        return [_record(r[:-1], r[-1]) for r in self._conn.execute(sql, tuple(params))]
+
+    def list(
+        self,
+        *,
+        tags: Iterable[str] = (),
+        min_score: float | None = None,
+        name: str | None = None,
+    ) -> list[MotionRecord]:
+        """All versions, oldest name first; every tag must match (AND)."""
+        clauses, params = [], []
+        for tag in tags:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM motion_tag mt JOIN tag t ON t.id = mt.tag_id "
+                "WHERE mt.motion_id = m.id AND t.name = ?)"
+            )
+            params.append(tag)
+        if min_score is not None:
+            clauses.append("m.overall >= ?")
+            params.append(min_score)
+        if name is not None:
+            clauses.append("m.name = ?")
+            params.append(name)
+        return self._query(" AND ".join(clauses), params)
+
+    def get(self, ref: Ref | str) -> MotionRecord:
+        ref = Ref.parse(ref) if isinstance(ref, str) else ref
+        if ref.version is None:
+            rows = self._query("m.name = ?", [ref.name], order="m.version DESC")
+        else:
+            rows = self._query("m.name = ? AND m.version = ?", [ref.name, ref.version])
+        if rows:
+            return rows[0]
+        if ref.version is not None and self._query("m.name = ?", [ref.name]):
+            versions = ", ".join(str(r.version) for r in self._query("m.name = ?", [ref.name]))
+            raise NotFound(f"{ref} does not exist ({ref.name} has versions {versions})")
+        raise NotFound(f"no motion named {ref.name!r} in this library")
+
+    def find_same(self, name: str, sha256: str, digest: str) -> MotionRecord | None:
+        rows = self._query(
+            "m.name = ? AND m.source_sha256 = ? AND m.settings_digest = ? AND m.operation = 'ingest'",
+            [name, sha256, digest],
+        )
+        return rows[0] if rows else None
+
+    def store_paths(self) -> set[str]:
+        return {r[0] for r in self._conn.execute("SELECT store_path FROM motion")}
+
+    def source_paths(self) -> set[str]:
+        return {r[0] for r in self._conn.execute("SELECT source_path FROM motion WHERE source_path IS NOT NULL")}
+
+    def tags(self) -> list[tuple[str, int]]:
+        return list(
+            self._conn.execute(
+                "SELECT t.name, count(mt.motion_id) FROM tag t LEFT JOIN motion_tag mt ON mt.tag_id = t.id "
+                "GROUP BY t.id ORDER BY t.name"
+            )
+        )

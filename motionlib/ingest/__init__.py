@@ -1,0 +1,1 @@
+"""Ingest: decode a clip, estimate poses, score them. Returns motions; only the library persists."""

@@ -1,0 +1,163 @@
+"""decode -> estimate -> follow one performer -> score. Returns a Motion; the library stores it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from motionlib.core.errors import InputError, NoPersonError
+from motionlib.core.motion import Motion
+from motionlib.core.skeleton import get_skeleton
+from motionlib.ingest.estimators import EstimatorSpec, spec_for
+from motionlib.ingest.video import VideoInfo
+
+PIPELINE_VERSION = 1  # bump when a change alters what the same settings produce
+
+
+@dataclass
+class IngestOptions:
+    whole_body: bool = False
+    task_file: Path | None = None
+    start: float | None = None
+    end: float | None = None
+    max_size: int = 640  # long side of the frames given to the estimator, in pixels
+    workers: int = 0  # pose trackers run in parallel; 0 = one per core, at most 4
+    min_detection_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+
+    def __post_init__(self):
+        if self.max_size < 64:
+            raise InputError("--max-size must be at least 64 pixels")
+        if self.workers < 0:
+            raise InputError("--workers must be >= 0")
+        for name in ("min_detection_confidence", "min_tracking_confidence"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise InputError(f"--{name.replace('_', '-')} must lie in [0, 1]")
+
+    def spec(self) -> EstimatorSpec:
+        return spec_for(
+            whole_body=self.whole_body,
+            task_file=self.task_file,
+            min_detection_confidence=self.min_detection_confidence,
+            min_tracking_confidence=self.min_tracking_confidence,
+        )
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that decides the result (not ``workers``: that only changes speed)."""
+        return {
+            "pipeline": PIPELINE_VERSION,
+            "start": self.start,
+            "end": self.end,
+            "max_size": self.max_size,
+        }
+
+    def digest(self) -> str:
+        return self.spec().digest(**self.settings())
+
+
+@dataclass
+class Analysis:
+    motion: Motion
+    quality: Any  # QualityReport
+    info: VideoInfo
+    track: dict
+    stats: dict = field(default_factory=dict)
+
+
+def analyze(
+    path: Path,
+    options: IngestOptions,
+    *,
+    on_start: Callable[[int | None], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Analysis:
+    from motionlib.ingest import video
+    from motionlib.ingest.estimators.mediapipe import quiet_native_stderr
+    from motionlib.ingest.tracker import track
+    from motionlib.processing.quality import assess
+    from motionlib.processing.tracking import follow_performer
+
+    t0 = time.perf_counter()
+    spec = options.spec()
+    info = video.probe(Path(path))
+    span = _expected_span(info, options)
+    total_hint = int(round(span * info.average_fps)) if (span and info.average_fps) else info.declared_frames
+    if on_start:
+        on_start(total_hint)
+    frames = video.decode(info, max_size=options.max_size, start=options.start, end=options.end, threads=False)
+    with quiet_native_stderr():
+        out = track(frames, spec, workers=options.workers, total_hint=total_hint, progress=progress)
+    t_track = time.perf_counter()
+
+    T = len(out.results)
+    skeleton = get_skeleton(spec.skeleton)
+    J = skeleton.num_joints
+    keypoints = np.full((T, J, 2), np.nan, np.float32)
+    confidence = np.zeros((T, J), np.float32)
+    world = np.full((T, J, 3), np.nan, np.float32)
+    presence = np.zeros((T, J), np.float32) if spec.name.endswith("landmarker") else None
+    size = np.array([info.width, info.height], np.float32)
+    for i, r in enumerate(out.results):
+        if r is None:
+            continue
+        keypoints[i] = r.xy * size  # normalised to the scaled displayed frame == to the source's
+        confidence[i] = r.confidence
+        if r.world is not None:
+            world[i] = r.world
+        if presence is not None and r.presence is not None:
+            presence[i] = r.presence
+    nan = ~np.isfinite(keypoints).all(axis=2)
+    confidence[nan] = 0.0
+    times = np.asarray(out.times, np.float64)
+    offset = float(times[0])
+    timestamps = times - offset
+    steps = np.diff(times)
+    last = out.durations[-1] or (float(np.median(steps)) if steps.size else 1.0 / (info.average_fps or 30))
+    duration = float(times[-1] + last - offset)
+
+    if not np.isfinite(keypoints).any():
+        raise NoPersonError(f"no person found in any frame of {info.path.name}")
+    report = follow_performer(keypoints, timestamps)
+    if report.dropped_frames:
+        other = ~report.keep & ~nan.all(axis=1)
+        keypoints[other] = np.nan
+        confidence[other] = 0.0
+        world[other] = np.nan
+        if presence is not None:
+            presence[other] = 0.0
+    track_info = report.as_dict()
+    motion = Motion(
+        skeleton=skeleton,
+        keypoints=keypoints,
+        confidence=confidence,
+        timestamps=timestamps,
+        width=info.width,
+        height=info.height,
+        duration=duration,
+        world=world if np.isfinite(world).any() else None,
+        presence=presence,
+        attrs={"source_time_offset": offset},
+    ).validate()
+    quality = assess(
+        keypoints, confidence, timestamps, duration, info.width, info.height,
+        frame_diffs=out.frame_diffs, track=track_info,
+    )
+    stats = dict(out.stats)
+    stats.update(
+        frames=T,
+        seconds_tracking=round(t_track - t0, 3),
+        seconds_total=round(time.perf_counter() - t0, 3),
+        inference_size=list(info.scaled_size(options.max_size)),
+    )
+    return Analysis(motion=motion, quality=quality, info=info, track=track_info, stats=stats)
+
+
+def _expected_span(info: VideoInfo, options: IngestOptions) -> float | None:
+    if info.declared_duration is None:
+        return None
+    end = min(options.end, info.declared_duration) if options.end else info.declared_duration
+    return max(0.0, end - (options.start or 0.0))

@@ -1,0 +1,621 @@
+"""The library: one directory holding the index, the Zarr store and kept source clips.
+
+    <library>/index.sqlite                  SQLite index (WAL)
+    <library>/motions/<key>/v0001/          one Zarr v3 group per version (read-only once written)
+    <library>/motions/<key>/v0001.tags.json the version's current tags (so ``reindex`` keeps them)
+    <library>/sources/<ab>/<sha256>.<ext>   content-addressed copies of source clips
+    <library>/tmp/<pid>-<random>/           staging area of running writes
+
+Write protocol (crash safety): arrays and the source copy are written into a private staging
+directory; then, holding the index's write lock (BEGIN IMMEDIATE), the version directory is renamed
+into place and the row is inserted and committed. A process killed at any point leaves at most an
+unreferenced directory, never a row without data; ``recover`` (run by every write) removes staging
+directories of dead processes and version directories or sources that no row references - which,
+under the write lock, can only be leftovers.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from motionlib.core.errors import InputError, LibraryError, NotFound
+from motionlib.core.names import Ref, validate_name, validate_tag
+
+ENV_LIBRARY = "MOTIONLIB_LIBRARY"
+INDEX_FILE = "index.sqlite"
+STALE_STAGING_SECONDS = 24 * 3600
+
+
+def default_library_path() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("motionlib", appauthor=False))
+
+
+def resolve_library_path(path: str | os.PathLike | None = None) -> Path:
+    """--library, else $MOTIONLIB_LIBRARY, else the per-user data directory."""
+    if path:
+        return Path(path).expanduser()
+    env = os.environ.get(ENV_LIBRARY)
+    if env:
+        return Path(env).expanduser()
+    return default_library_path()
+
+
+def jsonable(obj: Any) -> Any:
+    """Plain JSON types only: numpy scalars unwrapped, NaN/inf -> None, paths -> str."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def name_key(name: str) -> str:
+    """Directory name for a motion name: readable, filesystem-safe, collision-free."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:40] or "motion"
+    return f"{slug}-{hashlib.sha1(name.encode('utf-8')).hexdigest()[:8]}"
+
+
+def _fault(point: str) -> None:
+    """Test hook: MOTIONLIB_FAULT=<point> stops the process here until it is killed."""
+    if os.environ.get("MOTIONLIB_FAULT") == point:
+        sys.stderr.write(f"FAULT {point}\n")
+        sys.stderr.flush()
+        time.sleep(3600)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class IngestResult:
+    file: str
+    status: str  # "created" | "unchanged"
+    record: Any  # MotionRecord
+    warnings: list[str] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "file": self.file,
+            "status": self.status,
+            "ref": self.record.ref,
+            "record": self.record.to_json(),
+            "stats": self.stats,
+        }
+
+
+class Library:
+    def __init__(self, root: Path, *, create: bool = True):
+        from motionlib.index import Index
+
+        self.root = Path(root)
+        _prepare_root(self.root, create)
+        self.motions_dir = self.root / "motions"
+        self.sources_dir = self.root / "sources"
+        self.tmp_dir = self.root / "tmp"
+        for d in (self.motions_dir, self.sources_dir, self.tmp_dir):
+            d.mkdir(exist_ok=True)
+        self.index = Index(self.root / INDEX_FILE)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike | None = None) -> "Library":
+        return cls(resolve_library_path(path))
+
+    def close(self) -> None:
+        self.index.close()
+
+    # ------------------------------------------------------------------ reads
+    def list(self, **filters) -> list:
+        with self.index.reader() as r:
+            return r.list(**filters)
+
+    def get(self, ref: str | Ref):
+        with self.index.reader() as r:
+            return r.get(ref)
+
+    def manifest(self, record) -> dict:
+        from motionlib.store import read_manifest
+
+        return read_manifest(self.root / record.store_path)
+
+    def load(self, ref: str | Ref):
+        """The stored Motion of a version (imports zarr)."""
+        from motionlib.store import read_motion
+
+        return read_motion(self.root / self.get(ref).store_path)
+
+    def tags(self) -> list[tuple[str, int]]:
+        with self.index.reader() as r:
+            return r.tags()
+
+    # ------------------------------------------------------------------ ingest
+    def ingest(
+        self,
+        path: str | os.PathLike,
+        *,
+        name: str | None = None,
+        tags: Iterable[str] = (),
+        options=None,
+        keep_source: bool = True,
+        on_start: Callable[[int | None], None] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> IngestResult:
+        from motionlib.ingest.pipeline import IngestOptions, analyze
+        from motionlib.ingest.video import check_file
+
+        options = options or IngestOptions()
+        path = check_file(Path(path))
+        name = validate_name(name if name is not None else path.stem)
+        tags = [validate_tag(t) for t in dict.fromkeys(tags)]
+        digest = options.digest()
+        staging = self._new_staging()
+        try:
+            sha, size, staged_source = _hash_and_copy(path, staging if keep_source else None)
+            with self.index.reader() as r:
+                same = r.find_same(name, sha, digest)
+            if same is not None:
+                return IngestResult(str(path), "unchanged", same)
+            analysis = analyze(path, options, on_start=on_start, progress=progress)
+            staged = staging / "version"
+            from motionlib.store import write_version
+
+            manifest = self._manifest(name, path, sha, size, options, analysis)
+            write_version(staged, analysis.motion, manifest)
+            _fault("after-write")
+            record = self._commit(name, tags, sha, digest, staged, staged_source, manifest, analysis)
+            if record is None:  # an identical ingest committed while we worked
+                with self.index.reader() as r:
+                    same = r.find_same(name, sha, digest)
+                return IngestResult(str(path), "unchanged", same)
+            return IngestResult(str(path), "created", record, list(analysis.quality.warnings), analysis.stats)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _manifest(self, name, path, sha, size, options, analysis) -> dict:
+        from motionlib import __version__
+        from motionlib.core.motion import SCHEMA_VERSION
+        from motionlib.ingest.estimators.mediapipe import mediapipe_version
+
+        m, info, spec = analysis.motion, analysis.info, options.spec()
+        return jsonable({
+            "schema_version": SCHEMA_VERSION,
+            "name": name,
+            "version": None,  # set at commit
+            "created": None,
+            "skeleton": m.skeleton.name,
+            "joint_names": list(m.skeleton.joint_names),
+            "frames": m.frames,
+            "fps": round(m.fps, 6),
+            "duration": round(m.duration, 6),
+            "width": m.width,
+            "height": m.height,
+            "variable_frame_rate": _is_vfr(m.timestamps),
+            "arrays": {
+                "keypoints": "float32 [T,J,2] pixels of the displayed source frame, NaN when not detected",
+                "confidence": "float32 [T,J] visibility in [0,1], 0 when not detected",
+                "timestamps": "float64 [T] seconds from the first frame",
+                **({"world": "float32 [T,J,3] metres, hip-centred"} if m.world is not None else {}),
+                **({"presence": "float32 [T,J] in [0,1]"} if m.presence is not None else {}),
+            },
+            "source": {
+                "file_name": path.name,
+                "sha256": sha,
+                "size_bytes": size,
+                "container": info.container,
+                "codec": info.codec,
+                "coded_width": info.coded_width,
+                "coded_height": info.coded_height,
+                "rotation": info.rotation,
+                "declared_duration": info.declared_duration,
+                "average_fps": info.average_fps,
+                "time_offset": m.attrs.get("source_time_offset", 0.0),
+                "start": options.start,
+                "end": options.end,
+                "kept_path": None,  # set at commit
+            },
+            "estimator": {
+                "name": spec.name,
+                "library": f"mediapipe {mediapipe_version()}",
+                "settings": spec.settings,
+                "inference_size": analysis.stats.get("inference_size"),
+                "settings_digest": options.digest(),
+                "workers": analysis.stats.get("workers"),
+            },
+            "lineage": {"source_sha256": sha, "parent": None, "operation": "ingest",
+                        "params": {"start": options.start, "end": options.end}},
+            "quality": analysis.quality.as_dict(),
+            "track": analysis.track,
+            "motionlib_version": __version__,
+        })
+
+    def _commit(self, name, tags, sha, digest, staged, staged_source, manifest, analysis):
+        from sqlmodel import select
+
+        from motionlib.index.models import MotionRow, NameCounter
+        from motionlib.store import finalize, set_manifest
+
+        final = None
+        try:
+            with self.index.write() as s:
+                dup = s.exec(
+                    select(MotionRow).where(
+                        MotionRow.name == name, MotionRow.source_sha256 == sha,
+                        MotionRow.settings_digest == digest, MotionRow.operation == "ingest",
+                    )
+                ).first()
+                if dup is not None:
+                    return None
+                self._sweep(s)
+                version = self._next_version(s, name)
+                rel = Path("motions") / name_key(name) / f"v{version:04d}"
+                final = self.root / rel
+                kept = None
+                if staged_source is not None:
+                    ext = staged_source.suffix
+                    kept_rel = Path("sources") / sha[:2] / f"{sha}{ext}"
+                    kept = kept_rel.as_posix()
+                manifest = dict(manifest, version=version, created=_now())
+                manifest["source"] = dict(manifest["source"], kept_path=kept)
+                set_manifest(staged, manifest)
+                _fault("before-rename")
+                finalize(staged, final)
+                _fault("after-rename")
+                if staged_source is not None:
+                    dest = self.root / kept
+                    if not dest.exists():
+                        dest.parent.mkdir(parents=True, exist_ok=True)
+                        os.chmod(staged_source, 0o444)
+                        os.replace(staged_source, dest)
+                _fault("after-source")
+                q = analysis.quality
+                row = MotionRow(
+                    name=name, version=version, created=manifest["created"],
+                    duration=manifest["duration"], fps=manifest["fps"], frames=manifest["frames"],
+                    width=manifest["width"], height=manifest["height"], skeleton=manifest["skeleton"],
+                    source_name=manifest["source"]["file_name"], source_sha256=sha,
+                    source_size=manifest["source"]["size_bytes"], source_path=kept,
+                    estimator=manifest["estimator"]["name"], settings_digest=digest,
+                    parent=None, operation="ingest",
+                    op_params=json.dumps(manifest["lineage"]["params"]),
+                    store_path=rel.as_posix(),
+                    overall=q.overall, occlusion=q.scores["occlusion"], occlusion_raw=q.raw["occlusion"],
+                    jitter=q.scores["jitter"], jitter_raw=q.raw["jitter"],
+                    framing=q.scores["framing"], framing_raw=q.raw["framing"],
+                    warnings=json.dumps(q.warnings),
+                )
+                s.add(row)
+                s.flush()
+                self._link_tags(s, row.id, tags)
+                _fault("before-commit")
+        except BaseException:
+            if final is not None and final.exists():
+                _rmtree(final)  # renamed but never committed
+            raise
+        self._write_tag_sidecar(rel, tags)
+        return self.get(f"{name}@{version}")
+
+    def _next_version(self, s, name: str) -> int:
+        from sqlalchemy import func
+        from sqlmodel import select
+
+        from motionlib.index.models import MotionRow, NameCounter
+
+        counter = s.get(NameCounter, name)
+        highest = s.exec(select(func.max(MotionRow.version)).where(MotionRow.name == name)).one() or 0
+        version = max(highest, counter.last_version if counter else 0) + 1
+        if counter is None:
+            s.add(NameCounter(name=name, last_version=version))
+        else:
+            counter.last_version = version
+            s.add(counter)
+        return version
+
+    # ------------------------------------------------------------------ tags
+    def _link_tags(self, s, motion_id: int, tags: Iterable[str]) -> None:
+        from sqlmodel import select
+
+        from motionlib.index.models import MotionTag, Tag
+
+        for name in tags:
+            tag = s.exec(select(Tag).where(Tag.name == name)).first()
+            if tag is None:
+                tag = Tag(name=name)
+                s.add(tag)
+                s.flush()
+            if s.get(MotionTag, (motion_id, tag.id)) is None:
+                s.add(MotionTag(motion_id=motion_id, tag_id=tag.id))
+
+    def tag(self, ref: str, tags: Iterable[str]):
+        return self._retag(ref, [validate_tag(t) for t in tags], add=True)
+
+    def untag(self, ref: str, tags: Iterable[str]):
+        return self._retag(ref, [validate_tag(t) for t in tags], add=False)
+
+    def _retag(self, ref: str, tags: list[str], add: bool):
+        from sqlmodel import select
+
+        from motionlib.index.models import MotionTag, Tag
+
+        if not tags:
+            raise InputError("give at least one tag")
+        record = self.get(ref)
+        with self.index.write() as s:
+            if add:
+                self._link_tags(s, record.id, tags)
+            else:
+                missing = [t for t in tags if t not in record.tags]
+                if missing:
+                    raise NotFound(f"{record.ref} is not tagged {', '.join(missing)}")
+                for t in s.exec(select(Tag).where(Tag.name.in_(tags))).all():
+                    link = s.get(MotionTag, (record.id, t.id))
+                    if link is not None:
+                        s.delete(link)
+                s.flush()
+                # drop tags nobody uses any more
+                for t in s.exec(select(Tag).where(Tag.name.in_(tags))).all():
+                    if s.exec(select(MotionTag).where(MotionTag.tag_id == t.id)).first() is None:
+                        s.delete(t)
+        record = self.get(record.ref)
+        self._write_tag_sidecar(Path(record.store_path), record.tags)
+        return record
+
+    def _write_tag_sidecar(self, rel: Path, tags: Iterable[str]) -> None:
+        path = self.root / Path(str(rel) + ".tags.json")
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(sorted(tags)))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # the index is authoritative; the sidecar only helps reindex
+
+    # ------------------------------------------------------------------ remove
+    def remove(self, ref: str, *, all_versions: bool = False) -> list:
+        from sqlmodel import select
+
+        from motionlib.index.models import MotionRow, MotionTag
+
+        parsed = Ref.parse(ref)
+        if parsed.version is None and not all_versions:
+            raise InputError(f"say which version to remove ({parsed.name}@N), or use --all for every version")
+        if parsed.version is not None and all_versions:
+            raise InputError("--all removes every version: give the name without @version")
+        with self.index.reader() as r:
+            if all_versions:
+                victims = r.list(name=parsed.name)
+                if not victims:
+                    raise NotFound(f"no motion named {parsed.name!r} in this library")
+            else:
+                victims = [r.get(parsed)]
+        with self.index.write() as s:
+            for rec in victims:
+                for link in s.exec(select(MotionTag).where(MotionTag.motion_id == rec.id)).all():
+                    s.delete(link)
+                row = s.get(MotionRow, rec.id)
+                if row is not None:
+                    s.delete(row)
+        # Rows are gone; now the data. A crash here leaves unreferenced directories that the
+        # next write sweeps.
+        with self.index.reader() as r:
+            still_used = r.source_paths()
+        for rec in victims:
+            _rmtree(self.root / rec.store_path)
+            (self.root / (rec.store_path + ".tags.json")).unlink(missing_ok=True)
+            if rec.source_path and rec.source_path not in still_used:
+                (self.root / rec.source_path).unlink(missing_ok=True)
+        return victims
+
+    # ------------------------------------------------------------------ maintenance
+    def _new_staging(self) -> Path:
+        self._clean_staging()
+        path = self.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        path.mkdir(parents=True)
+        return path
+
+    def _clean_staging(self) -> int:
+        """Remove staging directories whose process is gone (or that are a day old)."""
+        removed = 0
+        now = time.time()
+        for entry in self.tmp_dir.iterdir() if self.tmp_dir.exists() else ():
+            pid_text = entry.name.split("-", 1)[0]
+            dead = not pid_text.isdigit() or not _pid_alive(int(pid_text))
+            try:
+                old = now - entry.stat().st_mtime > STALE_STAGING_SECONDS
+            except OSError:
+                continue
+            if (dead or old) and int(pid_text or 0) != os.getpid():
+                _rmtree(entry)
+                removed += 1
+        return removed
+
+    def _sweep(self, s) -> dict:
+        """Under the write lock: remove version directories and sources no row references."""
+        from sqlmodel import select
+
+        from motionlib.index.models import MotionRow
+
+        rows = s.exec(select(MotionRow.store_path, MotionRow.source_path)).all()
+        stores = {r[0] for r in rows}
+        sources = {r[1] for r in rows if r[1]}
+        removed = {"versions": 0, "sources": 0}
+        for d in self.motions_dir.glob("*/v[0-9]*"):
+            if d.is_dir() and d.relative_to(self.root).as_posix() not in stores:
+                _rmtree(d)
+                Path(str(d) + ".tags.json").unlink(missing_ok=True)
+                removed["versions"] += 1
+        for f in self.sources_dir.glob("*/*"):
+            if f.is_file() and f.relative_to(self.root).as_posix() not in sources:
+                f.unlink(missing_ok=True)
+                removed["sources"] += 1
+        return removed
+
+    def recover(self) -> dict:
+        staging = self._clean_staging()
+        with self.index.write() as s:
+            removed = self._sweep(s)
+        return {"staging": staging, **removed}
+
+    def reindex(self) -> dict:
+        """Rebuild the index from the store: one row per readable version directory."""
+        from sqlmodel import delete, select
+
+        from motionlib.index.models import MotionRow, MotionTag, NameCounter, Tag
+        from motionlib.store import read_manifest
+
+        self._clean_staging()
+        found, skipped, seen = 0, [], set()
+        with self.index.write() as s:
+            counters = {c.name: c.last_version for c in s.exec(select(NameCounter)).all()}
+            s.exec(delete(MotionTag))
+            s.exec(delete(Tag))
+            s.exec(delete(MotionRow))
+            s.flush()
+            for d in sorted(self.motions_dir.glob("*/v[0-9]*")):
+                if not d.is_dir():
+                    continue
+                try:
+                    m = read_manifest(d)
+                    q = m["quality"]
+                    row = MotionRow(
+                        name=m["name"], version=int(m["version"]), created=m["created"],
+                        duration=m["duration"], fps=m["fps"], frames=m["frames"], width=m["width"],
+                        height=m["height"], skeleton=m["skeleton"],
+                        source_name=m["source"].get("file_name"), source_sha256=m["source"].get("sha256"),
+                        source_size=m["source"].get("size_bytes"),
+                        source_path=m["source"].get("kept_path")
+                        if m["source"].get("kept_path") and (self.root / m["source"]["kept_path"]).exists()
+                        else None,
+                        estimator=m["estimator"]["name"], settings_digest=m["estimator"]["settings_digest"],
+                        parent=m["lineage"].get("parent"), operation=m["lineage"].get("operation", "ingest"),
+                        op_params=json.dumps(m["lineage"].get("params", {})),
+                        store_path=d.relative_to(self.root).as_posix(),
+                        overall=q.get("overall"), occlusion=q["scores"].get("occlusion"),
+                        occlusion_raw=q["raw"].get("occlusion"), jitter=q["scores"].get("jitter"),
+                        jitter_raw=q["raw"].get("jitter"), framing=q["scores"].get("framing"),
+                        framing_raw=q["raw"].get("framing"), warnings=json.dumps(q.get("warnings", [])),
+                    )
+                    validate_name(row.name)
+                except Exception as err:  # one unreadable version must not stop the rebuild
+                    skipped.append(f"{d.relative_to(self.root)}: {err}")
+                    continue
+                if (row.name, row.version) in seen:
+                    skipped.append(f"{d.relative_to(self.root)}: duplicate of {row.name}@{row.version}")
+                    continue
+                seen.add((row.name, row.version))
+                s.add(row)
+                s.flush()
+                sidecar = Path(str(d) + ".tags.json")
+                if sidecar.exists():
+                    try:
+                        self._link_tags(s, row.id, [validate_tag(t) for t in json.loads(sidecar.read_text())])
+                    except (ValueError, InputError):
+                        skipped.append(f"{sidecar.relative_to(self.root)}: unreadable tags")
+                counters[row.name] = max(counters.get(row.name, 0), row.version)
+                found += 1
+            s.exec(delete(NameCounter))
+            for n, v in counters.items():
+                s.add(NameCounter(name=n, last_version=v))
+        return {"versions": found, "skipped": skipped}
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _is_vfr(timestamps) -> bool:
+    import numpy as np
+
+    if len(timestamps) < 3:
+        return False
+    d = np.diff(timestamps)
+    return bool((d.max() - d.min()) > 0.1 * np.median(d))
+
+
+def _rmtree(path: Path) -> None:
+    def _onerror(func, p, _exc):
+        try:
+            os.chmod(os.path.dirname(p), 0o755)
+            os.chmod(p, 0o644)
+            func(p)
+        except OSError:
+            pass
+
+    if path.exists():
+        shutil.rmtree(path, onerror=_onerror)
+
+
+def _hash_and_copy(path: Path, staging: Path | None) -> tuple[str, int, Path | None]:
+    """SHA-256 and size of ``path``, copying it into ``staging`` in the same pass if asked."""
+    h = hashlib.sha256()
+    size = 0
+    out = None
+    dest = None
+    if staging is not None:
+        ext = path.suffix.lower()
+        ext = ext if re.fullmatch(r"\.[a-z0-9]{1,8}", ext) else ".bin"
+        dest = staging / f"source{ext}"
+        out = open(dest, "wb")
+    try:
+        with open(path, "rb") as f:
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                h.update(chunk)
+                size += len(chunk)
+                if out is not None:
+                    out.write(chunk)
+        if out is not None:
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror}") from None
+    finally:
+        if out is not None:
+            out.close()
+    return h.hexdigest(), size, dest
+
+
+def _prepare_root(root: Path, create: bool) -> None:
+    if root.exists() and not root.is_dir():
+        raise LibraryError(f"library path {root} exists and is not a directory")
+    if root.exists():
+        entries = {p.name for p in root.iterdir()}
+        ours = {INDEX_FILE, "motions", "sources", "tmp"}
+        if entries and not (entries & ours):
+            raise LibraryError(
+                f"{root} is not empty and is not a motionlib library; choose a new or empty directory"
+            )
+        return
+    if not create:
+        raise LibraryError(f"no library at {root}")
+    try:
+        root.mkdir(parents=True)
+    except OSError as err:
+        raise LibraryError(f"cannot create the library at {root}: {err.strerror}") from None

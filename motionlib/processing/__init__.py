@@ -1,0 +1,1 @@
+"""Pure functions on motions and arrays (numpy only): filtering, tracking checks, quality."""

@@ -1,0 +1,251 @@
+"""Quality scores of a motion, each in [0, 1], higher is better, with the raw metric beside it.
+
+The formulas (also in docs/quality.md):
+
+occlusion
+    A body joint counts as *visible* in a frame when its confidence is >= 0.5 and it lies inside
+    the frame. raw = weighted mean, over the frames where the performer was found, of the visible
+    fraction, with weights wrists/ankles 3, elbows/knees 1.5, shoulders/hips 1, hand and foot tips
+    0.5, face points 0.25 each (wrists and ankles drift first, so they count most).
+    score = raw.
+jitter
+    Each visible joint track (runs of at least max(8, fps/2) frames) is low-passed with a
+    zero-phase Butterworth filter (cutoff min(6 Hz, 0.4 x frame rate)); the residual is the
+    high-frequency part. raw = RMS of the residual (per coordinate) divided by the performer's
+    median torso length. score = exp(-raw / 0.05): an RMS of 1 % of the torso scores 0.82, 2 % 0.67,
+    5 % 0.37. The worst joint group is named in the warning.
+    Unknown (None) when no joint is visible long enough.
+framing
+    detection = share of frames in which the performer was found.
+    inside = share of (frame, core joint) pairs, over detected frames, where the joint lies inside
+    the frame with a margin of 2 % of the short side (core joints: nose, shoulders, elbows,
+    wrists, hips, knees, ankles). This is the raw metric.
+    size = min(1, median body height (or width, if larger) as a share of the frame / 0.35).
+    drift = 1 - clip((spread - 0.25) / 0.5) with spread the larger of the 5-95 % ranges of the hip
+    centre's x and y, as shares of the frame width and height.
+    score = (detection x inside x size x drift) ^ (1/4) x 0.5 ^ (number of hard cuts).
+cuts
+    Mean absolute difference of consecutive grey thumbnails; a cut where it exceeds 0.15 and five
+    times the local median (+0.01) of the 30 surrounding differences.
+overall
+    Geometric mean of the known scores: any one poor score pulls it down.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from motionlib.core.skeleton import BODY_GROUPS, CORE_BODY
+from motionlib.processing.signal import lowpass, runs
+from motionlib.processing.tracking import body_centre_and_scale
+
+VISIBLE = 0.5
+JITTER_SCALE = 0.05
+CUT_MIN_DIFF = 0.15
+CUT_RATIO = 5.0
+CUT_WINDOW = 15
+WARN_HIDDEN = 0.2
+
+GROUP_WEIGHTS = {
+    "face": 0.25, "shoulders": 1.0, "elbows": 1.5, "wrists": 3.0, "hands": 0.5,
+    "hips": 1.0, "knees": 1.5, "ankles": 3.0, "feet": 0.5,
+}
+_WEIGHTS = np.zeros(33)
+for _g, _joints in BODY_GROUPS.items():
+    _WEIGHTS[list(_joints)] = GROUP_WEIGHTS[_g]
+
+
+@dataclass
+class QualityReport:
+    overall: float | None
+    scores: dict[str, float | None]
+    raw: dict[str, float | None]
+    details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "overall": self.overall,
+            "scores": self.scores,
+            "raw": self.raw,
+            "details": self.details,
+            "warnings": self.warnings,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "QualityReport":
+        return cls(d.get("overall"), d["scores"], d["raw"], d.get("details", {}), d.get("warnings", []))
+
+
+def _r(x: float | None, n: int = 4) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), n)
+
+
+def _pct(x: float) -> str:
+    return f"{round(100 * x)}%"
+
+
+def _inside(xy: np.ndarray, width: int, height: int, margin: float = 0.0) -> np.ndarray:
+    x, y = xy[..., 0], xy[..., 1]
+    with np.errstate(invalid="ignore"):
+        return (x >= margin) & (x <= width - margin) & (y >= margin) & (y <= height - margin)
+
+
+def occlusion(keypoints, confidence, width, height, body) -> tuple[float | None, float | None, dict, list[str]]:
+    kp, conf = keypoints[:, body], confidence[:, body]
+    det = np.isfinite(kp).all(axis=2).any(axis=1)
+    if not det.any():
+        return 0.0, 0.0, {"hidden": {}}, []
+    vis = (conf[det] >= VISIBLE) & _inside(kp[det], width, height)
+    per_joint = vis.mean(axis=0)
+    raw = float((per_joint * _WEIGHTS).sum() / _WEIGHTS.sum())
+    hidden = {}
+    warnings = []
+    for group in ("wrists", "ankles", "elbows", "knees", "hips", "shoulders", "face"):
+        frac = float((~vis[:, list(BODY_GROUPS[group])]).any(axis=1).mean())
+        hidden[group] = _r(frac, 3)
+        if frac >= WARN_HIDDEN:
+            warnings.append(f"{group} hidden in {_pct(frac)} of frames")
+    return raw, raw, {"hidden": hidden, "visible_per_joint": [_r(v, 3) for v in per_joint]}, warnings
+
+
+def torso_length(keypoints: np.ndarray) -> float | None:
+    _, scale = body_centre_and_scale(keypoints)
+    scale = scale[np.isfinite(scale) & (scale > 0)]
+    return float(np.median(scale)) if scale.size else None
+
+
+def jitter(keypoints, confidence, timestamps, duration, body) -> tuple[float | None, float | None, dict, list[str]]:
+    T = keypoints.shape[0]
+    fs = T / duration if duration > 0 else 0.0
+    torso = torso_length(keypoints[:, :33])
+    if T < 8 or fs <= 0 or not torso:
+        return None, None, {"reason": "too few frames"}, ["too short to measure jitter"]
+    cutoff = min(6.0, 0.4 * fs)
+    min_run = max(8, int(math.ceil(fs / 2)))
+    sq, count = 0.0, 0
+    group_sq: dict[str, list[float]] = {}
+    group_of = {j: g for g, joints in BODY_GROUPS.items() for j in joints}
+    for j in body:
+        ok = (confidence[:, j] >= VISIBLE) & np.isfinite(keypoints[:, j]).all(axis=1)
+        for a, b in runs(ok):
+            if b - a < min_run:
+                continue
+            x = keypoints[a:b, j].astype(np.float64)
+            res = x - lowpass(x, fs, cutoff)
+            sq += float((res**2).sum())
+            count += res.size
+            acc = group_sq.setdefault(group_of.get(j, "other"), [0.0, 0])
+            acc[0] += float((res**2).sum())
+            acc[1] += res.size
+    if count == 0:
+        return None, None, {"reason": "no joint visible long enough"}, ["too little visible motion to measure jitter"]
+    raw = math.sqrt(sq / count) / torso
+    score = math.exp(-raw / JITTER_SCALE)
+    per_group = {g: _r(math.sqrt(a / n) / torso, 4) for g, (a, n) in group_sq.items() if n}
+    worst = max(per_group, key=per_group.get)
+    warnings = []
+    if score < 0.6:
+        warnings.append(
+            f"jittery keypoints: noise {raw * 100:.1f}% of torso length (RMS), worst at {worst}"
+        )
+    details = {"cutoff_hz": _r(cutoff, 2), "torso_px": _r(torso, 1), "samples": count, "per_group": per_group}
+    return score, raw, details, warnings
+
+
+def detect_cuts(frame_diffs: np.ndarray, timestamps: np.ndarray) -> list[dict]:
+    """Hard cuts from consecutive-thumbnail differences; time is the first frame after the cut."""
+    d = np.asarray(frame_diffs, dtype=np.float64)
+    cuts = []
+    for t in np.flatnonzero(d > CUT_MIN_DIFF):
+        lo, hi = max(0, t - CUT_WINDOW), min(d.size, t + CUT_WINDOW + 1)
+        around = np.concatenate([d[lo:t], d[t + 1 : hi]])
+        local = float(np.median(around)) if around.size else 0.0
+        if d[t] > CUT_RATIO * (local + 0.01):
+            cuts.append({"time": round(float(timestamps[t + 1]), 3), "frame": int(t + 1), "difference": _r(d[t], 3)})
+    return cuts
+
+
+def framing(keypoints, width, height, timestamps, frame_diffs, track: dict | None):
+    T = keypoints.shape[0]
+    core = keypoints[:, list(CORE_BODY)]
+    det = np.isfinite(keypoints[:, :33]).all(axis=2).any(axis=1)
+    detection = float(det.mean()) if T else 0.0
+    warnings: list[str] = []
+    cuts = detect_cuts(frame_diffs, timestamps) if frame_diffs is not None and len(frame_diffs) else []
+    if not det.any():
+        return 0.0, 0.0, {"detection": 0.0, "cuts": cuts}, ["no person found"]
+    margin = 0.02 * min(width, height)
+    inside_pairs = _inside(core[det], width, height, margin)
+    inside = float(inside_pairs.mean())
+    out_frames = float((~inside_pairs).any(axis=1).mean())
+    ext = np.nanmax(core[det], axis=1) - np.nanmin(core[det], axis=1)
+    body_share = np.nanmedian(np.maximum(ext[:, 1] / height, ext[:, 0] / width))
+    size = float(min(1.0, body_share / 0.35))
+    centre, _ = body_centre_and_scale(keypoints[:, :33])
+    c = centre[det & np.isfinite(centre).all(axis=1)]
+    if len(c):
+        p5, p95 = np.percentile(c, [5, 95], axis=0)
+        spread = float(max((p95[0] - p5[0]) / width, (p95[1] - p5[1]) / height))
+    else:
+        spread = 0.0
+    drift = float(np.clip(1 - (spread - 0.25) / 0.5, 0, 1))
+    score = (detection * inside * size * drift) ** 0.25 * 0.5 ** len(cuts)
+    if detection < 0.9:
+        warnings.append(f"performer found in only {_pct(detection)} of frames")
+    if out_frames >= 0.1:
+        warnings.append(f"body partly outside the frame in {_pct(out_frames)} of frames")
+    if size < 0.6:
+        warnings.append(f"performer small in frame ({_pct(body_share)} of frame height)")
+    if drift < 0.8:
+        warnings.append(f"performer drifts across {_pct(spread)} of the frame")
+    for cut in cuts:
+        warnings.append(f"cut at {cut['time']:.1f} s (a clip with a cut is a poor motion source)")
+    for jump in (track or {}).get("jumps", []):
+        what = "back to the performer" if jump.get("to_performer") else "to another person"
+        warnings.append(f"track jumped {what} at {jump['time']:.1f} s")
+    if track and track.get("dropped_frames"):
+        warnings.append(f"{track['dropped_frames']} frames of other people dropped")
+    details = {
+        "detection": _r(detection),
+        "inside": _r(inside),
+        "frames_partly_outside": _r(out_frames),
+        "size": _r(size),
+        "body_share": _r(float(body_share)),
+        "drift": _r(drift),
+        "spread": _r(spread),
+        "cuts": cuts,
+    }
+    return score, inside, details, warnings
+
+
+def assess(
+    keypoints: np.ndarray,
+    confidence: np.ndarray,
+    timestamps: np.ndarray,
+    duration: float,
+    width: int,
+    height: int,
+    *,
+    frame_diffs: np.ndarray | None = None,
+    track: dict | None = None,
+) -> QualityReport:
+    """Score a motion's 33-point body block (the first 33 joints of every MediaPipe layout)."""
+    body = list(range(33))
+    occ, occ_raw, occ_d, occ_w = occlusion(keypoints, confidence, width, height, body)
+    jit, jit_raw, jit_d, jit_w = jitter(keypoints, confidence, timestamps, duration, body)
+    fr, fr_raw, fr_d, fr_w = framing(keypoints, width, height, timestamps, frame_diffs, track)
+    scores = {"occlusion": _r(occ), "jitter": _r(jit), "framing": _r(fr)}
+    known = [s for s in scores.values() if s is not None]
+    overall = math.exp(sum(math.log(max(s, 1e-6)) for s in known) / len(known)) if known else None
+    return QualityReport(
+        overall=_r(overall),
+        scores=scores,
+        raw={"occlusion": _r(occ_raw, 5), "jitter": _r(jit_raw, 5), "framing": _r(fr_raw, 5)},
+        details={"occlusion": occ_d, "jitter": jit_d, "framing": fr_d, "track": track or {}},
+        warnings=fr_w + occ_w + jit_w,
+    )

@@ -1,0 +1,25 @@
+"""The Zarr v3 store of motion versions. The only package that imports zarr.
+
+One version = one Zarr group directory::
+
+    <version dir>/zarr.json         group metadata; attributes["motionlib"] is the manifest
+    <version dir>/keypoints/        float32 [T, J, 2]  pixels of the displayed source frame
+    <version dir>/confidence/       float32 [T, J]     visibility in [0, 1]
+    <version dir>/timestamps/       float64 [T]        seconds from the first frame
+    <version dir>/world/            float32 [T, J, 3]  metres (when the estimator gives them)
+    <version dir>/presence/         float32 [T, J]     (when the estimator gives it)
+
+``schemas/motion-store.schema.json`` and ``schemas/motion-manifest.schema.json`` describe it.
+Versions are written once, into a staging directory, then renamed into place and made read-only.
+"""
+
+from motionlib.store.zarrstore import (
+    MANIFEST_KEY,
+    finalize,
+    read_manifest,
+    read_motion,
+    set_manifest,
+    write_version,
+)
+
+__all__ = ["MANIFEST_KEY", "finalize", "read_manifest", "read_motion", "set_manifest", "write_version"]

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from motionlib.core.errors import LibraryError
+from motionlib.core.motion import Motion
+from motionlib.core.skeleton import get_skeleton
+
+MANIFEST_KEY = "motionlib"
+CHUNK_FRAMES = 1024
+_ARRAYS = ("keypoints", "confidence", "timestamps", "world", "presence")
+
+
+def write_version(path: Path, motion: Motion, manifest: dict[str, Any]) -> None:
+    """Write ``motion`` as a new Zarr v3 group at ``path`` (which must not exist)."""
+    import zarr
+    from zarr.storage import LocalStore
+
+    motion.validate()
+    path = Path(path)
+    if path.exists():
+        raise LibraryError(f"refusing to overwrite {path}")
+    group = zarr.open_group(store=LocalStore(str(path)), mode="w-", zarr_format=3)
+    arrays = {
+        "keypoints": motion.keypoints.astype(np.float32, copy=False),
+        "confidence": motion.confidence.astype(np.float32, copy=False),
+        "timestamps": motion.timestamps.astype(np.float64, copy=False),
+        "world": None if motion.world is None else motion.world.astype(np.float32, copy=False),
+        "presence": None if motion.presence is None else motion.presence.astype(np.float32, copy=False),
+    }
+    for name, data in arrays.items():
+        if data is None:
+            continue
+        chunks = (min(CHUNK_FRAMES, max(1, data.shape[0])),) + data.shape[1:]
+        fill = float("nan") if data.dtype.kind == "f" and name in ("keypoints", "world") else 0.0
+        arr = group.create_array(name, shape=data.shape, dtype=data.dtype, chunks=chunks, fill_value=fill)
+        arr[...] = data
+    group.attrs[MANIFEST_KEY] = manifest
+
+
+def set_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Replace the manifest of a *staged* (not yet finalized) version."""
+    meta_path = Path(path) / "zarr.json"
+    meta = json.loads(meta_path.read_text())
+    meta.setdefault("attributes", {})[MANIFEST_KEY] = manifest
+    tmp = meta_path.with_name("zarr.json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2, allow_nan=False))
+    os.replace(tmp, meta_path)
+
+
+def finalize(staged: Path, final: Path) -> None:
+    """Make every file of the staged version read-only, fsync, and rename it into place."""
+    staged, final = Path(staged), Path(final)
+    for root, _dirs, files in os.walk(staged):
+        for f in files:
+            p = os.path.join(root, f)
+            with open(p, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(p, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(staged, final)  # atomic on one filesystem; fails if final exists
+    _fsync_dir(final.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest of a stored version, read as JSON (no zarr import)."""
+    meta_path = Path(path) / "zarr.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+        return meta["attributes"][MANIFEST_KEY]
+    except (OSError, ValueError, KeyError) as err:
+        raise LibraryError(f"{path} is not a readable motion version ({err})") from None
+
+
+def read_motion(path: Path) -> Motion:
+    import zarr
+    from zarr.storage import LocalStore
+
+    manifest = read_manifest(path)
+    group = zarr.open_group(store=LocalStore(str(path), read_only=True), mode="r")
+    names = set(group.array_keys())
+    data = {n: (group[n][...] if n in names else None) for n in _ARRAYS}
+    return Motion(
+        skeleton=get_skeleton(manifest["skeleton"]),
+        keypoints=data["keypoints"],
+        confidence=data["confidence"],
+        timestamps=data["timestamps"],
+        width=int(manifest["width"]),
+        height=int(manifest["height"]),
+        duration=float(manifest["duration"]),
+        world=data["world"],
+        presence=data["presence"],
+        attrs={"manifest": manifest},
+    ).validate()
