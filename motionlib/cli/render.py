@@ -37,7 +37,7 @@ EXPLAIN = {
     "(wrists/ankles x3); raw = that share",
     "jitter": "high-frequency keypoint noise: RMS residual against a zero-phase 6 Hz low-pass, "
     "in torso lengths; score = exp(-raw/0.05)",
-    "framing": "detection rate x body inside frame (2% margin) x subject size x drift, 4th root, "
+    "framing": "detection rate x body inside the frame (2% margin) x subject size x drift, "
     "halved per hard cut; raw = share of core joints inside",
     "overall": "geometric mean of the known scores",
 }

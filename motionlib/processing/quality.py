@@ -17,13 +17,15 @@ jitter
     Unknown (None) when no joint is visible long enough.
 framing
     detection = share of frames in which the performer was found.
-    inside = share of (frame, core joint) pairs, over detected frames, where the joint lies inside
-    the frame with a margin of 2 % of the short side (core joints: nose, shoulders, elbows,
+    joints_inside = share of (frame, core joint) pairs, over detected frames, where the joint lies
+    inside the frame with a margin of 2 % of the short side (core joints: nose, shoulders, elbows,
     wrists, hips, knees, ankles). This is the raw metric.
+    whole_body = share of detected frames with every core joint inside.
+    inside = (joints_inside + whole_body) / 2.
     size = min(1, median body height (or width, if larger) as a share of the frame / 0.35).
     drift = 1 - clip((spread - 0.25) / 0.5) with spread the larger of the 5-95 % ranges of the hip
     centre's x and y, as shares of the frame width and height.
-    score = (detection x inside x size x drift) ^ (1/4) x 0.5 ^ (number of hard cuts).
+    score = detection x inside x size x drift x 0.5 ^ (number of hard cuts).
 cuts
     Mean absolute difference of consecutive grey thumbnails; a cut where it exceeds 0.15 and five
     times the local median (+0.01) of the 30 surrounding differences.
@@ -181,8 +183,9 @@ def framing(keypoints, width, height, timestamps, frame_diffs, track: dict | Non
         return 0.0, 0.0, {"detection": 0.0, "cuts": cuts}, ["no person found"]
     margin = 0.02 * min(width, height)
     inside_pairs = _inside(core[det], width, height, margin)
-    inside = float(inside_pairs.mean())
+    joints_inside = float(inside_pairs.mean())
     out_frames = float((~inside_pairs).any(axis=1).mean())
+    inside = (joints_inside + (1.0 - out_frames)) / 2
     ext = np.nanmax(core[det], axis=1) - np.nanmin(core[det], axis=1)
     body_share = np.nanmedian(np.maximum(ext[:, 1] / height, ext[:, 0] / width))
     size = float(min(1.0, body_share / 0.35))
@@ -194,7 +197,7 @@ def framing(keypoints, width, height, timestamps, frame_diffs, track: dict | Non
     else:
         spread = 0.0
     drift = float(np.clip(1 - (spread - 0.25) / 0.5, 0, 1))
-    score = (detection * inside * size * drift) ** 0.25 * 0.5 ** len(cuts)
+    score = detection * inside * size * drift * 0.5 ** len(cuts)
     if detection < 0.9:
         warnings.append(f"performer found in only {_pct(detection)} of frames")
     if out_frames >= 0.1:
@@ -213,6 +216,7 @@ def framing(keypoints, width, height, timestamps, frame_diffs, track: dict | Non
     details = {
         "detection": _r(detection),
         "inside": _r(inside),
+        "joints_inside": _r(joints_inside),
         "frames_partly_outside": _r(out_frames),
         "size": _r(size),
         "body_share": _r(float(body_share)),
@@ -220,7 +224,7 @@ def framing(keypoints, width, height, timestamps, frame_diffs, track: dict | Non
         "spread": _r(spread),
         "cuts": cuts,
     }
-    return score, inside, details, warnings
+    return score, joints_inside, details, warnings
 
 
 def assess(

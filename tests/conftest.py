@@ -1,0 +1,178 @@
+"""Shared fixtures. Tests use the real sample clip (scripts/fetch_samples.py) and real libraries."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "assets" / "samples" / "demo.mp4"
+SCHEMAS = ROOT / "schemas"
+
+
+def pytest_configure(config):
+    if not SAMPLE.exists():
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_samples.py")], check=True)
+
+
+@pytest.fixture(scope="session")
+def sample() -> Path:
+    return SAMPLE
+
+
+def read_frames(path: Path, count: int | None = None, width: int = 884, start: int = 0) -> list[np.ndarray]:
+    """Frames of a clip as RGB arrays, scaled to ``width`` (keeps aspect, even sizes)."""
+    import av
+
+    out = []
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        h = int(round(s.codec_context.height * width / s.codec_context.width / 2)) * 2
+        for i, f in enumerate(c.decode(s)):
+            if i < start:
+                continue
+            out.append(f.to_ndarray(width=width, height=h, format="rgb24"))
+            if count is not None and len(out) >= count:
+                break
+    return out
+
+
+def write_clip(path: Path, frames, *, fps: int = 30, times=None, rotation: int = 0, audio: bool = False) -> Path:
+    """Encode frames as H.264 MP4. ``times`` (seconds) gives each frame's timestamp (VFR);
+    ``rotation`` stores a display matrix (degrees counter-clockwise) like phones do."""
+    import av
+
+    path = Path(path)
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=fps)
+        s.height, s.width = frames[0].shape[:2]
+        s.pix_fmt = "yuv420p"
+        s.options = {"preset": "ultrafast", "crf": "18"}
+        if times is not None:
+            s.time_base = Fraction(1, 90000)
+            s.codec_context.time_base = Fraction(1, 90000)
+        if rotation:
+            s.set_display_rotation(rotation)
+        a = None
+        if audio:
+            a = out.add_stream("aac", rate=48000)
+        for i, img in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            if times is not None:
+                vf.pts = int(round(times[i] * 90000))
+                vf.time_base = Fraction(1, 90000)
+            for p in s.encode(vf):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+        if a is not None:
+            _write_tone(out, a, seconds=len(frames) / fps)
+    return path
+
+
+def _write_tone(container, stream, seconds: float) -> None:
+    import av
+
+    n = int(48000 * seconds)
+    t = np.arange(n) / 48000
+    samples = (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
+    for i in range(0, n, 1024):
+        frame = av.AudioFrame.from_ndarray(samples[:, i : i + 1024], format="fltp", layout="mono")
+        frame.sample_rate = 48000
+        frame.pts = i
+        for p in stream.encode(frame):
+            container.mux(p)
+    for p in stream.encode():
+        container.mux(p)
+
+
+def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
+    import av
+
+    with av.open(str(path), "w") as out:
+        a = out.add_stream("aac", rate=48000)
+        _write_tone(out, a, seconds)
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_frames() -> list[np.ndarray]:
+    """The first 120 frames of the sample clip at 884x496 (4 s)."""
+    return read_frames(SAMPLE, count=120)
+
+
+def run_cli(*args, library: Path | None = None, env: dict | None = None, timeout: float = 300, **kw):
+    cmd = [sys.executable, "-m", "motionlib"]
+    if library is not None:
+        cmd += ["--library", str(library)]
+    cmd += [str(a) for a in args]
+    full_env = dict(os.environ)
+    full_env.pop("MOTIONLIB_LIBRARY", None)
+    full_env.update(env or {})
+    return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout, **kw)
+
+
+def cli_json(*args, library: Path, **kw):
+    proc = run_cli(*args, "--json", library=library, **kw)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+def library_snapshot(root: Path) -> dict:
+    """Everything observable about a library: index rows and the files on disk (not tmp/)."""
+    import sqlite3
+
+    snap = {"files": sorted(
+        str(p.relative_to(root)) for p in root.rglob("*")
+        if p.is_file() and "tmp" not in p.relative_to(root).parts[:1] and not p.name.startswith("index.sqlite")
+    )}
+    db = root / "index.sqlite"
+    if db.exists():
+        with sqlite3.connect(db) as conn:
+            snap["rows"] = conn.execute("SELECT name, version, store_path FROM motion ORDER BY id").fetchall()
+            snap["tags"] = conn.execute("SELECT motion_id, tag_id FROM motion_tag ORDER BY 1, 2").fetchall()
+    return snap
+
+
+@pytest.fixture(scope="session")
+def demo_library(tmp_path_factory):
+    """A library holding the whole sample clip, ingested once through the CLI (real pipeline)."""
+    lib = tmp_path_factory.mktemp("demo-library")
+    proc = run_cli("ingest", SAMPLE, "--name", "demo", "--tag", "sample", "--json", library=lib)
+    assert proc.returncode == 0, proc.stderr
+    return lib, json.loads(proc.stdout)[0]
+
+
+@pytest.fixture(scope="session")
+def short_clip(tmp_path_factory, demo_frames) -> Path:
+    """2 s of the sample clip (the performer in full view), re-encoded small: quick to ingest."""
+    return write_clip(tmp_path_factory.mktemp("clips") / "short.mp4", demo_frames[:60])
+
+
+def load_schema(name: str):
+    return json.loads((SCHEMAS / name).read_text())
+
+
+def schema_validator(name: str):
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    registry = Registry()
+    for f in SCHEMAS.glob("*.json"):
+        doc = json.loads(f.read_text())
+        registry = registry.with_resource(f.name, Resource.from_contents(doc))
+        registry = registry.with_resource(doc["$id"], Resource.from_contents(doc))
+    schema = load_schema(name)
+    return Draft202012Validator(schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)

@@ -1,0 +1,102 @@
+"""Crash safety with real processes: SIGKILL mid-ingest, and two ingests at the same time."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import cli_json, run_cli, write_clip
+
+
+def _spawn(lib, *args, env=None):
+    full_env = dict(os.environ)
+    full_env.pop("MOTIONLIB_LIBRARY", None)
+    full_env.update(env or {})
+    return subprocess.Popen(
+        [sys.executable, "-m", "motionlib", "--library", str(lib), *map(str, args)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
+    )
+
+
+def _rows(lib: Path):
+    with sqlite3.connect(lib / "index.sqlite") as conn:
+        return conn.execute("SELECT name, version, store_path, source_path FROM motion").fetchall()
+
+
+def _assert_consistent(lib: Path):
+    """No index row without its data."""
+    for name, version, store, source in _rows(lib):
+        assert (lib / store / "zarr.json").exists(), (name, version)
+        assert (lib / store / "keypoints" / "zarr.json").exists()
+        if source:
+            assert (lib / source).exists()
+
+
+@pytest.mark.parametrize("point", ["after-write", "before-rename", "after-rename", "after-source", "before-commit"])
+def test_sigkill_at_each_step_of_a_write_leaves_no_half_version(tmp_path, short_clip, point):
+    lib = tmp_path / "lib"
+    cli_json("ingest", short_clip, "--name", "base", "--end", "1", library=lib)
+    proc = _spawn(lib, "ingest", short_clip, "--name", "victim", env={"MOTIONLIB_FAULT": point})
+    deadline = time.time() + 120
+    line = ""
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if line.startswith("FAULT") or (not line and proc.poll() is not None):
+            break
+    assert line.strip() == f"FAULT {point}", line
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _assert_consistent(lib)
+    assert [r[0] for r in _rows(lib)] == ["base"]  # the killed ingest never committed
+    # The next run cleans up and succeeds, as version 1.
+    rec = cli_json("ingest", short_clip, "--name", "victim", library=lib)[0]
+    assert rec["ref"] == "victim@1" and rec["status"] == "created"
+    _assert_consistent(lib)
+    assert list((lib / "tmp").iterdir()) == []
+    versions = sorted(p.relative_to(lib).as_posix() for p in (lib / "motions").glob("*/v*") if p.is_dir())
+    assert versions == sorted(r[2] for r in _rows(lib))  # no orphaned version directories
+    sources = sorted(p.relative_to(lib).as_posix() for p in (lib / "sources").glob("*/*"))
+    assert sources == sorted({r[3] for r in _rows(lib) if r[3]})
+
+
+def test_sigkill_during_pose_estimation(tmp_path, short_clip):
+    lib = tmp_path / "lib"
+    proc = _spawn(lib, "ingest", short_clip)
+    # wait until its staging directory exists (it is hashing or estimating), then kill it
+    deadline = time.time() + 60
+    while time.time() < deadline and not any((lib / "tmp").glob("*")) if (lib / "tmp").exists() else True:
+        if time.time() > deadline:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert _rows(lib) == []
+    assert cli_json("list", library=lib) == []
+    rec = cli_json("ingest", short_clip, library=lib)[0]
+    assert rec["ref"] == "short@1"
+    assert list((lib / "tmp").iterdir()) == []
+
+
+def test_two_concurrent_ingests_get_distinct_versions(tmp_path, demo_frames):
+    a = write_clip(tmp_path / "a.mp4", demo_frames[:45])
+    b = write_clip(tmp_path / "b.mp4", demo_frames[45:90])
+    lib = tmp_path / "lib"
+    run_cli("list", library=lib)  # create the library first
+    p1 = _spawn(lib, "ingest", a, "--name", "same", "--json", "--workers", "1")
+    p2 = _spawn(lib, "ingest", b, "--name", "same", "--json", "--workers", "1")
+    out1, err1 = p1.communicate(timeout=180)
+    out2, err2 = p2.communicate(timeout=180)
+    assert p1.returncode == 0, err1
+    assert p2.returncode == 0, err2
+    refs = sorted([json.loads(out1)[0]["ref"], json.loads(out2)[0]["ref"]])
+    assert refs == ["same@1", "same@2"]
+    rows = _rows(lib)
+    assert len({r[2] for r in rows}) == 2
+    _assert_consistent(lib)
