@@ -170,6 +170,7 @@ class Library:
         from motionlib.ingest.pipeline import IngestOptions, analyze
         from motionlib.ingest.video import check_file
 
+        t0 = time.perf_counter()
         options = options or IngestOptions()
         path = check_file(Path(path))
         name = validate_name(name if name is not None else path.stem)
@@ -182,7 +183,7 @@ class Library:
                 same = r.find_same(name, sha, digest)
             if same is not None:
                 return IngestResult(str(path), "unchanged", same)
-            analysis = analyze(path, options, on_start=on_start, progress=progress)
+            analysis = analyze(path, options, on_start=on_start, progress=progress, while_waiting=_warm_imports)
             staged = staging / "version"
             from motionlib.store import write_version
 
@@ -194,7 +195,8 @@ class Library:
                 with self.index.reader() as r:
                     same = r.find_same(name, sha, digest)
                 return IngestResult(str(path), "unchanged", same)
-            return IngestResult(str(path), "created", record, list(analysis.quality.warnings), analysis.stats)
+            stats = dict(analysis.stats, seconds_ingest=round(time.perf_counter() - t0, 3))
+            return IngestResult(str(path), "created", record, list(analysis.quality.warnings), stats)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -542,6 +544,15 @@ class Library:
             for n, v in counters.items():
                 s.add(NameCounter(name=n, last_version=v))
         return {"versions": found, "skipped": skipped}
+
+
+def _warm_imports() -> None:
+    """Import what storing needs (zarr, SQLModel: ~1 s here) while pose workers are busy."""
+    import motionlib.index.models  # noqa: F401
+    import motionlib.processing.quality  # noqa: F401
+    import motionlib.store.zarrstore  # noqa: F401
+    import zarr  # noqa: F401
+    from sqlalchemy import event  # noqa: F401
 
 
 def _now() -> str:

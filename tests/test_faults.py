@@ -68,12 +68,11 @@ def test_sigkill_at_each_step_of_a_write_leaves_no_half_version(tmp_path, short_
 def test_sigkill_during_pose_estimation(tmp_path, short_clip):
     lib = tmp_path / "lib"
     proc = _spawn(lib, "ingest", short_clip)
-    # wait until its staging directory exists (it is hashing or estimating), then kill it
+    # wait until its staging directory holds the source copy (it is estimating), then kill it
     deadline = time.time() + 60
-    while time.time() < deadline and not any((lib / "tmp").glob("*")) if (lib / "tmp").exists() else True:
-        if time.time() > deadline:
-            break
+    while time.time() < deadline and not list((lib / "tmp").glob("*/source.*")):
         time.sleep(0.05)
+    assert list((lib / "tmp").glob("*/source.*")), "the ingest never started"
     time.sleep(0.5)
     proc.send_signal(signal.SIGKILL)
     proc.wait()

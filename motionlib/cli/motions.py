@@ -71,8 +71,24 @@ def ingest(
         print_json(results)
     elif len(files) > 1:
         err.print(f"{len(files) - failed} of {len(files)} ingested" + (f", {failed} failed" if failed else ""))
-    if failed:
-        raise typer.Exit(1)
+    lib.close()
+    _exit_now(1 if failed else 0)
+
+
+def _exit_now(code: int) -> None:
+    """Leave without the interpreter's teardown of mediapipe, TFLite and SQLAlchemy objects
+    (~0.45 s measured on the sample clip). Everything that matters is done by now: the index is
+    committed, files are fsynced, staging is removed; output streams are flushed here."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    if os.environ.get("MOTIONLIB_NO_FAST_EXIT"):
+        raise typer.Exit(code)
+    os._exit(code)
 
 
 def _ingest_one(lib, path, name, tags, options, keep_source, show_progress):

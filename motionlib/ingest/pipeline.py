@@ -74,6 +74,7 @@ def analyze(
     *,
     on_start: Callable[[int | None], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    while_waiting: Callable[[], None] | None = None,
 ) -> Analysis:
     from motionlib.ingest import video
     from motionlib.ingest.estimators.mediapipe import quiet_native_stderr
@@ -88,12 +89,15 @@ def analyze(
     total_hint = int(round(span * info.average_fps)) if (span and info.average_fps) else info.declared_frames
     if on_start:
         on_start(total_hint)
-    frames = video.decode(info, max_size=options.max_size, start=options.start, end=options.end, threads=False)
     with quiet_native_stderr():
-        out = track(frames, spec, workers=options.workers, total_hint=total_hint, progress=progress)
+        out = track(
+            info, spec, max_size=options.max_size, start=options.start, end=options.end,
+            workers=options.workers, progress=progress, while_waiting=while_waiting,
+        )
     t_track = time.perf_counter()
+    results = [f.pose for f in out.frames]
 
-    T = len(out.results)
+    T = len(results)
     skeleton = get_skeleton(spec.skeleton)
     J = skeleton.num_joints
     keypoints = np.full((T, J, 2), np.nan, np.float32)
@@ -101,7 +105,7 @@ def analyze(
     world = np.full((T, J, 3), np.nan, np.float32)
     presence = np.zeros((T, J), np.float32) if spec.name.endswith("landmarker") else None
     size = np.array([info.width, info.height], np.float32)
-    for i, r in enumerate(out.results):
+    for i, r in enumerate(results):
         if r is None:
             continue
         keypoints[i] = r.xy * size  # normalised to the scaled displayed frame == to the source's
@@ -112,11 +116,11 @@ def analyze(
             presence[i] = r.presence
     nan = ~np.isfinite(keypoints).all(axis=2)
     confidence[nan] = 0.0
-    times = np.asarray(out.times, np.float64)
+    times = np.asarray([f.time for f in out.frames], np.float64)
     offset = float(times[0])
     timestamps = times - offset
     steps = np.diff(times)
-    last = out.durations[-1] or (float(np.median(steps)) if steps.size else 1.0 / (info.average_fps or 30))
+    last = out.frames[-1].duration or (float(np.median(steps)) if steps.size else 1.0 / (info.average_fps or 30))
     duration = float(times[-1] + last - offset)
 
     if not np.isfinite(keypoints).any():

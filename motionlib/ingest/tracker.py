@@ -1,119 +1,73 @@
-"""Run a video-mode pose estimator over a frame stream, on several cores.
+"""Run a video-mode pose estimator over a clip, on several cores.
 
-MediaPipe's tracker is sequential (each frame's region comes from the previous frame), and one
-graph uses one core. To use more cores the clip is cut into consecutive *segments*. The first
-segment continues the running track; a segment started while another is still running gets a
-fresh tracker that first *warms up* on the ``WARMUP`` frames before its start. When segment k is
-stitched after segment k-1, its warm-up poses must agree with the poses already accepted for those
-frames (same person, within a quarter torso); otherwise the tracker of segment k-1, whose state
-is exactly at segment k's first frame, continues through segment k itself. So a stitched track
-only differs from a purely sequential one in the smoothing filter's first frames after a
-boundary, and a disagreement costs time, never a silent switch of person.
+MediaPipe's tracker is sequential (each frame's region comes from the previous frame) and one graph
+uses one core; in one Python process, decoding and several graphs fight over the GIL. So the clip
+is cut in time into consecutive *segments*, one per worker **process**; each worker decodes its own
+segment (seeking to it) and tracks it. A worker whose segment does not start the clip first *warms
+up* on the ``WARMUP`` frames before its start. Stitching segment k after segment k-1: the warm-up
+poses of k must agree with the poses of k-1 for the same frames (same person, within a quarter
+torso); otherwise worker k-1, whose tracker state is exactly at segment k's first frame, goes on
+until both agree for ``AGREE_FRAMES`` frames in a row, and its poses replace those of segment k up
+to there. A stitched track therefore differs from a purely sequential one only in the smoothing
+filter's first frames after a boundary, and a disagreement costs time, never a silent switch of
+person. With one worker (``--workers 1``, short clips, or a length the container does not state)
+everything runs in this process, decoding in a thread ahead of the tracker.
 
-Memory stays bounded: the decoder runs ahead by at most a few segments, and frames are dropped
-once no segment can still need them.
+Worker protocol (pickles on the worker's stdin/stdout, see ``motionlib.ingest._worker``):
+main -> worker: the job dict; later ("stop",) or ("extend", reference frames).
+worker -> main: ("progress", n), ("frames", [FrameRecord...], warm), ("done", stats),
+("extended", [FrameRecord...]), ("error", kind, message).
 """
 
 from __future__ import annotations
 
-import math
 import os
+import pickle
+import queue
+import subprocess
+import sys
 import threading
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterator
 
 import numpy as np
 
+from motionlib.core.errors import EstimatorError, MediaError, MotionlibError
 from motionlib.ingest.estimators.base import EstimatorSpec, PoseEstimator, PoseResult
-from motionlib.ingest.video import Frame
+from motionlib.ingest.video import VideoInfo
 
-WARMUP = 8  # frames a fresh tracker runs before its segment starts
-AGREE_FRAMES = 3  # last warm-up frames compared at a boundary
-MAX_SEGMENT = 150
-SEQUENTIAL_SEGMENT = 150
+WARMUP = 8  # frames a worker's fresh tracker runs before its segment starts
+AGREE_FRAMES = 3  # consecutive agreeing frames that make two tracks "the same"
+MIN_SEGMENT_SECONDS = 2.0
 
 Progress = Callable[[int], None]
 
 
 def default_workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+    """One tracker per spare core, at most 4. On two cores a single in-process tracker with the
+    decoder in a thread wins: measured on the sample clip (and a 30 s clip), two worker
+    processes lost to it (start-up of a second interpreter, and catch-ups at the boundary)."""
+    cores = os.cpu_count() or 1
+    return 1 if cores <= 2 else min(4, cores - 1)
+
+
+@dataclass
+class FrameRecord:
+    time: float
+    duration: float | None
+    diff: float | None  # mean abs difference to the previous frame's grey thumbnail
+    pose: PoseResult | None
 
 
 @dataclass
 class TrackOutput:
-    results: list[PoseResult | None]
-    times: list[float]
-    durations: list[float | None]
-    frame_diffs: np.ndarray  # [T-1] mean abs difference of consecutive grey thumbnails
+    frames: list[FrameRecord]
     stats: dict = field(default_factory=dict)
 
-
-class _Buffer:
-    """Decoded frames by index; consumers block until the frame they need has arrived."""
-
-    def __init__(self, capacity: int):
-        self._frames: dict[int, Frame] = {}
-        self._cond = threading.Condition()
-        self._count = 0
-        self._done = False
-        self._error: BaseException | None = None
-        self._low = 0  # frames below this index were released
-        self._capacity = capacity
-
-    def put(self, frame: Frame) -> bool:
-        with self._cond:
-            while len(self._frames) >= self._capacity and not self._done:
-                self._cond.wait(0.1)
-            if self._done:
-                return False
-            self._frames[frame.index] = frame
-            self._count = frame.index + 1
-            self._cond.notify_all()
-            return True
-
-    def finish(self, error: BaseException | None = None) -> None:
-        with self._cond:
-            self._done = True
-            self._error = self._error or error
-            self._cond.notify_all()
-
-    def get(self, i: int) -> Frame | None:
-        with self._cond:
-            while i >= self._count and not self._done:
-                self._cond.wait()
-            if self._error is not None:
-                raise self._error
-            return self._frames.get(i) if i < self._count else None
-
     @property
-    def total(self) -> int | None:
-        with self._cond:
-            return self._count if self._done else None
-
-    def release_before(self, i: int) -> None:
-        with self._cond:
-            for j in range(self._low, i):
-                self._frames.pop(j, None)
-            self._low = max(self._low, i)
-            self._cond.notify_all()
-
-
-@dataclass
-class _Job:
-    k: int
-    start: int
-    stop: int
-    tracker: PoseEstimator
-    warm: bool
-    future: object = None
-
-
-def _torso(xy: np.ndarray) -> float:
-    s = (xy[11] + xy[12]) / 2
-    h = (xy[23] + xy[24]) / 2
-    return float(np.linalg.norm(s - h))
+    def frame_diffs(self) -> np.ndarray:
+        return np.asarray([f.diff if f.diff is not None else 0.0 for f in self.frames[1:]], np.float32)
 
 
 def agree(a: PoseResult | None, b: PoseResult | None, aspect: float) -> bool:
@@ -130,164 +84,276 @@ def agree(a: PoseResult | None, b: PoseResult | None, aspect: float) -> bool:
     return bool(np.nanmean(d) <= 0.25 * torso)
 
 
-def _bounds(total_hint: int | None, workers: int) -> Callable[[int], int]:
-    """Start index of segment k."""
-    if workers == 1:
-        return lambda k: k * SEQUENTIAL_SEGMENT
-    if total_hint and total_hint <= workers * MAX_SEGMENT:
-        # The first segment starts at once while the decoder is still filling later ones:
-        # give it a larger share so all trackers finish together.
-        first = min(total_hint, int(round(1.3 * total_hint / workers)))
-        rest = max(1, math.ceil((total_hint - first) / max(1, workers - 1)))
-        return lambda k: 0 if k == 0 else first + (k - 1) * rest
-    return lambda k: k * MAX_SEGMENT
+def _torso(xy: np.ndarray) -> float:
+    return float(np.linalg.norm((xy[11] + xy[12]) / 2 - (xy[23] + xy[24]) / 2))
 
 
+# ---------------------------------------------------------------------------- one segment
+class SegmentRunner:
+    """Decode [start, end) of a clip and track it; optionally warm up first; can go on past
+    ``end`` to catch up with a reference track. Used in-process and inside worker processes."""
+
+    def __init__(self, info: VideoInfo, spec: EstimatorSpec, *, max_size: int, start: float | None,
+                 end: float | None, warmup: bool, clip_end: float | None = None):
+        from motionlib.ingest import video
+
+        self.info, self.spec, self.end = info, spec, end
+        self.aspect = info.width / info.height
+        fps = info.average_fps or 30.0
+        self.warmup = warmup and bool(start)
+        begin = max(0.0, start - (WARMUP + 1.5) / fps) if self.warmup else start
+        self.seg_start = start
+        self._frames = video.decode(info, max_size=max_size, start=begin, end=clip_end, threads=False)
+        self._pending = None  # first frame at/after ``end``, read but not yet used
+        self._prev_thumb = None
+        self.tracker: PoseEstimator = spec.build()
+
+    def _record(self, f) -> FrameRecord:
+        diff = None if self._prev_thumb is None else float(np.abs(f.thumb - self._prev_thumb).mean())
+        self._prev_thumb = f.thumb
+        return FrameRecord(f.time, f.duration, diff, self.tracker.process(f.image, f.time))
+
+    def run(self, progress: Progress | None = None) -> tuple[list[FrameRecord], list[FrameRecord]]:
+        """(warm-up records, segment records)."""
+        before: list = []  # the last WARMUP frames before the segment
+        warm: list[FrameRecord] | None = None
+        out: list[FrameRecord] = []
+        for f in self._frames:
+            if self.warmup and f.time < self.seg_start - 1e-6:
+                before = (before + [f])[-WARMUP:]
+                continue
+            if self.end is not None and f.time >= self.end - 1e-9:
+                self._pending = f
+                break
+            if warm is None:
+                warm = [self._record(w) for w in before]
+            out.append(self._record(f))
+            if progress:
+                progress(len(out))
+        return warm or [], out
+
+    def extend(self, reference: list[FrameRecord]) -> list[FrameRecord]:
+        """Go on past ``end`` until this track agrees with ``reference`` (by time) for
+        AGREE_FRAMES frames in a row; return the records computed on the way."""
+        ref = {round(r.time, 6): r.pose for r in reference}
+        out, streak = [], 0
+        frames = self._frames
+        first = [self._pending] if self._pending is not None else []
+        for f in _chain(first, frames):
+            rec = self._record(f)
+            out.append(rec)
+            key = round(f.time, 6)
+            streak = streak + 1 if key in ref and agree(rec.pose, ref[key], self.aspect) else 0
+            if streak >= AGREE_FRAMES:
+                break
+        return out
+
+    def close(self) -> None:
+        try:
+            self._frames.close()
+        finally:
+            self.tracker.close()
+
+
+def _chain(first, rest) -> Iterator:
+    yield from first
+    yield from rest
+
+
+# ---------------------------------------------------------------------------- planning
+def plan_segments(info: VideoInfo, start: float | None, end: float | None, workers: int) -> list[float]:
+    """Segment boundaries in seconds (len = segments + 1); one segment = run in this process."""
+    s0 = start or 0.0
+    s1 = min(end, info.declared_duration) if (end and info.declared_duration) else (end or info.declared_duration)
+    if workers <= 1 or s1 is None:
+        return [s0, s1] if s1 is not None else [s0, float("inf")]
+    n = int(max(1, min(workers, (s1 - s0) // MIN_SEGMENT_SECONDS)))
+    if n == 1:
+        return [s0, s1]
+    # Later workers first decode (without converting) from the keyframe before their start:
+    # give the first segment a slightly larger share so that all finish together.
+    weights = np.array([1.15] + [1.0] * (n - 1))
+    cuts = s0 + (s1 - s0) * np.concatenate([[0.0], np.cumsum(weights) / weights.sum()])
+    return [float(c) for c in cuts]
+
+
+# ---------------------------------------------------------------------------- entry point
 def track(
-    frames: Iterable[Frame],
+    info: VideoInfo,
     spec: EstimatorSpec,
     *,
+    max_size: int,
+    start: float | None,
+    end: float | None,
     workers: int = 0,
-    total_hint: int | None = None,
     progress: Progress | None = None,
+    while_waiting: Callable[[], None] | None = None,
 ) -> TrackOutput:
+    """``while_waiting`` runs in this process while worker processes track (e.g. imports the
+    caller needs afterwards); with a single in-process tracker it runs first."""
     workers = workers or default_workers()
-    start_of = _bounds(total_hint, workers)
-    longest = max(start_of(k + 1) - start_of(k) for k in range(max(2, workers + 1)))
-    buf = _Buffer(capacity=(workers + 2) * longest + WARMUP + 8)
-    times: list[float] = []
-    durations: list[float | None] = []
-    diffs: list[float] = []
-    aspect = [1.0]
+    bounds = plan_segments(info, start, end, workers)
+    if len(bounds) == 2:
+        return _track_here(info, spec, max_size, start, end, progress, while_waiting)
+    return _track_workers(info, spec, max_size, bounds, end, progress, while_waiting)
 
-    def feed():
-        prev = None
+
+def _track_here(info, spec, max_size, start, end, progress, while_waiting=None) -> TrackOutput:
+    from motionlib.ingest.video import decode, prefetch
+
+    records: list[FrameRecord] = []
+    prev = None
+    side = None
+    if while_waiting:
+        # Runs beside the tracker. Imports are pure Python and hold the GIL; a short switch
+        # interval hands it back quickly to the decoder and tracker, which release it in C code.
+        side = threading.Thread(target=while_waiting, name="motionlib-warm", daemon=True)
+    old_interval = sys.getswitchinterval()
+    with spec.build() as tracker:
+        if side is not None:
+            sys.setswitchinterval(0.0005)
+            side.start()
+        for f in prefetch(decode(info, max_size=max_size, start=start, end=end, threads=False)):
+            diff = None if prev is None else float(np.abs(f.thumb - prev).mean())
+            prev = f.thumb
+            records.append(FrameRecord(f.time, f.duration, diff, tracker.process(f.image, f.time)))
+            if progress:
+                progress(len(records))
+            if side is not None and not side.is_alive():
+                sys.setswitchinterval(old_interval)
+    if side is not None:
+        side.join()
+        sys.setswitchinterval(old_interval)
+    return TrackOutput(records, {"workers": 1, "segments": 1, "fallbacks": 0})
+
+
+class _Worker:
+    def __init__(self, k: int, job: dict, events: queue.Queue):
+        env = dict(os.environ, GLOG_minloglevel="2", TF_CPP_MIN_LOG_LEVEL="2")
+        self.k = k
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "motionlib.ingest._worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+        )
+        self.send(job)
+        self.thread = threading.Thread(target=self._read, args=(events,), daemon=True)
+        self.thread.start()
+
+    def send(self, msg) -> None:
         try:
-            for f in frames:
-                if prev is None:
-                    aspect[0] = f.image.shape[1] / f.image.shape[0]
-                else:
-                    diffs.append(float(np.abs(f.thumb - prev).mean()))
-                prev = f.thumb
-                times.append(f.time)
-                durations.append(f.duration)
-                if not buf.put(f):
-                    return
-            buf.finish()
-        except BaseException as err:  # re-raised by the consumer
-            buf.finish(err)
+            pickle.dump(msg, self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # the reader reports the worker's end
 
-    results: dict[int, PoseResult | None] = {}
-    lock = threading.Lock()
-    done = [0]
+    def _read(self, events: queue.Queue) -> None:
+        try:
+            while True:
+                events.put((self.k, pickle.load(self.proc.stdout)))
+        except (EOFError, OSError, pickle.UnpicklingError):
+            events.put((self.k, ("exit", self.proc.wait())))
 
-    def tick():
-        if progress is not None:
-            with lock:
-                done[0] += 1
-                progress(done[0])
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
 
-    def run(job: _Job) -> tuple[dict, dict, int]:
-        out, warm = {}, {}
-        if buf.get(job.start) is None:  # the clip ended before this segment
-            return out, warm, job.start
-        if job.warm:
-            job.tracker.reset()
-            for i in range(max(0, job.start - WARMUP), job.start):
-                f = buf.get(i)
-                if f is None:
-                    break
-                warm[i] = job.tracker.process(f.image, f.time)
-        i = job.start
-        while i < job.stop:
-            f = buf.get(i)
-            if f is None:
-                break
-            out[i] = job.tracker.process(f.image, f.time)
-            tick()
-            i += 1
-        return out, warm, i
 
-    trackers_built = []
+def _track_workers(info, spec, max_size, bounds, end, progress, while_waiting=None) -> TrackOutput:
+    n = len(bounds) - 1
+    events: queue.Queue = queue.Queue()
+    workers: list[_Worker] = []
+    done_counts = [0] * n
+    warm: dict[int, list[FrameRecord]] = {}
+    segs: dict[int, list[FrameRecord]] = {}
+    extended: dict[int, list[FrameRecord]] = {}
+    finished: set[int] = set()
+    stats = {"workers": n, "segments": n, "fallbacks": 0, "fallback_frames": 0}
 
-    def new_tracker() -> PoseEstimator:
-        t = spec.build()
-        trackers_built.append(t)
-        return t
+    def pump() -> None:
+        who, msg = events.get()
+        kind = msg[0]
+        if kind == "progress":
+            done_counts[who] = msg[1]
+            if progress:
+                progress(sum(done_counts))
+        elif kind == "frames":
+            warm[who], segs[who] = msg[1], msg[2]
+        elif kind == "done":
+            finished.add(who)
+            stats.setdefault("per_worker", {})[who] = msg[1]
+        elif kind == "extended":
+            extended[who] = msg[1]
+        elif kind == "error":
+            cls = {"media": MediaError, "estimator": EstimatorError}.get(msg[1], MotionlibError)
+            raise cls(msg[2])
+        elif kind == "exit" and (who not in finished or who in waiting):
+            raise EstimatorError(f"a pose worker process ended unexpectedly (exit code {msg[1]})")
 
-    feeder = threading.Thread(target=feed, name="motionlib-decode", daemon=True)
-    stats = {"workers": workers, "segments": 0, "fallbacks": 0}
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="motionlib-pose")
+    waiting: set[int] = set()
     try:
-        feeder.start()
-        held: PoseEstimator | None = None  # tracker whose state is at the end of the accepted track
-        free: list[PoseEstimator] = []
-        inflight: deque[_Job] = deque()
-        k = 0
-        while True:
-            total = buf.total
-            while len(inflight) < workers and (total is None or start_of(k) < total):
-                if inflight:
-                    tracker, warm = (free.pop() if free else new_tracker()), True
-                else:
-                    tracker, warm = (held or new_tracker()), False
-                job = _Job(k, start_of(k), start_of(k + 1), tracker, warm)
-                job.future = pool.submit(run, job)
-                inflight.append(job)
+        for k in range(n):
+            job = {
+                "path": str(info.path), "spec": spec, "max_size": max_size,
+                "start": bounds[k] if k else (bounds[0] or None),
+                "end": bounds[k + 1] if k < n - 1 else end,
+                "warmup": k > 0,
+                "clip_end": end,
+            }
+            workers.append(_Worker(k, job, events))
+        t0 = time.perf_counter()
+        if while_waiting:
+            while_waiting()
+        stats["while_waiting_s"] = round(time.perf_counter() - t0, 3)
+        while len(finished) < n:
+            pump()
+        aspect = info.width / info.height
+        accepted = list(segs[0])
+        owner, k = 0, 1
+        while k < n:
+            seg = segs[k]
+            last = accepted[-1].time if accepted else -1.0
+            if not seg or last >= seg[-1].time:  # empty, or an extension already covered it
                 k += 1
-                total = buf.total
-            if not inflight:
-                break
-            job = inflight.popleft()
-            out, warm, stop = job.future.result()
-            stats["segments"] += 1
-            if stop <= job.start:  # dispatched past the end of the clip
-                free.append(job.tracker)
                 continue
-            check = [i for i in sorted(warm)[-AGREE_FRAMES:] if i in results]
-            if job.warm and held is not None and not all(agree(results[i], warm[i], aspect[0]) for i in check):
-                # Different person (or a lost track) at the boundary: the previous tracker, whose
-                # state is at this segment's first frame, goes on until both trackers agree for
-                # AGREE_FRAMES frames in a row; from there on the segment's own poses are kept.
-                stats["fallbacks"] += 1
-                streak, caught_up = 0, False
-                for i in range(job.start, stop):
-                    f = buf.get(i)
-                    mine = held.process(f.image, f.time)
-                    streak = streak + 1 if agree(mine, out[i], aspect[0]) else 0
-                    out[i] = mine
-                    if streak >= AGREE_FRAMES:
-                        caught_up = True
-                        break
-                stats["fallback_frames"] = stats.get("fallback_frames", 0) + (i - job.start + 1)
-                if caught_up and i + 1 < stop:
-                    free.append(held)
-                    held = job.tracker
-                else:
-                    free.append(job.tracker)
-            else:
-                if held is not None and held is not job.tracker:
-                    free.append(held)
-                held = job.tracker
-            results.update(out)
-            buf.release_before(max(0, min([stop] + [j.start for j in inflight]) - WARMUP))
-        feeder.join()
-        total = buf.total or 0
-        if buf._error is not None:
-            raise buf._error
+            if last >= seg[0].time:  # an extension caught up inside this segment
+                accepted.extend(r for r in seg if r.time > last)
+                owner, k = k, k + 1
+                continue
+            by_time = {round(r.time, 6): r.pose for r in accepted[-(WARMUP + 4):]}
+            check = [w for w in warm[k][-AGREE_FRAMES:] if round(w.time, 6) in by_time]
+            if all(agree(by_time[round(w.time, 6)], w.pose, aspect) for w in check):
+                accepted.extend(seg)
+                owner, k = k, k + 1
+                continue
+            # Different person or a lost track at the boundary: the tracker that produced the
+            # end of ``accepted`` goes on until it agrees with the later segments.
+            stats["fallbacks"] += 1
+            t_fb = time.perf_counter()
+            waiting.add(owner)
+            workers[owner].send(("extend", [r for j in range(k, n) for r in segs[j]]))
+            while owner not in extended:
+                pump()
+            waiting.discard(owner)
+            ext = extended.pop(owner)
+            stats["fallback_frames"] += len(ext)
+            stats["fallback_s"] = round(stats.get("fallback_s", 0) + time.perf_counter() - t_fb, 3)
+            accepted.extend(ext)
+            if not ext:
+                accepted.extend(seg)
+                owner, k = k, k + 1
+        for w in workers:
+            w.send(("stop",))
+        return TrackOutput(_dedupe(accepted), stats)
     finally:
-        buf.finish()
-        pool.shutdown(wait=True)
-        for t in trackers_built:
-            try:
-                t.close()
-            except Exception:
-                pass
-    stats["trackers"] = len(trackers_built)
-    return TrackOutput(
-        results=[results.get(i) for i in range(total)],
-        times=times[:total],
-        durations=durations[:total],
-        frame_diffs=np.asarray(diffs[: max(0, total - 1)], np.float32),
-        stats=stats,
-    )
+        for w in workers:
+            w.kill()
+
+
+def _dedupe(records: list[FrameRecord]) -> list[FrameRecord]:
+    out, last = [], -np.inf
+    for r in records:
+        if r.time > last:
+            out.append(r)
+            last = r.time
+    return out

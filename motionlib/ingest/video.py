@@ -158,6 +158,8 @@ def decode(
         stream = container.streams.video[0]
         if threads:
             stream.thread_type = "AUTO"
+        else:
+            stream.thread_count = 1  # the caller runs us beside other busy threads
         tb = stream.time_base
         t0 = float(stream.start_time * tb) if stream.start_time is not None else 0.0
         if start:

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Ingest speed: `motionlib ingest` of the sample clip beside the naive per-frame loop.
+
+The naive loop is what tutorials show: cv2.VideoCapture on the full-size frames, BGR->RGB, and
+MediaPipe Pose (model complexity 1, video mode) `process()` on every frame - no scoring, no storage.
+Both run in fresh processes, alternately, several times in the same run; the medians are compared:
+
+* end to end  - wall time of the whole process (interpreter start and imports included)
+* in-process  - the naive loop from Pose() creation to its last frame, against Library.ingest()
+                (hashing, decoding, pose estimation, scoring, Zarr write and index commit)
+
+Usage: .venv/bin/python scripts/bench_ingest.py [--runs 3] [--clip PATH] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+NAIVE = r"""
+import sys, time
+import cv2
+import mediapipe as mp
+t0 = time.perf_counter()
+pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1)
+cap = cv2.VideoCapture(sys.argv[1])
+n = 0
+while True:
+    ok, frame = cap.read()
+    if not ok:
+        break
+    pose.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    n += 1
+print(n, time.perf_counter() - t0)
+"""
+
+
+def run_naive(clip: Path) -> tuple[int, float, float]:
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", NAIVE, str(clip)], capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        sys.exit(f"naive loop failed:\n{proc.stderr[-2000:]}")
+    frames, loop = proc.stdout.split()
+    return int(frames), float(loop), wall
+
+
+def run_ingest(clip: Path, workers: int | None) -> tuple[int, float, float, dict]:
+    with tempfile.TemporaryDirectory() as lib:
+        cmd = [sys.executable, "-m", "motionlib", "--library", lib, "ingest", str(clip), "--json", "--quiet"]
+        if workers is not None:
+            cmd += ["--workers", str(workers)]
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        sys.exit(f"motionlib ingest failed:\n{proc.stderr[-2000:]}")
+    result = json.loads(proc.stdout)[0]
+    return result["record"]["frames"], result["stats"]["seconds_ingest"], wall, result["stats"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--clip", type=Path, default=ROOT / "assets" / "samples" / "demo.mp4")
+    ap.add_argument("--workers", type=int, default=None, help="passed to motionlib ingest")
+    args = ap.parse_args()
+    if not args.clip.exists():
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_samples.py")], check=True)
+    naive, ours = [], []
+    for i in range(args.runs):
+        naive.append(run_naive(args.clip))
+        ours.append(run_ingest(args.clip, args.workers))
+        print(f"run {i + 1}: naive loop {naive[-1][1]:.2f}s (process {naive[-1][2]:.2f}s)   "
+              f"motionlib ingest {ours[-1][1]:.2f}s (process {ours[-1][2]:.2f}s)", flush=True)
+    frames = naive[0][0]
+    n_loop = statistics.median(r[1] for r in naive)
+    n_wall = statistics.median(r[2] for r in naive)
+    o_in = statistics.median(r[1] for r in ours)
+    o_wall = statistics.median(r[2] for r in ours)
+    print(f"\nclip: {args.clip.name}, {frames} frames, {os.cpu_count()} CPUs, workers {ours[0][3].get('workers')}")
+    print(f"{'':14}{'naive loop':>14}{'motionlib':>14}{'ratio':>8}")
+    print(f"{'in-process':14}{frames / n_loop:>10.1f} f/s{frames / o_in:>10.1f} f/s{n_loop / o_in:>7.2f}x")
+    print(f"{'end to end':14}{frames / n_wall:>10.1f} f/s{frames / o_wall:>10.1f} f/s{n_wall / o_wall:>7.2f}x")
+    print("goal: >= 1.30x end to end")
+
+
+if __name__ == "__main__":
+    main()
