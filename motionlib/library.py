@@ -446,12 +446,14 @@ class Library:
         now = time.time()
         for entry in self.tmp_dir.iterdir() if self.tmp_dir.exists() else ():
             pid_text = entry.name.split("-", 1)[0]
-            dead = not pid_text.isdigit() or not _pid_alive(int(pid_text))
+            pid = int(pid_text) if pid_text.isdigit() else None
+            if pid == os.getpid():
+                continue
             try:
                 old = now - entry.stat().st_mtime > STALE_STAGING_SECONDS
             except OSError:
                 continue
-            if (dead or old) and int(pid_text or 0) != os.getpid():
+            if pid is None or not _pid_alive(pid) or old:
                 _rmtree(entry)
                 removed += 1
         return removed

@@ -25,8 +25,8 @@ stamp=.venv/.motionlib-install
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "installing motionlib and its dependencies into .venv ..." >&2
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  .venv/bin/python -m pip install -qq --upgrade pip
+  .venv/bin/python -m pip install -qq -e '.[dev]'
   echo "$want" > "$stamp"
 fi
 .venv/bin/python scripts/fetch_samples.py

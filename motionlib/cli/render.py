@@ -15,14 +15,13 @@ def score_text(value):
 def motions_table(records):
     from rich.table import Table
 
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for col, kw in (
-        ("motion", {}), ("duration", {"justify": "right"}), ("fps", {"justify": "right"}),
-        ("frames", {"justify": "right"}), ("occlusion", {"justify": "right"}),
-        ("jitter", {"justify": "right"}), ("framing", {"justify": "right"}),
-        ("overall", {"justify": "right"}), ("tags", {}),
-    ):
-        table.add_column(col, **kw)
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
+    ref_width = min(48, max([len("motion")] + [len(r.ref) for r in records]))
+    table.add_column("motion", no_wrap=True, min_width=ref_width)
+    for col, width in (("duration", 8), ("fps", 5), ("frames", 6), ("occl", 4), ("jitter", 6),
+                       ("framing", 7), ("overall", 7)):
+        table.add_column(col, justify="right", no_wrap=True, min_width=width)
+    table.add_column("tags", overflow="fold")
     for r in records:
         table.add_row(
             r.ref, f"{r.duration:.2f}s", f"{r.fps:.2f}", str(r.frames),

@@ -120,28 +120,23 @@ def _world(lms, n: int) -> np.ndarray:
     return np.array([(p.x, p.y, p.z) for p in lms.landmark], dtype=np.float32)
 
 
-class MediaPipePose(PoseEstimator):
-    num_joints = 33
+class _SolutionEstimator(PoseEstimator):
+    """A legacy ``mp.solutions`` graph in video (tracking) mode."""
 
     def __init__(self, spec: EstimatorSpec):
         self.spec = spec
-        mp = _import_mediapipe()
         s = spec.settings
-        self._graph = mp.solutions.pose.Pose(
+        self._graph = self._make_graph(
+            _import_mediapipe().solutions,
             static_image_mode=False,
             model_complexity=int(s.get("model_complexity", 1)),
             smooth_landmarks=bool(s.get("smooth_landmarks", True)),
-            enable_segmentation=False,
             min_detection_confidence=float(s["min_detection_confidence"]),
             min_tracking_confidence=float(s["min_tracking_confidence"]),
         )
 
-    def process(self, image, time_s):
-        r = self._graph.process(image)
-        if r.pose_landmarks is None:
-            return None
-        xy, conf = _landmarks(r.pose_landmarks, 33, True)
-        return PoseResult(xy, conf, None, _world(r.pose_world_landmarks, 33))
+    def _make_graph(self, solutions, **common):
+        raise NotImplementedError
 
     def reset(self):
         self._graph.reset()
@@ -150,25 +145,29 @@ class MediaPipePose(PoseEstimator):
         self._graph.close()
 
 
-class MediaPipeHolistic(PoseEstimator):
+class MediaPipePose(_SolutionEstimator):
+    num_joints = 33
+
+    def _make_graph(self, solutions, **common):
+        return solutions.pose.Pose(enable_segmentation=False, **common)
+
+    def process(self, image, time_s):
+        r = self._graph.process(image)
+        if r.pose_landmarks is None:
+            return None
+        xy, conf = _landmarks(r.pose_landmarks, 33, True)
+        return PoseResult(xy, conf, None, _world(r.pose_world_landmarks, 33))
+
+
+class MediaPipeHolistic(_SolutionEstimator):
     """Body 33 + left hand 21 + right hand 21 + face 468. Hands and face carry confidence 1 when
     found (Holistic reports no per-point visibility for them), 0 otherwise. World coordinates
     exist for the 33 body joints only."""
 
     num_joints = 543
 
-    def __init__(self, spec: EstimatorSpec):
-        self.spec = spec
-        mp = _import_mediapipe()
-        s = spec.settings
-        self._graph = mp.solutions.holistic.Holistic(
-            static_image_mode=False,
-            model_complexity=int(s.get("model_complexity", 1)),
-            smooth_landmarks=True,
-            refine_face_landmarks=False,
-            min_detection_confidence=float(s["min_detection_confidence"]),
-            min_tracking_confidence=float(s["min_tracking_confidence"]),
-        )
+    def _make_graph(self, solutions, **common):
+        return solutions.holistic.Holistic(refine_face_landmarks=False, **common)
 
     def process(self, image, time_s):
         r = self._graph.process(image)
@@ -185,12 +184,6 @@ class MediaPipeHolistic(PoseEstimator):
         world = np.full((543, 3), np.nan, np.float32)
         world[:33] = _world(r.pose_world_landmarks, 33)
         return PoseResult(xy, conf, None, world)
-
-    def reset(self):
-        self._graph.reset()
-
-    def close(self):
-        self._graph.close()
 
 
 class MediaPipeTasksPose(PoseEstimator):
