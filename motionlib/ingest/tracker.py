@@ -21,6 +21,7 @@ worker -> main: ("progress", n), ("frames", [FrameRecord...], warm), ("done", st
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import queue
@@ -29,7 +30,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
@@ -94,16 +95,19 @@ class SegmentRunner:
     ``end`` to catch up with a reference track. Used in-process and inside worker processes."""
 
     def __init__(self, info: VideoInfo, spec: EstimatorSpec, *, max_size: int, start: float | None,
-                 end: float | None, warmup: bool, clip_end: float | None = None):
+                 end: float | None, warmup: bool, clip_end: float | None = None, prefetch: bool = False):
+        """``prefetch`` decodes in a thread ahead of the tracker (used when this process has no
+        other busy threads; worker processes decode inline, one per core)."""
         from motionlib.ingest import video
 
-        self.info, self.spec, self.end = info, spec, end
+        self.end = end
         self.aspect = info.width / info.height
         fps = info.average_fps or 30.0
         self.warmup = warmup and bool(start)
         begin = max(0.0, start - (WARMUP + 1.5) / fps) if self.warmup else start
         self.seg_start = start
-        self._frames = video.decode(info, max_size=max_size, start=begin, end=clip_end, threads=False)
+        frames = video.decode(info, max_size=max_size, start=begin, end=clip_end, threads=False)
+        self._frames = video.prefetch(frames) if prefetch else frames
         self._pending = None  # first frame at/after ``end``, read but not yet used
         self._prev_thumb = None
         self.tracker: PoseEstimator = spec.build()
@@ -137,9 +141,8 @@ class SegmentRunner:
         AGREE_FRAMES frames in a row; return the records computed on the way."""
         ref = {round(r.time, 6): r.pose for r in reference}
         out, streak = [], 0
-        frames = self._frames
         first = [self._pending] if self._pending is not None else []
-        for f in _chain(first, frames):
+        for f in itertools.chain(first, self._frames):
             rec = self._record(f)
             out.append(rec)
             key = round(f.time, 6)
@@ -153,11 +156,6 @@ class SegmentRunner:
             self._frames.close()
         finally:
             self.tracker.close()
-
-
-def _chain(first, rest) -> Iterator:
-    yield from first
-    yield from rest
 
 
 # ---------------------------------------------------------------------------- planning
@@ -199,30 +197,30 @@ def track(
 
 
 def _track_here(info, spec, max_size, start, end, progress, while_waiting=None) -> TrackOutput:
-    from motionlib.ingest.video import decode, prefetch
-
-    records: list[FrameRecord] = []
-    prev = None
     side = None
-    if while_waiting:
-        # Runs beside the tracker. Imports are pure Python and hold the GIL; a short switch
-        # interval hands it back quickly to the decoder and tracker, which release it in C code.
-        side = threading.Thread(target=while_waiting, name="motionlib-warm", daemon=True)
     old_interval = sys.getswitchinterval()
-    with spec.build() as tracker:
+    if while_waiting:
+        # Runs beside the tracker. Imports are pure Python and hold the GIL; while they run, a
+        # short switch interval hands it back quickly to the decoder and tracker (which release
+        # it in C code); the usual interval returns as soon as they are done.
+        def warm() -> None:
+            try:
+                while_waiting()
+            finally:
+                sys.setswitchinterval(old_interval)
+
+        side = threading.Thread(target=warm, name="motionlib-warm", daemon=True)
+    runner = SegmentRunner(info, spec, max_size=max_size, start=start, end=end, warmup=False,
+                           clip_end=end, prefetch=True)
+    try:
         if side is not None:
             sys.setswitchinterval(0.0005)
             side.start()
-        for f in prefetch(decode(info, max_size=max_size, start=start, end=end, threads=False)):
-            diff = None if prev is None else float(np.abs(f.thumb - prev).mean())
-            prev = f.thumb
-            records.append(FrameRecord(f.time, f.duration, diff, tracker.process(f.image, f.time)))
-            if progress:
-                progress(len(records))
-            if side is not None and not side.is_alive():
-                sys.setswitchinterval(old_interval)
-    if side is not None:
-        side.join()
+        _, records = runner.run(progress)
+    finally:
+        runner.close()
+        if side is not None:
+            side.join()
         sys.setswitchinterval(old_interval)
     return TrackOutput(records, {"workers": 1, "segments": 1, "fallbacks": 0})
 
