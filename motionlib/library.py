@@ -94,6 +94,28 @@ def _pid_alive(pid: int) -> bool:
 
 
 @dataclass
+class DeriveResult:
+    record: Any  # MotionRecord of the new version
+    parent: Any  # MotionRecord it was made from
+    operation: str
+    params: dict
+    result: dict
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "ref": self.record.ref,
+            "parent": self.parent.ref,
+            "operation": self.operation,
+            "params": self.params,
+            "result": self.result,
+            "scores_before": {"overall": self.parent.overall, "occlusion": self.parent.occlusion,
+                              "jitter": self.parent.jitter, "framing": self.parent.framing},
+            "record": self.record.to_json(),
+        }
+
+
+@dataclass
 class IngestResult:
     file: str
     status: str  # "created" | "unchanged"
@@ -190,7 +212,7 @@ class Library:
             manifest = self._manifest(name, path, sha, size, options, analysis)
             write_version(staged, analysis.motion, manifest)
             _fault("after-write")
-            record = self._commit(name, tags, sha, digest, staged, staged_source, manifest, analysis)
+            record = self._commit(name, tags, staged, staged_source, manifest, dedupe="ingest")
             if record is None:  # an identical ingest committed while we worked
                 with self.index.reader() as r:
                     same = r.find_same(name, sha, digest)
@@ -219,13 +241,7 @@ class Library:
             "width": m.width,
             "height": m.height,
             "variable_frame_rate": _is_vfr(m.timestamps),
-            "arrays": {
-                "keypoints": "float32 [T,J,2] pixels of the displayed source frame, NaN when not detected",
-                "confidence": "float32 [T,J] visibility in [0,1], 0 when not detected",
-                "timestamps": "float64 [T] seconds from the first frame",
-                **({"world": "float32 [T,J,3] metres, hip-centred"} if m.world is not None else {}),
-                **({"presence": "float32 [T,J] in [0,1]"} if m.presence is not None else {}),
-            },
+            "arrays": _array_docs(m),
             "source": {
                 "file_name": path.name,
                 "sha256": sha,
@@ -238,6 +254,7 @@ class Library:
                 "declared_duration": info.declared_duration,
                 "average_fps": info.average_fps,
                 "time_offset": m.attrs.get("source_time_offset", 0.0),
+                "aligned": True,
                 "start": options.start,
                 "end": options.end,
                 "kept_path": None,  # set at commit
@@ -257,34 +274,38 @@ class Library:
             "motionlib_version": __version__,
         })
 
-    def _commit(self, name, tags, sha, digest, staged, staged_source, manifest, analysis):
+    def _commit(self, name, tags, staged, staged_source, manifest, *, dedupe: str | None = None):
+        """Under the write lock: number the version, move it into place, insert its row. With
+        ``dedupe`` (an operation), return None instead when a row of that operation already holds
+        the same name, source and settings."""
         from sqlmodel import select
 
-        from motionlib.index.models import MotionRow, NameCounter
+        from motionlib.index.models import MotionRow
         from motionlib.store import finalize, set_manifest
 
+        sha = manifest["source"]["sha256"]
+        digest = manifest["estimator"]["settings_digest"]
         final = None
         try:
             with self.index.write() as s:
-                dup = s.exec(
-                    select(MotionRow).where(
-                        MotionRow.name == name, MotionRow.source_sha256 == sha,
-                        MotionRow.settings_digest == digest, MotionRow.operation == "ingest",
-                    )
-                ).first()
-                if dup is not None:
-                    return None
+                if dedupe is not None:
+                    dup = s.exec(
+                        select(MotionRow).where(
+                            MotionRow.name == name, MotionRow.source_sha256 == sha,
+                            MotionRow.settings_digest == digest, MotionRow.operation == dedupe,
+                        )
+                    ).first()
+                    if dup is not None:
+                        return None
                 self._sweep(s)
                 version = self._next_version(s, name)
                 rel = Path("motions") / name_key(name) / f"v{version:04d}"
                 final = self.root / rel
-                kept = None
+                manifest = dict(manifest, name=name, version=version, created=_now())
+                kept = manifest["source"].get("kept_path")
                 if staged_source is not None:
-                    ext = staged_source.suffix
-                    kept_rel = Path("sources") / sha[:2] / f"{sha}{ext}"
-                    kept = kept_rel.as_posix()
-                manifest = dict(manifest, version=version, created=_now())
-                manifest["source"] = dict(manifest["source"], kept_path=kept)
+                    kept = (Path("sources") / sha[:2] / f"{sha}{staged_source.suffix}").as_posix()
+                    manifest["source"] = dict(manifest["source"], kept_path=kept)
                 set_manifest(staged, manifest)
                 _fault("before-rename")
                 finalize(staged, final)
@@ -296,22 +317,7 @@ class Library:
                         os.chmod(staged_source, 0o444)
                         os.replace(staged_source, dest)
                 _fault("after-source")
-                q = analysis.quality
-                row = MotionRow(
-                    name=name, version=version, created=manifest["created"],
-                    duration=manifest["duration"], fps=manifest["fps"], frames=manifest["frames"],
-                    width=manifest["width"], height=manifest["height"], skeleton=manifest["skeleton"],
-                    source_name=manifest["source"]["file_name"], source_sha256=sha,
-                    source_size=manifest["source"]["size_bytes"], source_path=kept,
-                    estimator=manifest["estimator"]["name"], settings_digest=digest,
-                    parent=None, operation="ingest",
-                    op_params=json.dumps(manifest["lineage"]["params"]),
-                    store_path=rel.as_posix(),
-                    overall=q.overall, occlusion=q.scores["occlusion"], occlusion_raw=q.raw["occlusion"],
-                    jitter=q.scores["jitter"], jitter_raw=q.raw["jitter"],
-                    framing=q.scores["framing"], framing_raw=q.raw["framing"],
-                    warnings=json.dumps(q.warnings),
-                )
+                row = _row_from_manifest(manifest, rel.as_posix(), kept)
                 s.add(row)
                 s.flush()
                 self._link_tags(s, row.id, tags)
@@ -322,6 +328,78 @@ class Library:
             raise
         self._write_tag_sidecar(rel, tags)
         return self.get(f"{name}@{version}")
+
+    # ------------------------------------------------------------------ edits and imports
+    def derive(self, ref: str, edit: Callable[[Any], Any], *, name: str | None = None,
+               tags: Iterable[str] = ()) -> "DeriveResult":
+        """Apply ``edit`` (Motion -> processing.ops.Edit) to a stored version and store the result
+        as the next version of ``name`` (default: the same name), with its lineage."""
+        from motionlib.processing.quality import assess_motion
+        from motionlib.store import write_version
+
+        parent = self.get(ref)
+        name = validate_name(name) if name is not None else parent.name
+        tags = [validate_tag(t) for t in dict.fromkeys(tags)]
+        parent_manifest = self.manifest(parent)
+        motion = self.load(parent.ref)
+        result = edit(motion)
+        track, cuts = _carry_events(parent_manifest, result)
+        quality = assess_motion(result.motion, track=track, cuts=cuts)
+        manifest = _derived_manifest(parent, parent_manifest, result, quality, track)
+        staging = self._new_staging()
+        try:
+            staged = staging / "version"
+            write_version(staged, result.motion, manifest)
+            _fault("after-write")
+            record = self._commit(name, tags, staged, None, manifest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return DeriveResult(record, parent, result.operation, result.params, result.result, list(quality.warnings))
+
+    def import_keypoints(self, path: str | os.PathLike, fmt: str, *, name: str | None = None,
+                         tags: Iterable[str] = (), fps: float | None = None,
+                         size: tuple[int, int] | None = None, person: int = 0) -> IngestResult:
+        """Store keypoints made elsewhere (exchange.IMPORT_FORMATS) as the next version of ``name``,
+        scored like an ingest. Importing the same content with the same settings again is a no-op."""
+        from motionlib import exchange
+        from motionlib.processing.quality import assess_motion
+        from motionlib.store import write_version
+
+        path = Path(path)
+        if fmt not in exchange.IMPORT_FORMATS:
+            raise InputError(f"--format {fmt!r}: import reads {', '.join(exchange.IMPORT_FORMATS)}")
+        stem = path.name[: -len(path.suffix)] if path.suffix and path.is_file() else path.name
+        name = validate_name(name if name is not None else stem)
+        tags = [validate_tag(t) for t in dict.fromkeys(tags)]
+        if fmt == "npz":
+            got = exchange.import_npz(path)
+        else:
+            got = exchange.import_openpose_json(path, fps=fps, size=size, person=person)
+        quality = assess_motion(got.motion)
+        manifest = _import_manifest(name, got, quality)
+        with self.index.reader() as r:
+            same = r.find_same(name, got.sha256, manifest["estimator"]["settings_digest"], operation="import")
+        if same is not None:
+            return IngestResult(str(path), "unchanged", same)
+        staging = self._new_staging()
+        try:
+            staged = staging / "version"
+            write_version(staged, got.motion, manifest)
+            record = self._commit(name, tags, staged, None, manifest, dedupe="import")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        if record is None:
+            with self.index.reader() as r:
+                same = r.find_same(name, got.sha256, manifest["estimator"]["settings_digest"], operation="import")
+            return IngestResult(str(path), "unchanged", same)
+        return IngestResult(str(path), "created", record, got.notes + list(quality.warnings))
+
+    def source_file(self, record) -> Path | None:
+        """The kept source clip of a version, when the library holds it."""
+        if not record.source_path:
+            return None
+        p = self.root / record.source_path
+        return p if p.exists() else None
 
     def _next_version(self, s, name: str) -> int:
         from sqlalchemy import func
@@ -506,24 +584,9 @@ class Library:
                 try:
                     m = read_manifest(d)
                     q = m["quality"]
-                    row = MotionRow(
-                        name=m["name"], version=int(m["version"]), created=m["created"],
-                        duration=m["duration"], fps=m["fps"], frames=m["frames"], width=m["width"],
-                        height=m["height"], skeleton=m["skeleton"],
-                        source_name=m["source"].get("file_name"), source_sha256=m["source"].get("sha256"),
-                        source_size=m["source"].get("size_bytes"),
-                        source_path=m["source"].get("kept_path")
-                        if m["source"].get("kept_path") and (self.root / m["source"]["kept_path"]).exists()
-                        else None,
-                        estimator=m["estimator"]["name"], settings_digest=m["estimator"]["settings_digest"],
-                        parent=m["lineage"].get("parent"), operation=m["lineage"].get("operation", "ingest"),
-                        op_params=json.dumps(m["lineage"].get("params", {})),
-                        store_path=d.relative_to(self.root).as_posix(),
-                        overall=q.get("overall"), occlusion=q["scores"].get("occlusion"),
-                        occlusion_raw=q["raw"].get("occlusion"), jitter=q["scores"].get("jitter"),
-                        jitter_raw=q["raw"].get("jitter"), framing=q["scores"].get("framing"),
-                        framing_raw=q["raw"].get("framing"), warnings=json.dumps(q.get("warnings", [])),
-                    )
+                    kept = m["source"].get("kept_path")
+                    kept = kept if kept and (self.root / kept).exists() else None
+                    row = _row_from_manifest(m, d.relative_to(self.root).as_posix(), kept)
                     validate_name(row.name)
                 except Exception as err:  # one unreadable version must not stop the rebuild
                     skipped.append(f"{d.relative_to(self.root)}: {err}")
@@ -546,6 +609,147 @@ class Library:
             for n, v in counters.items():
                 s.add(NameCounter(name=n, last_version=v))
         return {"versions": found, "skipped": skipped}
+
+
+def _row_from_manifest(m: dict, store_path: str, kept: str | None):
+    """The index row of a stored version, from its manifest (commit and reindex alike)."""
+    from motionlib.index.models import MotionRow
+
+    q, src, lineage = m["quality"], m["source"], m["lineage"]
+    return MotionRow(
+        name=m["name"], version=int(m["version"]), created=m["created"],
+        duration=m["duration"], fps=m["fps"], frames=m["frames"], width=m["width"],
+        height=m["height"], skeleton=m["skeleton"],
+        source_name=src.get("file_name"), source_sha256=src.get("sha256"),
+        source_size=src.get("size_bytes"), source_path=kept,
+        estimator=m["estimator"]["name"], settings_digest=m["estimator"]["settings_digest"],
+        parent=lineage.get("parent"), operation=lineage.get("operation", "ingest"),
+        op_params=json.dumps(lineage.get("params", {})),
+        store_path=store_path,
+        overall=q.get("overall"), occlusion=q["scores"].get("occlusion"),
+        occlusion_raw=q["raw"].get("occlusion"), jitter=q["scores"].get("jitter"),
+        jitter_raw=q["raw"].get("jitter"), framing=q["scores"].get("framing"),
+        framing_raw=q["raw"].get("framing"), warnings=json.dumps(q.get("warnings", [])),
+    )
+
+
+def _map_time(t: float, edit) -> float | None:
+    """Parent seconds -> child seconds for an edit, None when that moment is not in the child."""
+    t0 = edit.span[0] if edit.span else 0.0
+    if edit.span and not (edit.span[0] <= t < edit.span[1]):
+        return None
+    child = (t - t0) / edit.time_scale
+    return child if 0 <= child < edit.motion.duration else None
+
+
+def _carry_events(parent_manifest: dict, edit) -> tuple[dict, list[dict]]:
+    """The parent's hard cuts and track jumps, moved to the child's timeline (those it keeps)."""
+    import numpy as np
+
+    ts = edit.motion.timestamps
+    q = parent_manifest.get("quality", {})
+    cuts = []
+    for cut in q.get("details", {}).get("framing", {}).get("cuts", []):
+        t = _map_time(float(cut["time"]), edit)
+        if t is not None and t > 0:
+            cuts.append(dict(cut, time=round(t, 3), frame=int(np.searchsorted(ts, t - 1e-6))))
+    track = parent_manifest.get("track") or {"jumps": [], "dropped_frames": 0, "people": 0}
+    jumps = []
+    for jump in track.get("jumps", []):
+        t = _map_time(float(jump["time"]), edit)
+        if t is not None:
+            jumps.append(dict(jump, time=round(t, 3), frame=int(np.searchsorted(ts, t - 1e-6))))
+    whole = edit.span is None
+    carried = {
+        "jumps": jumps,
+        "dropped_frames": int(track.get("dropped_frames", 0)) if (whole or jumps) else 0,
+        "people": int(track.get("people", 0)) if (whole or jumps) else min(1, int(track.get("people", 0))),
+    }
+    return carried, cuts
+
+
+def _derived_manifest(parent, pm: dict, edit, quality, track) -> dict:
+    from motionlib import __version__
+    from motionlib.core.motion import SCHEMA_VERSION
+
+    m = edit.motion
+    src = dict(pm["source"])
+    offset = float(src.get("time_offset") or 0.0)
+    aligned = bool(src.get("aligned", True)) and edit.aligned
+    if edit.span is not None:
+        offset += edit.span[0]
+    src.update(time_offset=round(offset, 6), aligned=aligned)
+    return jsonable({
+        **pm,
+        "schema_version": SCHEMA_VERSION,
+        "name": None, "version": None, "created": None,
+        "skeleton": m.skeleton.name,
+        "joint_names": list(m.skeleton.joint_names),
+        "frames": m.frames,
+        "fps": round(m.fps, 6),
+        "duration": round(m.duration, 6),
+        "width": m.width,
+        "height": m.height,
+        "variable_frame_rate": _is_vfr(m.timestamps),
+        "arrays": _array_docs(m),
+        "source": src,
+        "lineage": {
+            "source_sha256": pm["lineage"].get("source_sha256"),
+            "parent": parent.ref,
+            "operation": edit.operation,
+            "params": edit.params,
+            "result": edit.result,
+        },
+        "quality": quality.as_dict(),
+        "track": track,
+        "motionlib_version": __version__,
+    })
+
+
+def _array_docs(m) -> dict:
+    return {
+        "keypoints": "float32 [T,J,2] pixels of the displayed source frame, NaN when not detected",
+        "confidence": "float32 [T,J] visibility in [0,1], 0 when not detected",
+        "timestamps": "float64 [T] seconds from the first frame",
+        **({"world": "float32 [T,J,3] metres, hip-centred"} if m.world is not None else {}),
+        **({"presence": "float32 [T,J] in [0,1]"} if m.presence is not None else {}),
+    }
+
+
+def _import_manifest(name: str, got, quality) -> dict:
+    from motionlib import __version__
+    from motionlib.core.motion import SCHEMA_VERSION
+
+    m = got.motion
+    digest = hashlib.sha256(json.dumps(got.settings, sort_keys=True).encode()).hexdigest()[:16]
+    return jsonable({
+        "schema_version": SCHEMA_VERSION,
+        "name": name, "version": None, "created": None,
+        "skeleton": m.skeleton.name,
+        "joint_names": list(m.skeleton.joint_names),
+        "frames": m.frames,
+        "fps": round(m.fps, 6),
+        "duration": round(m.duration, 6),
+        "width": m.width,
+        "height": m.height,
+        "variable_frame_rate": _is_vfr(m.timestamps),
+        "arrays": _array_docs(m),
+        "source": {
+            "file_name": got.file_name, "sha256": got.sha256, "size_bytes": got.size_bytes,
+            "container": got.settings["format"], "codec": None, "coded_width": None, "coded_height": None,
+            "rotation": 0, "time_offset": 0.0, "start": None, "end": None, "kept_path": None,
+            "aligned": False,
+        },
+        "estimator": {
+            "name": "import", "library": got.settings["format"], "settings": got.settings,
+            "inference_size": None, "settings_digest": digest,
+        },
+        "lineage": {"source_sha256": got.sha256, "parent": None, "operation": "import",
+                    "params": got.settings, "result": {"notes": got.notes}},
+        "quality": quality.as_dict(),
+        "track": {"jumps": [], "dropped_frames": 0, "people": 1},
+        "motionlib_version": __version__,
+    })
 
 
 def _warm_imports() -> None:

@@ -131,21 +131,38 @@ def _print_result(out, result) -> None:
         out.print(f"  ! {w}", style="yellow")
 
 
-@app.command("list")
+@app.command("list", context_settings={"ignore_unknown_options": True})
 @handles_errors
 def list_(
     ctx: typer.Context,
-    tag: Annotated[List[str], typer.Option("--tag", "-t", help="Only versions with this tag (repeatable: all must match).")] = [],
+    query: Annotated[Optional[List[str]], typer.Argument(
+        metavar="[QUERY]...",
+        help="Terms that must all hold: tag:dance score>0.7 fps>=30 name:wave* -tag:draft duration<6 "
+             "is:latest, or a word in the name (docs/query.md).")] = None,
+    tag: Annotated[List[str], typer.Option("--tag", help="Only versions with this tag (repeatable: all must match).")] = [],
     min_score: Annotated[Optional[float], typer.Option("--min-score", help="Only versions whose overall score is at least this.")] = None,
+    sort: Annotated[Optional[str], typer.Option("--sort", help="Sort by a field: score, -score (descending), duration:desc; comma-separated.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Show at most this many versions.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print records as JSON (see docs/json.md).")] = False,
 ):
     """List motion versions with duration, frame rate, scores and tags."""
-    records = ctx.obj.library.list(tags=tag, min_score=min_score)
+    from motionlib.core.errors import InputError
+    from motionlib.index.query import Query, parse_sort
+
+    terms = list(query or [])
+    unknown = [t for t in terms if t.startswith("--")]
+    if unknown:
+        raise InputError(f"no such option: {unknown[0]} (see motionlib list --help)")
+    q = Query.parse(terms)
+    parse_sort(sort)  # a bad --sort fails before the library opens
+    if limit is not None and limit < 0:
+        raise InputError("--limit must be >= 0")
+    records = ctx.obj.library.list(tags=tag, min_score=min_score, query=q, sort=sort, limit=limit)
     if as_json:
         print_json([r.to_json() for r in records])
         return
     if not records:
-        hint = "no motions match" if (tag or min_score is not None) else \
+        hint = "no motions match" if (tag or min_score is not None or q) else \
             "the library is empty: add a clip with `motionlib ingest CLIP.mp4`"
         _err_console().print(hint)
         return

@@ -5,6 +5,12 @@ Layouts are named and stored with every motion, so a stored asset always says wh
 * ``mediapipe_pose_33`` - MediaPipe Pose / BlazePose GHUM, 33 landmarks, the estimator's native order.
 * ``mediapipe_holistic_543`` - the 33 pose landmarks, then 21 left-hand, 21 right-hand and 468 face
   landmarks (MediaPipe Holistic without iris refinement). "Left" is the performer's left.
+* ``openpose_18`` - the OpenPose / ControlNet body (COCO order, with a neck).
+* ``openpose_130`` - ``openpose_18``, then 21 left-hand, 21 right-hand and 70 face points (the
+  OpenPose hand and face models), as imported from OpenPose JSON with hands and face.
+
+Joints with the same meaning have the same name in every layout (``left_wrist``, ``left_hand_wrist``),
+so quality scoring, mirroring and the OpenPose mapping work by name (see ``docs/posemap.md``).
 """
 
 from __future__ import annotations
@@ -43,20 +49,39 @@ HAND_21_EDGES: tuple[tuple[int, int], ...] = (
 
 FACE_468 = 468
 
-# Joint groups of the 33-point body, used by quality scoring and its warnings.
-BODY_GROUPS: dict[str, tuple[int, ...]] = {
-    "face": tuple(range(0, 11)),
-    "shoulders": (11, 12),
-    "elbows": (13, 14),
-    "wrists": (15, 16),
-    "hands": (17, 18, 19, 20, 21, 22),
-    "hips": (23, 24),
-    "knees": (25, 26),
-    "ankles": (27, 28),
-    "feet": (29, 30, 31, 32),
+# Joint groups of the body, by joint name, used by quality scoring and its warnings. A layout uses
+# the names it has (OpenPose has no heels; MediaPipe has no neck).
+BODY_GROUP_NAMES: dict[str, tuple[str, ...]] = {
+    "face": POSE_33_NAMES[0:11],
+    "shoulders": ("left_shoulder", "right_shoulder", "neck"),
+    "elbows": ("left_elbow", "right_elbow"),
+    "wrists": ("left_wrist", "right_wrist"),
+    "hands": ("left_pinky", "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb"),
+    "hips": ("left_hip", "right_hip"),
+    "knees": ("left_knee", "right_knee"),
+    "ankles": ("left_ankle", "right_ankle"),
+    "feet": ("left_heel", "right_heel", "left_foot_index", "right_foot_index"),
 }
 # The joints that define "the whole body is in frame".
-CORE_BODY: tuple[int, ...] = (0, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
+CORE_BODY_NAMES: tuple[str, ...] = (
+    "nose", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
+    "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+)
+# The body as OpenPose / ControlNet draws it (COCO-18 order, 1-based in OpenPose's own code).
+OPENPOSE_18_NAMES: tuple[str, ...] = (
+    "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
+    "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+    "right_eye", "left_eye", "right_ear", "left_ear",
+)
+# The 17 limbs ControlNet's OpenPose annotator draws, in its order (its colours follow this order).
+OPENPOSE_18_LIMBS: tuple[tuple[int, int], ...] = (
+    (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12),
+    (12, 13), (1, 0), (0, 14), (14, 16), (0, 15), (15, 17),
+)
+# OpenPose's 70-point face: 68 iBUG/dlib points (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47,
+# mouth 48-67) and the two pupils (68 right, 69 left).
+FACE_70 = 70
+FACE_70_NAMES: tuple[str, ...] = tuple(f"face70_{i:02d}" for i in range(FACE_70))
 
 
 def _mirror_pairs(names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
@@ -78,8 +103,6 @@ class Skeleton:
     joint_names: tuple[str, ...]
     edges: tuple[tuple[int, int], ...]
     mirror_pairs: tuple[tuple[int, int], ...]
-    # Index of each of the 33 body joints in this layout (the body block), for scoring.
-    body: tuple[int, ...] = field(default=tuple(range(33)))
 
     @property
     def num_joints(self) -> int:
@@ -87,6 +110,41 @@ class Skeleton:
 
     def index(self, joint: str) -> int:
         return self.joint_names.index(joint)
+
+    def find(self, joint: str) -> int | None:
+        """Index of ``joint``, or None when this layout lacks it."""
+        return self._positions.get(joint)
+
+    def indices(self, joints) -> tuple[int, ...]:
+        """Indices of those of ``joints`` this layout has, in the order given."""
+        return tuple(self._positions[j] for j in joints if j in self._positions)
+
+    @property
+    def _positions(self) -> dict[str, int]:
+        cache = self.__dict__.get("_pos")
+        if cache is None:
+            cache = {n: i for i, n in enumerate(self.joint_names)}
+            object.__setattr__(self, "_pos", cache)
+        return cache
+
+    @property
+    def groups(self) -> dict[str, tuple[int, ...]]:
+        """Body joint groups present in this layout (see BODY_GROUP_NAMES)."""
+        out = {g: self.indices(names) for g, names in BODY_GROUP_NAMES.items()}
+        return {g: idx for g, idx in out.items() if idx}
+
+    @property
+    def body(self) -> tuple[int, ...]:
+        """The body joints (no hand or face blocks), in layout order."""
+        return tuple(sorted(i for idx in self.groups.values() for i in idx))
+
+    @property
+    def core(self) -> tuple[int, ...]:
+        return self.indices(CORE_BODY_NAMES)
+
+    def block(self, prefix: str) -> tuple[int, ...]:
+        """Indices of the joints whose names start with ``prefix`` (``left_hand_``, ``face``)."""
+        return tuple(i for i, n in enumerate(self.joint_names) if n.startswith(prefix))
 
 
 def _holistic() -> Skeleton:
@@ -105,12 +163,35 @@ def _holistic() -> Skeleton:
     return Skeleton("mediapipe_holistic_543", names, edges, _mirror_pairs(names))
 
 
+def _openpose(hands_face: bool) -> Skeleton:
+    names = OPENPOSE_18_NAMES
+    edges = OPENPOSE_18_LIMBS
+    if hands_face:
+        names = (
+            names
+            + tuple("left_hand_" + n for n in HAND_21_NAMES)
+            + tuple("right_hand_" + n for n in HAND_21_NAMES)
+            + FACE_70_NAMES
+        )
+        lh, rh = 18, 18 + 21
+        edges = (
+            edges
+            + tuple((a + lh, b + lh) for a, b in HAND_21_EDGES)
+            + tuple((a + rh, b + rh) for a, b in HAND_21_EDGES)
+        )
+    return Skeleton("openpose_130" if hands_face else "openpose_18", names, edges, _mirror_pairs(names))
+
+
 MEDIAPIPE_POSE_33 = Skeleton(
     "mediapipe_pose_33", POSE_33_NAMES, POSE_33_EDGES, _mirror_pairs(POSE_33_NAMES)
 )
 MEDIAPIPE_HOLISTIC_543 = _holistic()
+OPENPOSE_18 = _openpose(False)
+OPENPOSE_130 = _openpose(True)
 
-SKELETONS: dict[str, Skeleton] = {s.name: s for s in (MEDIAPIPE_POSE_33, MEDIAPIPE_HOLISTIC_543)}
+SKELETONS: dict[str, Skeleton] = {
+    s.name: s for s in (MEDIAPIPE_POSE_33, MEDIAPIPE_HOLISTIC_543, OPENPOSE_18, OPENPOSE_130)
+}
 
 
 def get_skeleton(name: str) -> Skeleton:

@@ -113,8 +113,11 @@ class Reader:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _query(self, where: str = "", params: Iterable[Any] = (), order: str = "m.name, m.version") -> list[MotionRecord]:
+    def _query(self, where: str = "", params: Iterable[Any] = (), order: str = "m.name, m.version",
+               limit: int | None = None) -> list[MotionRecord]:
         sql = _SELECT + (f" WHERE {where}" if where else "") + f" ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
         return [_record(r[:-1], r[-1]) for r in self._conn.execute(sql, tuple(params))]
 
     def list(
@@ -123,9 +126,21 @@ class Reader:
         tags: Iterable[str] = (),
         min_score: float | None = None,
         name: str | None = None,
+        query=None,
+        sort: str | None = None,
+        limit: int | None = None,
     ) -> list[MotionRecord]:
-        """All versions, oldest name first; every tag must match (AND)."""
+        """Versions by name then version (or ``sort``, see index.query.parse_sort); every tag and
+        every term of ``query`` (an index.query.Query or its text) must match."""
+        from motionlib.index.query import Query, order_sql, parse_sort
+
         clauses, params = [], []
+        if query:
+            q = query if isinstance(query, Query) else Query.parse(query)
+            where, qp = q.where()
+            if where:
+                clauses.append(where)
+                params += qp
         for tag in tags:
             clauses.append(
                 "EXISTS (SELECT 1 FROM motion_tag mt JOIN tag t ON t.id = mt.tag_id "
@@ -138,7 +153,7 @@ class Reader:
         if name is not None:
             clauses.append("m.name = ?")
             params.append(name)
-        return self._query(" AND ".join(clauses), params)
+        return self._query(" AND ".join(clauses), params, order=order_sql(parse_sort(sort)), limit=limit)
 
     def get(self, ref: Ref | str) -> MotionRecord:
         ref = Ref.parse(ref) if isinstance(ref, str) else ref
@@ -153,10 +168,10 @@ class Reader:
             raise NotFound(f"{ref} does not exist ({ref.name} has versions {versions})")
         raise NotFound(f"no motion named {ref.name!r} in this library")
 
-    def find_same(self, name: str, sha256: str, digest: str) -> MotionRecord | None:
+    def find_same(self, name: str, sha256: str, digest: str, operation: str = "ingest") -> MotionRecord | None:
         rows = self._query(
-            "m.name = ? AND m.source_sha256 = ? AND m.settings_digest = ? AND m.operation = 'ingest'",
-            [name, sha256, digest],
+            "m.name = ? AND m.source_sha256 = ? AND m.settings_digest = ? AND m.operation = ?",
+            [name, sha256, digest, operation],
         )
         return rows[0] if rows else None
 

@@ -148,7 +148,7 @@ def analyze(
     ).validate()
     quality = assess(
         keypoints, confidence, timestamps, duration, info.width, info.height,
-        frame_diffs=out.frame_diffs, track=track_info,
+        frame_diffs=out.frame_diffs, track=track_info, skeleton=skeleton,
     )
     stats = dict(out.stats)
     stats.update(

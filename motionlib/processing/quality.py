@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from motionlib.core.skeleton import BODY_GROUPS, CORE_BODY
+from motionlib.core.skeleton import MEDIAPIPE_POSE_33, Skeleton
 from motionlib.processing.signal import lowpass, runs
 from motionlib.processing.tracking import body_centre_and_scale
 
@@ -56,9 +56,13 @@ GROUP_WEIGHTS = {
     "face": 0.25, "shoulders": 1.0, "elbows": 1.5, "wrists": 3.0, "hands": 0.5,
     "hips": 1.0, "knees": 1.5, "ankles": 3.0, "feet": 0.5,
 }
-_WEIGHTS = np.zeros(33)
-for _g, _joints in BODY_GROUPS.items():
-    _WEIGHTS[list(_joints)] = GROUP_WEIGHTS[_g]
+
+
+def _weights(skeleton: Skeleton, body: list[int]) -> np.ndarray:
+    w = np.zeros(skeleton.num_joints)
+    for g, joints in skeleton.groups.items():
+        w[list(joints)] = GROUP_WEIGHTS[g]
+    return w[body]
 
 
 @dataclass
@@ -97,42 +101,48 @@ def _inside(xy: np.ndarray, width: int, height: int, margin: float = 0.0) -> np.
         return (x >= margin) & (x <= width - margin) & (y >= margin) & (y <= height - margin)
 
 
-def occlusion(keypoints, confidence, width, height, body) -> tuple[float | None, float | None, dict, list[str]]:
+def occlusion(keypoints, confidence, width, height, skeleton) -> tuple[float | None, float | None, dict, list[str]]:
+    body = list(skeleton.body)
     kp, conf = keypoints[:, body], confidence[:, body]
     det = np.isfinite(kp).all(axis=2).any(axis=1)
     if not det.any():
         return 0.0, 0.0, {"hidden": {}}, []
     vis = (conf[det] >= VISIBLE) & _inside(kp[det], width, height)
     per_joint = vis.mean(axis=0)
-    raw = float((per_joint * _WEIGHTS).sum() / _WEIGHTS.sum())
+    weights = _weights(skeleton, body)
+    raw = float((per_joint * weights).sum() / weights.sum())
     hidden = {}
     warnings = []
+    column = {j: k for k, j in enumerate(body)}
+    groups = skeleton.groups
     for group in ("wrists", "ankles", "elbows", "knees", "hips", "shoulders", "face"):
-        frac = float((~vis[:, list(BODY_GROUPS[group])]).any(axis=1).mean())
+        if group not in groups:
+            continue
+        frac = float((~vis[:, [column[j] for j in groups[group]]]).any(axis=1).mean())
         hidden[group] = _r(frac, 3)
         if frac >= WARN_HIDDEN:
             warnings.append(f"{group} hidden in {_pct(frac)} of frames")
     return raw, raw, {"hidden": hidden, "visible_per_joint": [_r(v, 3) for v in per_joint]}, warnings
 
 
-def torso_length(keypoints: np.ndarray) -> float | None:
-    _, scale = body_centre_and_scale(keypoints)
+def torso_length(keypoints: np.ndarray, skeleton: Skeleton = MEDIAPIPE_POSE_33) -> float | None:
+    _, scale = body_centre_and_scale(keypoints, skeleton)
     scale = scale[np.isfinite(scale) & (scale > 0)]
     return float(np.median(scale)) if scale.size else None
 
 
-def jitter(keypoints, confidence, timestamps, duration, body) -> tuple[float | None, float | None, dict, list[str]]:
+def jitter(keypoints, confidence, timestamps, duration, skeleton) -> tuple[float | None, float | None, dict, list[str]]:
     T = keypoints.shape[0]
     fs = T / duration if duration > 0 else 0.0
-    torso = torso_length(keypoints[:, :33])
+    torso = torso_length(keypoints, skeleton)
     if T < 8 or fs <= 0 or not torso:
         return None, None, {"reason": "too few frames"}, ["too short to measure jitter"]
     cutoff = min(6.0, 0.4 * fs)
     min_run = max(8, int(math.ceil(fs / 2)))
     sq, count = 0.0, 0
     group_sq: dict[str, list[float]] = {}
-    group_of = {j: g for g, joints in BODY_GROUPS.items() for j in joints}
-    for j in body:
+    group_of = {j: g for g, joints in skeleton.groups.items() for j in joints}
+    for j in skeleton.body:
         ok = (confidence[:, j] >= VISIBLE) & np.isfinite(keypoints[:, j]).all(axis=1)
         for a, b in runs(ok):
             if b - a < min_run:
@@ -172,13 +182,15 @@ def detect_cuts(frame_diffs: np.ndarray, timestamps: np.ndarray) -> list[dict]:
     return cuts
 
 
-def framing(keypoints, width, height, timestamps, frame_diffs, track: dict | None):
+def framing(keypoints, width, height, timestamps, frame_diffs, track: dict | None,
+            skeleton: Skeleton = MEDIAPIPE_POSE_33, cuts: list[dict] | None = None):
     T = keypoints.shape[0]
-    core = keypoints[:, list(CORE_BODY)]
-    det = np.isfinite(keypoints[:, :33]).all(axis=2).any(axis=1)
+    core = keypoints[:, list(skeleton.core)]
+    det = np.isfinite(keypoints[:, list(skeleton.body)]).all(axis=2).any(axis=1)
     detection = float(det.mean()) if T else 0.0
     warnings: list[str] = []
-    cuts = detect_cuts(frame_diffs, timestamps) if frame_diffs is not None and len(frame_diffs) else []
+    if cuts is None:
+        cuts = detect_cuts(frame_diffs, timestamps) if frame_diffs is not None and len(frame_diffs) else []
     if not det.any():
         return 0.0, 0.0, {"detection": 0.0, "cuts": cuts}, ["no person found"]
     margin = 0.02 * min(width, height)
@@ -189,7 +201,7 @@ def framing(keypoints, width, height, timestamps, frame_diffs, track: dict | Non
     ext = np.nanmax(core[det], axis=1) - np.nanmin(core[det], axis=1)
     body_share = np.nanmedian(np.maximum(ext[:, 1] / height, ext[:, 0] / width))
     size = float(min(1.0, body_share / 0.35))
-    centre, _ = body_centre_and_scale(keypoints[:, :33])
+    centre, _ = body_centre_and_scale(keypoints, skeleton)
     c = centre[det & np.isfinite(centre).all(axis=1)]
     if len(c):
         p5, p95 = np.percentile(c, [5, 95], axis=0)
@@ -237,12 +249,14 @@ def assess(
     *,
     frame_diffs: np.ndarray | None = None,
     track: dict | None = None,
+    skeleton: Skeleton = MEDIAPIPE_POSE_33,
+    cuts: list[dict] | None = None,
 ) -> QualityReport:
-    """Score a motion's 33-point body block (the first 33 joints of every MediaPipe layout)."""
-    body = list(range(33))
-    occ, occ_raw, occ_d, occ_w = occlusion(keypoints, confidence, width, height, body)
-    jit, jit_raw, jit_d, jit_w = jitter(keypoints, confidence, timestamps, duration, body)
-    fr, fr_raw, fr_d, fr_w = framing(keypoints, width, height, timestamps, frame_diffs, track)
+    """Score a motion's body joints (hands and face blocks are not scored). ``cuts`` passes hard
+    cuts found earlier (derived versions carry their parent's) instead of ``frame_diffs``."""
+    occ, occ_raw, occ_d, occ_w = occlusion(keypoints, confidence, width, height, skeleton)
+    jit, jit_raw, jit_d, jit_w = jitter(keypoints, confidence, timestamps, duration, skeleton)
+    fr, fr_raw, fr_d, fr_w = framing(keypoints, width, height, timestamps, frame_diffs, track, skeleton, cuts)
     scores = {"occlusion": _r(occ), "jitter": _r(jit), "framing": _r(fr)}
     known = [s for s in scores.values() if s is not None]
     overall = math.exp(sum(math.log(max(s, 1e-6)) for s in known) / len(known)) if known else None
@@ -252,4 +266,12 @@ def assess(
         raw={"occlusion": _r(occ_raw, 5), "jitter": _r(jit_raw, 5), "framing": _r(fr_raw, 5)},
         details={"occlusion": occ_d, "jitter": jit_d, "framing": fr_d, "track": track or {}},
         warnings=fr_w + occ_w + jit_w,
+    )
+
+
+def assess_motion(motion, *, track: dict | None = None, cuts: list[dict] | None = None) -> QualityReport:
+    """Score a stored or derived Motion (cuts and track events come from where it was made)."""
+    return assess(
+        motion.keypoints, motion.confidence, motion.timestamps, motion.duration, motion.width,
+        motion.height, track=track, skeleton=motion.skeleton, cuts=cuts or [],
     )

@@ -32,10 +32,15 @@ class TrackReport:
         return {"jumps": self.jumps, "dropped_frames": self.dropped_frames, "people": self.people}
 
 
-def body_centre_and_scale(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[T, 2] hip centre and [T] torso length (shoulder centre to hip centre), NaN if unknown."""
-    hips = (keypoints[:, LEFT_HIP] + keypoints[:, RIGHT_HIP]) / 2
-    shoulders = (keypoints[:, LEFT_SHOULDER] + keypoints[:, RIGHT_SHOULDER]) / 2
+def body_centre_and_scale(keypoints: np.ndarray, skeleton=None) -> tuple[np.ndarray, np.ndarray]:
+    """[T, 2] hip centre and [T] torso length (shoulder centre to hip centre), NaN if unknown.
+    ``skeleton`` gives the joint layout (default: MediaPipe's 33-point order)."""
+    if skeleton is None:
+        ls, rs, lh, rh = LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP
+    else:
+        ls, rs, lh, rh = (skeleton.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
+    hips = (keypoints[:, lh] + keypoints[:, rh]) / 2
+    shoulders = (keypoints[:, ls] + keypoints[:, rs]) / 2
     return hips, np.linalg.norm(shoulders - hips, axis=1)
 
 
@@ -47,9 +52,9 @@ def _same_person(c0, s0, t0, c1, s1, t1) -> tuple[bool, float]:
     return (dist <= allowed and ratio <= SCALE_RATIO), dist
 
 
-def follow_performer(keypoints: np.ndarray, timestamps: np.ndarray) -> TrackReport:
+def follow_performer(keypoints: np.ndarray, timestamps: np.ndarray, skeleton=None) -> TrackReport:
     T = keypoints.shape[0]
-    centre, scale = body_centre_and_scale(keypoints)
+    centre, scale = body_centre_and_scale(keypoints, skeleton)
     detected = np.isfinite(centre).all(axis=1) & np.isfinite(scale) & (scale > 0)
     idx = np.flatnonzero(detected)
     if idx.size == 0:

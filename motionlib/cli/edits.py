@@ -1,0 +1,157 @@
+"""Edit commands. Each stores its result as the next version, with parent, operation and params."""
+
+from __future__ import annotations
+
+from typing import Annotated, List, Optional
+
+import typer
+
+from motionlib.cli.app import app, handles_errors, print_json
+
+Ref_ = Annotated[str, typer.Argument(metavar="NAME[@VERSION]", help="Motion (latest version) or name@N.")]
+Name_ = Annotated[Optional[str], typer.Option("--name", "-n", help="Store the result under this name (default: the same name, next version).")]
+Tags_ = Annotated[List[str], typer.Option("--tag", "-t", help="Tag to attach to the new version (repeatable).")]
+Json_ = Annotated[bool, typer.Option("--json", help="Print the new version, its parent and the measurements as JSON.")]
+
+
+def _run(ctx: typer.Context, ref: str, edit, name, tags, as_json: bool) -> None:
+    result = ctx.obj.library.derive(ref, edit, name=name, tags=tags)
+    if as_json:
+        print_json(result.to_json())
+        return
+    _print(result)
+
+
+def _print(result) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    from motionlib.cli.render import score_text
+
+    out = Console(highlight=False)
+    r, p = result.record, result.parent
+    line = Text(f"{r.ref}  {result.operation} of {p.ref}  {r.frames} frames  {r.duration:.2f}s  {r.fps:.2f} fps")
+    out.print(line)
+    scores = Text(" ")
+    for key, label in (("overall", "overall"), ("occlusion", "occl"), ("jitter", "jitter"), ("framing", "framing")):
+        scores.append(f" {label} ")
+        scores.append_text(score_text(getattr(p, key)))
+        scores.append("->")
+        scores.append_text(score_text(getattr(r, key)))
+    out.print(scores)
+    shown = {k: v for k, v in result.result.items() if v not in (None, [], {})}
+    if shown:
+        out.print("  " + ", ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in shown.items()))
+    new = [w for w in result.warnings if w not in p.warnings]
+    for w in new:
+        out.print(f"  ! {w}", style="yellow")
+    if len(new) < len(result.warnings):
+        out.print(f"  ({len(result.warnings) - len(new)} warnings as before; `motionlib show {r.ref}` lists them)",
+                  style="dim")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, list) and v and isinstance(v[0], dict):
+        return "; ".join(f"{g.get('start')}-{g.get('end')}s" for g in v[:5]) + (" ..." if len(v) > 5 else "")
+    return str(v)
+
+
+@app.command(rich_help_panel="Edit (each makes a new version)")
+@handles_errors
+def trim(
+    ctx: typer.Context, ref: Ref_,
+    start: Annotated[Optional[float], typer.Option(help="Start, seconds (default 0).")] = None,
+    end: Annotated[Optional[float], typer.Option(help="End, seconds (default: the end).")] = None,
+    name: Name_ = None, tag: Tags_ = [], as_json: Json_ = False,
+):
+    """Keep the frames between --start and --end seconds."""
+    from motionlib.core.errors import InputError
+    from motionlib.processing import ops
+
+    if start is None and end is None:
+        raise InputError("give --start and/or --end (seconds)")
+    _run(ctx, ref, lambda m: ops.trim(m, start, end), name, tag, as_json)
+
+
+@app.command(rich_help_panel="Edit (each makes a new version)")
+@handles_errors
+def smooth(
+    ctx: typer.Context, ref: Ref_,
+    method: Annotated[str, typer.Option(help="butterworth (zero phase, no lag) or one-euro (causal, adaptive).")] = "butterworth",
+    cutoff: Annotated[float, typer.Option(help="Low-pass cutoff in Hz (One-Euro: its minimum cutoff).")] = 6.0,
+    max_gap: Annotated[float, typer.Option("--max-gap", help="Interpolate gaps and low-confidence runs up to this many seconds.")] = 0.2,
+    min_confidence: Annotated[float, typer.Option("--min-confidence", help="Points below this are treated as guesses.")] = 0.5,
+    window: Annotated[int, typer.Option(help="Hampel outlier window, frames.")] = 7,
+    sigmas: Annotated[float, typer.Option(help="Hampel threshold in robust standard deviations.")] = 3.0,
+    beta: Annotated[float, typer.Option(help="One-Euro speed coefficient.")] = 0.01,
+    name: Name_ = None, tag: Tags_ = [], as_json: Json_ = False,
+):
+    """Remove keypoint noise: outliers (Hampel), short gaps, then a low-pass filter."""
+    from motionlib.processing import ops
+
+    _run(ctx, ref, lambda m: ops.smooth(m, method=method, cutoff=cutoff, max_gap=max_gap, min_confidence=min_confidence,
+                                        window=window, sigmas=sigmas, beta=beta), name, tag, as_json)
+
+
+@app.command(rich_help_panel="Edit (each makes a new version)")
+@handles_errors
+def loop(
+    ctx: typer.Context, ref: Ref_,
+    min_length: Annotated[float, typer.Option("--min-length", help="Shortest loop, seconds.")] = 1.0,
+    blend: Annotated[int, typer.Option(help="Frames over which the seam is blended.")] = 4,
+    name: Name_ = None, tag: Tags_ = [], as_json: Json_ = False,
+):
+    """Cut at the best loop point and blend the seam, so the motion repeats without a jump."""
+    from motionlib.processing import ops
+
+    _run(ctx, ref, lambda m: ops.loop(m, min_length=min_length, blend=blend), name, tag, as_json)
+
+
+@app.command(rich_help_panel="Edit (each makes a new version)")
+@handles_errors
+def mirror(ctx: typer.Context, ref: Ref_, name: Name_ = None, tag: Tags_ = [], as_json: Json_ = False):
+    """Swap left and right and flip horizontally."""
+    from motionlib.processing import ops
+
+    _run(ctx, ref, ops.mirror, name, tag, as_json)
+
+
+@app.command("in-place", rich_help_panel="Edit (each makes a new version)")
+@handles_errors
+def in_place(
+    ctx: typer.Context, ref: Ref_,
+    axes: Annotated[str, typer.Option(help="Remove travel along x, y or xy.")] = "x",
+    cutoff: Annotated[float, typer.Option(help="Travel = hip path low-passed at this many Hz (0 pins the hips).")] = 1.0,
+    name: Name_ = None, tag: Tags_ = [], as_json: Json_ = False,
+):
+    """Remove the root's travel so that the performer stays centred."""
+    from motionlib.processing import ops
+
+    _run(ctx, ref, lambda m: ops.in_place(m, axes=axes, cutoff=cutoff), name, tag, as_json)
+
+
+@app.command(rich_help_panel="Edit (each makes a new version)")
+@handles_errors
+def retime(
+    ctx: typer.Context, ref: Ref_,
+    fps: Annotated[Optional[float], typer.Option(help="Output frame rate (default: the current mean rate).")] = None,
+    speed: Annotated[float, typer.Option(help="Playback speed factor (2 = twice as fast).")] = 1.0,
+    name: Name_ = None, tag: Tags_ = [], as_json: Json_ = False,
+):
+    """Resample by timestamps to a new frame rate and/or speed."""
+    from motionlib.processing import ops
+
+    _run(ctx, ref, lambda m: ops.retime(m, fps=fps, speed=speed), name, tag, as_json)
+
+
+@app.command("fill-gaps", rich_help_panel="Edit (each makes a new version)")
+@handles_errors
+def fill_gaps(
+    ctx: typer.Context, ref: Ref_,
+    max_: Annotated[float, typer.Option("--max", help="Longest dropout to interpolate, seconds.")] = 0.5,
+    name: Name_ = None, tag: Tags_ = [], as_json: Json_ = False,
+):
+    """Interpolate dropouts up to --max seconds; longer ones stay marked as missing."""
+    from motionlib.processing import ops
+
+    _run(ctx, ref, lambda m: ops.fill_gaps(m, max_), name, tag, as_json)

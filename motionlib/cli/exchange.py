@@ -1,0 +1,170 @@
+"""Preview, export and import: motions as videos and as keypoint files for other tools."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from motionlib.cli.app import app, handles_errors, print_json
+
+Ref_ = Annotated[str, typer.Argument(metavar="NAME[@VERSION]", help="Motion (latest version) or name@N.")]
+
+
+def _safe_stem(ref: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", ref.replace("@", "-v")).strip("-.") or "motion"
+
+
+def _progress(total: int, label: str):
+    """A context manager giving a progress callback (a bar on a terminal, else nothing)."""
+    import contextlib
+
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext(None)
+
+    @contextlib.contextmanager
+    def bar():
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
+                      transient=True, console=Console(stderr=True)) as p:
+            task = p.add_task(label, total=total)
+            yield lambda done: p.update(task, completed=done)
+
+    return bar()
+
+
+@app.command(rich_help_panel="Look and exchange")
+@handles_errors
+def preview(
+    ctx: typer.Context, ref: Ref_,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="MP4 to write (default: NAME-vN-preview.mp4 here).")] = None,
+    over_source: Annotated[bool, typer.Option("--over-source", help="Draw the skeleton over the kept source clip.")] = False,
+    size: Annotated[Optional[str], typer.Option(help="WIDTHxHEIGHT, or the long side in pixels (default 512).")] = None,
+    threshold: Annotated[float, typer.Option(help="Joints below this confidence are not drawn.")] = 0.3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
+):
+    """Write a video of the motion at its true timing: pose maps, or the skeleton over the source."""
+    from motionlib.core.errors import InputError
+    from motionlib.render.encode import check_output
+    from motionlib.render.posemap import output_size
+
+    lib = ctx.obj.library
+    record = lib.get(ref)
+    out = check_output(output or Path(f"{_safe_stem(record.ref)}-preview.mp4"))
+    if not 0 <= threshold <= 1:
+        raise InputError("--threshold must lie in [0, 1]")
+    output_size(record.width, record.height, size)  # a bad --size fails before any work
+    source = offset = None
+    if over_source:
+        manifest = lib.manifest(record)
+        if not manifest["source"].get("aligned", True):
+            raise InputError(
+                f"{record.ref} was made by {record.operation}, so its frames no longer sit on the source "
+                "clip; preview it without --over-source"
+            )
+        source = lib.source_file(record)
+        if source is None:
+            raise InputError(f"{record.ref} has no kept source clip (ingested with --no-keep-source or imported)")
+        offset = float(manifest["source"].get("time_offset") or 0.0)
+    from motionlib.render.preview import write_preview
+
+    motion = lib.load(record.ref)
+    with _progress(motion.frames, "preview") as cb:
+        info = write_preview(motion, out, size=size, source=source, source_offset=offset or 0.0,
+                             threshold=threshold, progress=cb)
+    info["ref"] = record.ref
+    if as_json:
+        print_json(info)
+    else:
+        print(f"wrote {out} ({info['width']}x{info['height']}, {info['frames']} frames, {info['duration']:.2f}s)")
+
+
+@app.command(rich_help_panel="Look and exchange")
+@handles_errors
+def export(
+    ctx: typer.Context, ref: Ref_,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="openpose-json (a directory, one file per frame), npz, csv or mp4 (pose maps).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write (a new or empty directory for openpose-json).")],
+    size: Annotated[Optional[str], typer.Option(help="mp4 only: WIDTHxHEIGHT or the long side (default 512).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
+):
+    """Write a version's keypoints for other tools (ComfyUI, ControlNet, spreadsheets, NumPy)."""
+    from motionlib import exchange
+    from motionlib.core.errors import InputError
+    from motionlib.render.encode import check_output
+
+    if fmt not in exchange.EXPORT_FORMATS:
+        raise InputError(f"--format {fmt!r}: choose one of {', '.join(exchange.EXPORT_FORMATS)}")
+    lib = ctx.obj.library
+    record = lib.get(ref)
+    if fmt == "openpose-json":
+        out = Path(output).expanduser()
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise InputError(f"{out} exists and is not an empty directory")
+        check_output(out / "x", suffixes=()) if out.exists() else check_output(out, suffixes=())
+    else:
+        out = check_output(output, overwrite=force, suffixes=(f".{fmt}",))
+    motion = lib.load(record.ref)
+    if fmt == "openpose-json":
+        files = exchange.export_openpose_json(motion, out, _safe_stem(record.ref))
+        info = {"path": str(out), "files": len(files)}
+    elif fmt == "npz":
+        exchange.export_npz(motion, out, {"ref": record.ref})
+        info = {"path": str(out)}
+    elif fmt == "csv":
+        exchange.export_csv(motion, out)
+        info = {"path": str(out)}
+    else:
+        from motionlib.render.preview import write_preview
+
+        with _progress(motion.frames, "export") as cb:
+            info = write_preview(motion, out, size=size, progress=cb)
+    info.update(ref=record.ref, format=fmt, frames=motion.frames)
+    if as_json:
+        print_json(info)
+    else:
+        extra = f" ({info['files']} files)" if "files" in info else ""
+        print(f"wrote {info['path']}{extra}: {record.ref} as {fmt}, {motion.frames} frames")
+
+
+@app.command("import", rich_help_panel="Look and exchange")
+@handles_errors
+def import_(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="OpenPose JSON directory or file, or a .npz written by export.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="openpose-json or npz.")],
+    name: Annotated[Optional[str], typer.Option("--name", "-n", help="Motion name (default: the file or directory name).")] = None,
+    tag: Annotated[List[str], typer.Option("--tag", "-t", help="Tag to attach (repeatable).")] = [],
+    fps: Annotated[Optional[float], typer.Option(help="openpose-json: frame rate when the files carry no timestamps (default 30).")] = None,
+    size: Annotated[Optional[str], typer.Option(help="openpose-json: frame size WIDTHxHEIGHT when the files carry no canvas size.")] = None,
+    person: Annotated[int, typer.Option(help="openpose-json: which entry of 'people' to follow.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+):
+    """Bring keypoints made elsewhere into the library, scored like an ingest."""
+    from motionlib.core.errors import InputError
+
+    wh = None
+    if size:
+        m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", size)
+        if not m or not all(0 < int(v) <= 100_000 for v in m.groups()):
+            raise InputError(f"--size {size!r}: give WIDTHxHEIGHT, e.g. 1920x1080")
+        wh = (int(m.group(1)), int(m.group(2)))
+    if person < 0:
+        raise InputError("--person must be >= 0")
+    result = ctx.obj.library.import_keypoints(path, fmt, name=name, tags=tag, fps=fps, size=wh, person=person)
+    if as_json:
+        print_json(result.to_json() | {"notes": result.warnings})
+        return
+    from motionlib.cli.motions import _out_console, _print_result
+
+    out = _out_console()
+    if result.status == "unchanged":
+        out.print(f"{result.record.ref}  unchanged: it already holds {result.record.source_name} imported with these settings")
+        return
+    _print_result(out, result)

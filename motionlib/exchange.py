@@ -1,0 +1,347 @@
+"""Keypoints in and out of the library: OpenPose JSON, NPZ, CSV (see docs/exchange.md).
+
+* ``openpose-json``: a directory with one file per frame, ``<stem>_<frame:012d>_keypoints.json``,
+  as OpenPose writes them and ComfyUI / ControlNet tools read them:
+  ``{"version": 1.3, "people": [{"pose_keypoints_2d": [x, y, c] * 18, "face_keypoints_2d": [...] * 70,
+  "hand_left_keypoints_2d": [...] * 21, "hand_right_keypoints_2d": [...] * 21, ...}],
+  "canvas_width": W, "canvas_height": H, "timestamp": seconds}``. Pixels; an unknown point is
+  ``0, 0, 0``; a frame without the performer has ``"people": []``. ``timestamp`` is our addition
+  (other tools ignore it); without it, import takes ``--fps``. Import also reads one JSON file that
+  holds a list of such frames (ComfyUI's POSE_KEYPOINT) or a single frame.
+* ``npz``: NumPy arrays ``keypoints``, ``confidence``, ``timestamps`` (+ ``world``, ``presence``
+  when stored) and ``meta`` (a JSON string: skeleton, joint_names, width, height, duration). Lossless.
+* ``csv`` (export only): one row per frame: ``frame, time, <joint>_x, <joint>_y, <joint>_c`` ...;
+  empty cells for unknown points.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from motionlib.core.errors import InputError
+from motionlib.core.motion import Motion
+from motionlib.core.openpose import OpenPoseFrames, from_openpose, to_openpose
+from motionlib.core.skeleton import SKELETONS, get_skeleton
+
+EXPORT_FORMATS = ("openpose-json", "npz", "csv", "mp4")
+IMPORT_FORMATS = ("openpose-json", "npz")
+NPZ_FORMAT_VERSION = 1
+MAX_IMPORT_FRAMES = 200_000
+
+
+@dataclass
+class Imported:
+    motion: Motion
+    file_name: str
+    sha256: str
+    size_bytes: int
+    settings: dict
+    notes: list[str]
+
+
+def _flt(v) -> float:
+    return float(v)
+
+
+# ------------------------------------------------------------------------------------- export
+def export_openpose_json(motion: Motion, out_dir: Path, stem: str) -> list[Path]:
+    """Write one OpenPose JSON file per frame into ``out_dir`` (created; must be empty or new)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise InputError(f"{out_dir} exists and is not an empty directory")
+    op = to_openpose(motion)
+    files = []
+    tmp = out_dir.with_name(f".{out_dir.name}.part")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    for t in range(op.frames):
+        doc = {
+            "version": 1.3,
+            "people": [_person(op, t)] if np.isfinite(op.body[t]).any() else [],
+            "canvas_width": motion.width,
+            "canvas_height": motion.height,
+            "timestamp": _flt(motion.timestamps[t]),
+        }
+        name = f"{stem}_{t:012d}_keypoints.json"
+        (tmp / name).write_text(json.dumps(doc, separators=(",", ":")))
+        files.append(out_dir / name)
+    if out_dir.exists():
+        out_dir.rmdir()
+    tmp.rename(out_dir)
+    return files
+
+
+def _triplets(xy: np.ndarray, c: np.ndarray) -> list[float]:
+    out: list[float] = []
+    for (x, y), conf in zip(xy, c):
+        if np.isfinite(x) and np.isfinite(y):
+            out += [_flt(x), _flt(y), _flt(conf)]
+        else:
+            out += [0.0, 0.0, 0.0]
+    return out
+
+
+def _person(op: OpenPoseFrames, t: int) -> dict:
+    p = {"person_id": [-1], "pose_keypoints_2d": _triplets(op.body[t], op.body_conf[t])}
+    p["face_keypoints_2d"] = _triplets(op.face[t], op.face_conf[t]) if op.face is not None else []
+    for side, key in ((0, "hand_left_keypoints_2d"), (1, "hand_right_keypoints_2d")):
+        p[key] = _triplets(op.hands[t, side], op.hands_conf[t, side]) if op.hands is not None else []
+    for key in ("pose_keypoints_3d", "face_keypoints_3d", "hand_left_keypoints_3d", "hand_right_keypoints_3d"):
+        p[key] = []
+    return p
+
+
+def export_npz(motion: Motion, path: Path, meta: dict | None = None) -> Path:
+    meta = dict(meta or {})
+    meta.update(
+        format="motionlib-npz", format_version=NPZ_FORMAT_VERSION, skeleton=motion.skeleton.name,
+        joint_names=list(motion.skeleton.joint_names), width=motion.width, height=motion.height,
+        duration=motion.duration,
+    )
+    arrays = {
+        "keypoints": motion.keypoints, "confidence": motion.confidence, "timestamps": motion.timestamps,
+        "meta": np.array(json.dumps(meta)),
+    }
+    if motion.world is not None:
+        arrays["world"] = motion.world
+    if motion.presence is not None:
+        arrays["presence"] = motion.presence
+    tmp = path.with_name(f".{path.name}.part")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    tmp.replace(path)
+    return path
+
+
+def export_csv(motion: Motion, path: Path) -> Path:
+    names = motion.skeleton.joint_names
+    tmp = path.with_name(f".{path.name}.part")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["frame", "time"] + [f"{n}_{k}" for n in names for k in ("x", "y", "c")])
+        for t in range(motion.frames):
+            row: list = [t, f"{motion.timestamps[t]:.6f}"]
+            for j in range(len(names)):
+                x, y = motion.keypoints[t, j]
+                if np.isfinite(x) and np.isfinite(y):
+                    row += [f"{x:.3f}", f"{y:.3f}", f"{motion.confidence[t, j]:.4f}"]
+                else:
+                    row += ["", "", ""]
+            w.writerow(row)
+    tmp.replace(path)
+    return path
+
+
+# ------------------------------------------------------------------------------------- import
+def _sha_of(paths: list[Path], root: Path | None) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    for p in paths:
+        if root is not None:
+            h.update(p.relative_to(root).as_posix().encode() + b"\0")
+        data = p.read_bytes()
+        h.update(data)
+        size += len(data)
+    return h.hexdigest(), size
+
+
+def _natural(p: Path):
+    return [int(s) if s.isdigit() else s for s in re.split(r"(\d+)", p.name)]
+
+
+def import_openpose_json(path: Path, *, fps: float | None = None, size: tuple[int, int] | None = None,
+                         person: int = 0) -> Imported:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path} does not exist")
+    if path.is_dir():
+        files = sorted((p for p in path.iterdir() if p.suffix.lower() == ".json" and p.is_file()), key=_natural)
+        if not files:
+            raise InputError(f"{path} holds no .json files")
+        docs = [_load_json(p) for p in files]
+        root = path
+    else:
+        files = [path]
+        root = None
+        doc = _load_json(path)
+        docs = doc if isinstance(doc, list) else [doc]
+    if not docs:
+        raise InputError(f"{path}: no frames")
+    if len(docs) > MAX_IMPORT_FRAMES:
+        raise InputError(f"{path}: {len(docs)} frames is more than {MAX_IMPORT_FRAMES}")
+    T = len(docs)
+    body = np.full((T, 18, 2), np.nan, np.float32)
+    body_c = np.zeros((T, 18), np.float32)
+    hands = np.full((T, 2, 21, 2), np.nan, np.float32)
+    hands_c = np.zeros((T, 2, 21), np.float32)
+    face = np.full((T, 70, 2), np.nan, np.float32)
+    face_c = np.zeros((T, 70), np.float32)
+    have_hands = have_face = False
+    stamps: list[float | None] = []
+    canvas = set()
+    for t, (doc, src) in enumerate(zip(docs, files if root is not None else [path] * T)):
+        where = f"{src.name}" + (f" frame {t}" if root is None and T > 1 else "")
+        if not isinstance(doc, dict) or not isinstance(doc.get("people", None), list):
+            raise InputError(f"{where}: not an OpenPose frame (no 'people' list)")
+        if "canvas_width" in doc and "canvas_height" in doc:
+            canvas.add((_int(doc["canvas_width"], where), _int(doc["canvas_height"], where)))
+        ts = doc.get("timestamp")
+        stamps.append(float(ts) if isinstance(ts, (int, float)) and math.isfinite(ts) else None)
+        people = doc["people"]
+        if len(people) <= person:
+            continue
+        p = people[person]
+        if not isinstance(p, dict):
+            raise InputError(f"{where}: people[{person}] is not an object")
+        body[t], body_c[t] = _points(p.get("pose_keypoints_2d"), 18, where, "pose_keypoints_2d", required=True)
+        for side, key in ((0, "hand_left_keypoints_2d"), (1, "hand_right_keypoints_2d")):
+            if p.get(key):
+                hands[t, side], hands_c[t, side] = _points(p[key], 21, where, key)
+                have_hands = True
+        if p.get("face_keypoints_2d"):
+            face[t], face_c[t] = _points(p["face_keypoints_2d"], 70, where, "face_keypoints_2d")
+            have_face = True
+    if not np.isfinite(body).any():
+        raise InputError(f"{path}: no person with body keypoints in any frame")
+    notes = []
+    if len(canvas) > 1:
+        raise InputError(f"{path}: frames disagree on canvas size ({sorted(canvas)})")
+    if size is not None:
+        width, height = size
+    elif canvas:
+        width, height = canvas.pop()
+    else:
+        width = height = None
+    pts = np.concatenate([body.reshape(-1, 2), hands.reshape(-1, 2), face.reshape(-1, 2)])
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if pts.size and float(pts.max()) <= 1.0 + 1e-6:
+        if width is None:
+            raise InputError(f"{path}: keypoints are normalised to [0, 1]; give the frame size with --size WxH")
+        scale = np.array([width, height], np.float32)
+        body *= scale
+        hands *= scale
+        face *= scale
+        notes.append(f"normalised coordinates scaled to {width}x{height}")
+    if width is None:
+        width = int(math.ceil(float(pts[:, 0].max()))) + 1
+        height = int(math.ceil(float(pts[:, 1].max()))) + 1
+        notes.append(f"no canvas size in the files: using the keypoints' extent {width}x{height} (--size to set it)")
+    timestamps, how = _timestamps(stamps, fps, path)
+    notes.append(how)
+    frames = OpenPoseFrames(body, body_c, hands if have_hands else None, hands_c if have_hands else None,
+                            face if have_face else None, face_c if have_face else None)
+    sk, kp, conf = from_openpose(frames)
+    step = float(np.median(np.diff(timestamps))) if T > 1 else 1.0 / (fps or 30.0)
+    motion = Motion(sk, kp, conf, timestamps, int(width), int(height), float(timestamps[-1] + step)).validate()
+    sha, nbytes = _sha_of(files, root)
+    settings = {"format": "openpose-json", "person": person, "fps": fps, "size": list(size) if size else None}
+    return Imported(motion, path.name, sha, nbytes, settings, notes)
+
+
+def _timestamps(stamps: list[float | None], fps: float | None, path: Path) -> tuple[np.ndarray, str]:
+    T = len(stamps)
+    if fps is None and all(s is not None for s in stamps):
+        ts = np.asarray(stamps, np.float64)
+        if T == 1 or (np.diff(ts) > 0).all():
+            return ts - ts[0], "timing from the files' timestamps"
+        raise InputError(f"{path}: the frames' timestamps do not increase; give --fps to ignore them")
+    rate = fps or 30.0
+    if not 0 < rate <= 1000:
+        raise InputError("--fps must lie in (0, 1000]")
+    return np.arange(T) / rate, f"timing from {'--fps' if fps else 'the default'} {rate:g} fps"
+
+
+def _int(v, where) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v < 100_000):
+        raise InputError(f"{where}: canvas size {v!r} is not a positive number of pixels")
+    return int(v)
+
+
+def _points(values, n: int, where: str, key: str, required: bool = False):
+    if values is None or values == []:
+        if required:
+            raise InputError(f"{where}: missing {key}")
+        return np.full((n, 2), np.nan, np.float32), np.zeros(n, np.float32)
+    if not isinstance(values, list) or len(values) != 3 * n:
+        got = len(values) if isinstance(values, list) else type(values).__name__
+        raise InputError(f"{where}: {key} must hold {3 * n} numbers (x, y, c for {n} points), got {got}")
+    try:
+        a = np.asarray(values, np.float64).reshape(n, 3)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: {key} holds something that is not a number") from None
+    if not np.isfinite(a).all():
+        raise InputError(f"{where}: {key} holds NaN or infinite values")
+    xy = a[:, :2].astype(np.float32)
+    c = np.clip(a[:, 2], 0.0, 1.0).astype(np.float32)
+    unknown = (a == 0).all(axis=1)
+    xy[unknown] = np.nan
+    c[unknown] = 0.0
+    return xy, c
+
+
+def _load_json(p: Path):
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{p.name}: not a UTF-8 text file") from None
+    except OSError as err:
+        raise InputError(f"cannot read {p}: {err.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{p.name}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+
+
+def import_npz(path: Path) -> Imported:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} is not a file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError) as err:
+        raise InputError(f"{path.name}: not a readable .npz file ({str(err).splitlines()[0][:120]})") from None
+    except Exception as err:  # zipfile.BadZipFile and friends
+        raise InputError(f"{path.name}: not a readable .npz file ({type(err).__name__})") from None
+    for key in ("keypoints", "confidence", "timestamps", "meta"):
+        if key not in data:
+            raise InputError(f"{path.name}: missing array {key!r} (arrays: {', '.join(sorted(data)) or 'none'})")
+    try:
+        meta = json.loads(str(data["meta"]))
+        sk_name = meta["skeleton"]
+        width, height, duration = int(meta["width"]), int(meta["height"]), float(meta["duration"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise InputError(f"{path.name}: unreadable 'meta' ({err})") from None
+    if sk_name not in SKELETONS:
+        raise InputError(f"{path.name}: unknown skeleton {sk_name!r} (known: {', '.join(sorted(SKELETONS))})")
+    skeleton = get_skeleton(sk_name)
+    if list(meta.get("joint_names", skeleton.joint_names)) != list(skeleton.joint_names):
+        raise InputError(f"{path.name}: joint_names do not match the {sk_name} layout")
+    kp = data["keypoints"]
+    if kp.dtype.kind != "f":
+        raise InputError(f"{path.name}: keypoints must be floating point")
+    motion = Motion(
+        skeleton, kp.astype(np.float32), data["confidence"].astype(np.float32),
+        data["timestamps"].astype(np.float64), width, height, duration,
+        world=data["world"].astype(np.float32) if "world" in data else None,
+        presence=data["presence"].astype(np.float32) if "presence" in data else None,
+    )
+    try:
+        motion.validate()
+    except InputError as err:
+        raise InputError(f"{path.name}: {err}") from None
+    if not np.isfinite(motion.keypoints).any():
+        raise InputError(f"{path.name}: no known keypoints")
+    sha, nbytes = _sha_of([path], None)
+    return Imported(motion, path.name, sha, nbytes, {"format": "npz"}, [])

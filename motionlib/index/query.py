@@ -1,0 +1,261 @@
+"""The query language of ``motionlib list`` and the browser's filter box.
+
+A query is a list of terms, all of which must hold (AND)::
+
+    tag:dance score>0.7 fps>=30 name:wave* -tag:draft duration<6 is:latest point
+
+* ``field:value`` - text fields match exactly, or as a glob with ``*``/``?``; numeric fields equal;
+  ``a,b`` means either (``tag:dance,loop``).
+* ``field>v``, ``>=``, ``<``, ``<=``, ``=``, ``!=`` - comparisons (numbers; ``created`` compares
+  ISO dates as text, ``created>=2026-11``).
+* ``-term`` negates a term (after ``--`` on a command line if the shell or a flag gets in the way).
+* a bare word matches names containing it (case-insensitive).
+* ``is:latest`` (the newest version of each name), ``is:derived`` (made by an edit),
+  ``is:original`` (ingested or imported).
+
+Each term becomes SQL for the index (``Query.where``) and a Python predicate over records
+(``Query.matches``) that give the same answer; the terminal browser filters with either.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from motionlib.core.errors import InputError
+
+# field -> (column, kind); kind: "text", "num", "date", "tag"
+FIELDS: dict[str, tuple[str, str]] = {
+    "name": ("name", "text"),
+    "tag": ("tag", "tag"),
+    "score": ("overall", "num"),
+    "overall": ("overall", "num"),
+    "occlusion": ("occlusion", "num"),
+    "jitter": ("jitter", "num"),
+    "framing": ("framing", "num"),
+    "fps": ("fps", "num"),
+    "duration": ("duration", "num"),
+    "frames": ("frames", "num"),
+    "version": ("version", "num"),
+    "width": ("width", "num"),
+    "height": ("height", "num"),
+    "skeleton": ("skeleton", "text"),
+    "estimator": ("estimator", "text"),
+    "op": ("operation", "text"),
+    "operation": ("operation", "text"),
+    "parent": ("parent", "text"),
+    "source": ("source_name", "text"),
+    "created": ("created", "date"),
+}
+IS_VALUES = ("latest", "derived", "original")
+SORT_FIELDS = tuple(f for f, (_c, k) in FIELDS.items() if k != "tag")
+_TERM = re.compile(r"^(?P<field>[A-Za-z_]+)(?P<op>>=|<=|!=|:|>|<|=)(?P<value>.*)$", re.S)
+
+
+@dataclass(frozen=True)
+class Term:
+    field: str  # a FIELDS key, "is", or "" for a bare word
+    op: str
+    value: str
+    negate: bool = False
+
+    def __str__(self) -> str:
+        body = self.value if not self.field else f"{self.field}{self.op}{self.value}"
+        return ("-" if self.negate else "") + body
+
+
+def _fields_hint() -> str:
+    return ", ".join(sorted(FIELDS)) + ", is"
+
+
+def parse_term(text: str) -> Term:
+    raw = text
+    negate = False
+    if text.startswith("-") and len(text) > 1:
+        negate, text = True, text[1:]
+    m = _TERM.match(text)
+    if not m:
+        if not text.strip():
+            raise InputError(f"empty query term {raw!r}")
+        if any(c in text for c in "<>=!"):
+            raise InputError(f"malformed query term {raw!r}: write FIELD OP VALUE, e.g. score>0.7")
+        return Term("", ":", text, negate)
+    field, op, value = m.group("field").lower(), m.group("op"), m.group("value")
+    if field == "is":
+        if op != ":" or value not in IS_VALUES:
+            raise InputError(f"{raw!r}: 'is' takes {', '.join('is:' + v for v in IS_VALUES)}")
+        return Term("is", ":", value, negate)
+    if field not in FIELDS:
+        raise InputError(f"unknown field {field!r} in {raw!r} (fields: {_fields_hint()})")
+    if value == "":
+        raise InputError(f"{raw!r}: missing a value after {op!r}")
+    kind = FIELDS[field][1]
+    if kind == "num":
+        for v in value.split(",") if op == ":" else [value]:
+            try:
+                float(v)
+            except ValueError:
+                raise InputError(f"{raw!r}: {field} needs a number, not {v!r}") from None
+    elif op in (">", ">=", "<", "<=") and kind != "date":
+        raise InputError(f"{raw!r}: {field} is text; use {field}:VALUE (globs like {field}:wave* work)")
+    if kind == "date" and op == ":" and not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", value):
+        raise InputError(f"{raw!r}: created:VALUE takes a date prefix like 2026-11 or 2026-11-23")
+    return Term(field, op, value, negate)
+
+
+class Query:
+    def __init__(self, terms: list[Term]):
+        self.terms = terms
+
+    @classmethod
+    def parse(cls, parts: list[str] | str | None) -> "Query":
+        if parts is None:
+            return cls([])
+        if isinstance(parts, str):
+            import shlex
+
+            try:
+                parts = shlex.split(parts)
+            except ValueError as err:
+                raise InputError(f"malformed query: {err}") from None
+        return cls([parse_term(p) for p in parts if p.strip()])
+
+    def __bool__(self) -> bool:
+        return bool(self.terms)
+
+    def __str__(self) -> str:
+        return " ".join(str(t) for t in self.terms)
+
+    # ---------------------------------------------------------------- SQL
+    def where(self) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        for t in self.terms:
+            sql, p = _term_sql(t)
+            clauses.append(f"NOT ({sql})" if t.negate else f"({sql})")
+            params += p
+        return " AND ".join(clauses), params
+
+    # ---------------------------------------------------------------- Python
+    def matches(self, record, latest: Callable[[Any], bool] | None = None) -> bool:
+        """Whether ``record`` (a MotionRecord) satisfies every term. ``latest(record)`` answers
+        ``is:latest`` (the caller knows the other versions)."""
+        for t in self.terms:
+            ok = _term_match(t, record, latest)
+            if ok == t.negate:
+                return False
+        return True
+
+
+_NUM_OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "=": "=", ":": "=", "!=": "!="}
+
+
+def _glob(v: str) -> bool:
+    return any(c in v for c in "*?[")
+
+
+def _term_sql(t: Term) -> tuple[str, list[Any]]:
+    if t.field == "":
+        escaped = t.value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return "m.name LIKE ? ESCAPE '\\'", [f"%{escaped}%"]
+    if t.field == "is":
+        return {
+            "latest": "m.version = (SELECT max(m2.version) FROM motion m2 WHERE m2.name = m.name)",
+            "derived": "m.operation NOT IN ('ingest', 'import')",
+            "original": "m.operation IN ('ingest', 'import')",
+        }[t.value], []
+    col, kind = FIELDS[t.field]
+    if kind == "tag":
+        alts = t.value.split(",")
+        cond = " OR ".join("t.name GLOB ?" if _glob(a) else "t.name = ?" for a in alts)
+        sql = ("EXISTS (SELECT 1 FROM motion_tag mt JOIN tag t ON t.id = mt.tag_id "
+               f"WHERE mt.motion_id = m.id AND ({cond}))")
+        return (f"NOT {sql}" if t.op == "!=" else sql), alts
+    if kind == "num":
+        if t.op == ":":
+            vals = [float(v) for v in t.value.split(",")]
+            return " OR ".join(f"abs(m.{col} - ?) < 1e-9" for _ in vals), vals
+        if t.op in ("=", "!="):
+            return f"abs(m.{col} - ?) {'<' if t.op == '=' else '>='} 1e-9", [float(t.value)]
+        return f"m.{col} {_NUM_OPS[t.op]} ?", [float(t.value)]
+    if kind == "date":
+        if t.op == ":":
+            return f"m.{col} LIKE ?", [t.value + "%"]
+        return f"m.{col} {_NUM_OPS[t.op]} ?", [t.value]
+    # text
+    if t.op in (":", "="):
+        alts = t.value.split(",")
+        return " OR ".join(f"m.{col} GLOB ?" if _glob(a) else f"m.{col} = ?" for a in alts), alts
+    if t.op == "!=":
+        return f"(m.{col} IS NULL OR m.{col} != ?)", [t.value]
+    raise InputError(f"{t}: unsupported operator for {t.field}")
+
+
+def _term_match(t: Term, r, latest) -> bool:
+    if t.field == "":
+        return t.value.lower() in r.name.lower()
+    if t.field == "is":
+        if t.value == "latest":
+            if latest is None:
+                raise InputError("is:latest needs the other versions of each name")
+            return latest(r)
+        original = r.operation in ("ingest", "import")
+        return original if t.value == "original" else not original
+    col, kind = FIELDS[t.field]
+    if kind == "tag":
+        hit = any(_text_eq(tag, a) for a in t.value.split(",") for tag in r.tags)
+        return (not hit) if t.op == "!=" else hit
+    value = getattr(r, col)
+    if kind == "num":
+        if value is None:
+            return False
+        if t.op == ":":
+            return any(abs(value - float(v)) < 1e-9 for v in t.value.split(","))
+        x = float(t.value)
+        return {
+            ">": value > x, ">=": value >= x, "<": value < x, "<=": value <= x,
+            "=": abs(value - x) < 1e-9, "!=": abs(value - x) >= 1e-9,
+        }[t.op]
+    if kind == "date":
+        if value is None:
+            return False
+        if t.op == ":":
+            return value.startswith(t.value)
+        return {">": value > t.value, ">=": value >= t.value, "<": value < t.value,
+                "<=": value <= t.value, "=": value == t.value, "!=": value != t.value}[t.op]
+    if t.op in (":", "="):
+        return value is not None and any(_text_eq(value, a) for a in t.value.split(","))
+    return value is None or value != t.value
+
+
+def _text_eq(value: str, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(value, pattern) if _glob(pattern) else value == pattern
+
+
+def parse_sort(spec: str | None) -> list[tuple[str, bool]]:
+    """``score`` / ``-score`` / ``score:desc``, comma-separated -> [(column, descending)]."""
+    if not spec:
+        return []
+    out = []
+    for part in spec.split(","):
+        part = part.strip()
+        desc = False
+        if part.startswith("-"):
+            desc, part = True, part[1:]
+        if ":" in part:
+            part, direction = part.split(":", 1)
+            if direction not in ("asc", "desc"):
+                raise InputError(f"--sort {spec!r}: direction must be asc or desc")
+            desc = direction == "desc"
+        field = part.lower()
+        if field not in SORT_FIELDS:
+            raise InputError(f"--sort {spec!r}: unknown field {field!r} (fields: {', '.join(SORT_FIELDS)})")
+        out.append((FIELDS[field][0], desc))
+    return out
+
+
+def order_sql(sort: list[tuple[str, bool]]) -> str:
+    """ORDER BY for parse_sort's result; NULL scores last either way; ties by name, version."""
+    terms = [f"m.{col} IS NULL, m.{col} {'DESC' if desc else 'ASC'}" for col, desc in sort]
+    return ", ".join(terms + ["m.name", "m.version"])

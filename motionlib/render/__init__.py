@@ -1,0 +1,1 @@
+"""Rendering: pose maps (ControlNet conditioning images), video encoding, previews."""
