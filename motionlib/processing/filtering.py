@@ -137,34 +137,56 @@ def one_euro(x: np.ndarray, timestamps: np.ndarray, min_cutoff: float = 1.0, bet
 
 
 def lag_frames(raw: np.ndarray, smoothed: np.ndarray, reliable: np.ndarray, max_shift: int = 8) -> float | None:
-    """How many frames ``smoothed`` trails ``raw`` (positive: it lags), from the shift that best
-    aligns their frame-to-frame velocities over reliable joints, refined to a fraction of a frame."""
-    v_raw = np.diff(raw, axis=0)
-    v_s = np.diff(smoothed, axis=0)
-    ok = (reliable[1:] & reliable[:-1])[..., None] & np.isfinite(v_raw) & np.isfinite(v_s)
-    T = v_raw.shape[0]
-    if T <= 2 * max_shift + 4 or not ok.any():
+    """How many frames ``smoothed`` trails ``raw`` (positive: it lags).
+
+    For every joint coordinate whose movement clearly exceeds its noise (standard deviation of
+    the smoothed track at least 3x the raw track's noise, estimated from its second differences),
+    the shift s minimising the mean
+    squared difference between smoothed[t + s] and raw[t] is found (refined to a fraction of a
+    frame with a parabola); the result is their mean weighted by the movement's variance.
+    Joints that hardly move say nothing about lag (and their noise would bias towards 0)."""
+    raw = np.asarray(raw, np.float64)
+    sm = np.asarray(smoothed, np.float64)
+    T = raw.shape[0]
+    if T <= 2 * max_shift + 10:
         return None
-    errs = []
-    for s in range(-max_shift, max_shift + 1):
-        # compare smoothed at t+s with raw at t
-        a = slice(max(0, -s), T - max(0, s))
-        b = slice(max(0, s), T - max(0, -s))
-        m = ok[a] & ok[b]
-        if m.sum() < 10:
-            errs.append(np.inf)
-            continue
-        d = (v_s[b] - v_raw[a])[m]
-        errs.append(float(np.mean(d * d)))
-    errs = np.asarray(errs)
-    k = int(np.argmin(errs))
-    shift = float(k - max_shift)
-    if 0 < k < len(errs) - 1 and np.isfinite(errs[k - 1 : k + 2]).all():
-        e0, e1, e2 = errs[k - 1 : k + 2]
-        denom = e0 - 2 * e1 + e2
-        if denom > 0:
-            shift += 0.5 * (e0 - e2) / denom
-    return shift
+    ok = reliable[..., None] & np.isfinite(raw) & np.isfinite(sm)
+    lags, weights = [], []
+    for j in range(raw.shape[1]):
+        for k in range(raw.shape[2]):
+            m = ok[:, j, k]
+            if m.sum() < 2 * max_shift + 10:
+                continue
+            motion = np.std(sm[m, j, k])
+            # white noise of std n has second differences of std n * sqrt(6)
+            noise = np.std(np.diff(raw[m, j, k], 2)) / math.sqrt(6)
+            if motion < 3 * max(noise, 1e-6):
+                continue
+            errs = []
+            for s in range(-max_shift, max_shift + 1):
+                a = slice(max(0, -s), T - max(0, s))  # raw[t]
+                b = slice(max(0, s), T - max(0, -s))  # smoothed[t + s]
+                mm = m[a] & m[b]
+                if mm.sum() < 10:
+                    errs.append(np.inf)
+                    continue
+                d = sm[b, j, k][mm] - raw[a, j, k][mm]
+                errs.append(float(np.mean(d * d)))
+            errs = np.asarray(errs)
+            i = int(np.argmin(errs))
+            if not np.isfinite(errs[i]):
+                continue
+            shift = float(i - max_shift)
+            if 0 < i < len(errs) - 1 and np.isfinite(errs[i - 1 : i + 2]).all():
+                e0, e1, e2 = errs[i - 1 : i + 2]
+                denom = e0 - 2 * e1 + e2
+                if denom > 0:
+                    shift += 0.5 * (e0 - e2) / denom
+            lags.append(shift)
+            weights.append(motion**2)
+    if not lags:
+        return None
+    return float(np.average(lags, weights=weights))
 
 
 def smooth_keypoints(

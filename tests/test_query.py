@@ -1,0 +1,94 @@
+"""The query language: parsing, errors, and SQL and Python giving the same answers."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from motionlib.core.errors import InputError
+from motionlib.index.query import Query, parse_sort, parse_term
+from tests.conftest import cli_json, run_cli
+
+
+@pytest.mark.parametrize("text, words", [
+    ("foo:1", "unknown field 'foo'"), ("score>abc", "needs a number"), ("fps>=", "missing a value"),
+    ("name>b", "is text"), ("is:weird", "'is' takes"), ("created:last-week", "date prefix"),
+    ("<>", "malformed"), ("-score>", "missing a value"),
+])
+def test_malformed_terms_say_what_is_wrong(text, words):
+    with pytest.raises(InputError, match=words):
+        Query.parse([text])
+
+
+def test_terms():
+    assert parse_term("-tag:draft").negate and parse_term("-tag:draft").field == "tag"
+    assert parse_term("wave").field == "" and parse_term("score>=0.7").op == ">="
+    assert str(Query.parse("tag:dance score>0.7 -tag:draft")) == "tag:dance score>0.7 -tag:draft"
+    assert parse_sort("-score,name") == [("overall", True), ("name", False)]
+    assert parse_sort("duration:desc") == [("duration", True)]
+    with pytest.raises(InputError, match="unknown field"):
+        parse_sort("tag")
+
+
+@pytest.fixture(scope="module")
+def varied_library(demo_library, tmp_path_factory):
+    """The demo library plus derived versions, tags and another name."""
+    root = tmp_path_factory.mktemp("query") / "lib"
+    shutil.copytree(demo_library[0], root)
+    for args in (("smooth", "demo"), ("trim", "demo@1", "--start", "0.5", "--end", "3"),
+                 ("loop", "demo@2", "--name", "wave-loop"), ("retime", "demo@1", "--fps", "24"),
+                 ("tag", "demo@2", "dance", "draft"), ("tag", "wave-loop", "dance")):
+        proc = run_cli(*args, library=root)
+        assert proc.returncode == 0, proc.stderr
+    return root
+
+
+QUERIES = [
+    "tag:dance", "-tag:draft", "tag:dance -tag:draft", "score>0.6", "jitter<0.5", "fps>=30", "fps<25",
+    "duration<6", "name:wave*", "name:demo", "wave", "DEMO", "is:latest", "is:derived", "is:original",
+    "op:smooth,loop", "parent:demo@1", "frames>100 score>0.4", "version:2", "version!=1",
+    "tag:dan*", "created>=2000-01", "created:2026", "created<2000", "tag:sample,dance", "skeleton:mediapipe_pose_33",
+    "source:demo.mp4", "-name:demo",
+]
+
+
+@pytest.mark.parametrize("text", QUERIES)
+def test_sql_and_python_agree(varied_library, text):
+    from motionlib.library import Library
+
+    lib = Library(varied_library)
+    everything = lib.list()
+    newest = {}
+    for r in everything:
+        newest[r.name] = max(newest.get(r.name, 0), r.version)
+    q = Query.parse(text)
+    by_sql = [r.ref for r in lib.list(query=q)]
+    by_python = [r.ref for r in everything if q.matches(r, latest=lambda r: r.version == newest[r.name])]
+    assert by_sql == by_python, text
+
+
+def test_expected_answers(varied_library):
+    def refs(*terms, **kw):
+        return [r["ref"] for r in cli_json("list", *terms, library=varied_library, **kw)]
+
+    assert refs("tag:dance") == ["demo@2", "wave-loop@1"]
+    assert refs("tag:dance", "-tag:draft") == ["wave-loop@1"]
+    assert refs("is:latest") == ["demo@4", "wave-loop@1"]
+    assert refs("name:wave*") == ["wave-loop@1"]
+    assert refs("fps<25") == ["demo@4"]
+    assert refs("op:trim") == ["demo@3"]
+    assert refs("--sort", "-duration", "--limit", "2") == ["demo@1", "demo@2"]
+    assert refs("--sort", "duration") [0] == "wave-loop@1"
+    smooth = cli_json("show", "demo@2", library=varied_library)
+    assert refs(f"jitter>{smooth['scores']['jitter'] - 0.001}") == [
+        r["ref"] for r in cli_json("list", library=varied_library)
+        if r["scores"]["jitter"] is not None and r["scores"]["jitter"] > smooth["scores"]["jitter"] - 0.001
+    ]
+
+
+def test_list_errors_are_one_line(varied_library):
+    for args in (("foo:1",), ("score>x",), ("--sort", "nope"), ("--limit", "-1")):
+        proc = run_cli("list", *args, library=varied_library)
+        assert proc.returncode != 0
+        assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
