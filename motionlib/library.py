@@ -233,15 +233,7 @@ class Library:
             "name": name,
             "version": None,  # set at commit
             "created": None,
-            "skeleton": m.skeleton.name,
-            "joint_names": list(m.skeleton.joint_names),
-            "frames": m.frames,
-            "fps": round(m.fps, 6),
-            "duration": round(m.duration, 6),
-            "width": m.width,
-            "height": m.height,
-            "variable_frame_rate": _is_vfr(m.timestamps),
-            "arrays": _array_docs(m),
+            **_motion_fields(m),
             "source": {
                 "file_name": path.name,
                 "sha256": sha,
@@ -683,15 +675,7 @@ def _derived_manifest(parent, pm: dict, edit, quality, track) -> dict:
         **pm,
         "schema_version": SCHEMA_VERSION,
         "name": None, "version": None, "created": None,
-        "skeleton": m.skeleton.name,
-        "joint_names": list(m.skeleton.joint_names),
-        "frames": m.frames,
-        "fps": round(m.fps, 6),
-        "duration": round(m.duration, 6),
-        "width": m.width,
-        "height": m.height,
-        "variable_frame_rate": _is_vfr(m.timestamps),
-        "arrays": _array_docs(m),
+        **_motion_fields(m),
         "source": src,
         "lineage": {
             "source_sha256": pm["lineage"].get("source_sha256"),
@@ -704,6 +688,21 @@ def _derived_manifest(parent, pm: dict, edit, quality, track) -> dict:
         "track": track,
         "motionlib_version": __version__,
     })
+
+
+def _motion_fields(m) -> dict:
+    """The manifest fields that describe the stored arrays of Motion ``m``."""
+    return {
+        "skeleton": m.skeleton.name,
+        "joint_names": list(m.skeleton.joint_names),
+        "frames": m.frames,
+        "fps": round(m.fps, 6),
+        "duration": round(m.duration, 6),
+        "width": m.width,
+        "height": m.height,
+        "variable_frame_rate": _is_vfr(m.timestamps),
+        "arrays": _array_docs(m),
+    }
 
 
 def _array_docs(m) -> dict:
@@ -725,15 +724,7 @@ def _import_manifest(name: str, got, quality) -> dict:
     return jsonable({
         "schema_version": SCHEMA_VERSION,
         "name": name, "version": None, "created": None,
-        "skeleton": m.skeleton.name,
-        "joint_names": list(m.skeleton.joint_names),
-        "frames": m.frames,
-        "fps": round(m.fps, 6),
-        "duration": round(m.duration, 6),
-        "width": m.width,
-        "height": m.height,
-        "variable_frame_rate": _is_vfr(m.timestamps),
-        "arrays": _array_docs(m),
+        **_motion_fields(m),
         "source": {
             "file_name": got.file_name, "sha256": got.sha256, "size_bytes": got.size_bytes,
             "container": got.settings["format"], "codec": None, "coded_width": None, "coded_height": None,

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The main job on the shipped default: set up, fetch the sample clip, ingest it, show the library.
-# Uses ./library (git-ignored) unless MOTIONLIB_LIBRARY is set, so your own library is untouched.
+# The main job on the shipped default: set up, fetch the sample clip, ingest it, clean it up into a
+# smoothed version and a seamless loop, show the library, and write preview videos.
+# Uses ./library and ./previews (git-ignored) unless MOTIONLIB_LIBRARY is set. Safe to re-run:
+# what exists already is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -8,5 +10,12 @@ export MOTIONLIB_LIBRARY="${MOTIONLIB_LIBRARY:-$PWD/library}"
 ml=.venv/bin/motionlib
 echo "== library: $MOTIONLIB_LIBRARY"
 $ml ingest assets/samples/demo.mp4 --name sample-demo --tag sample
-$ml list
+$ml show sample-demo-smooth >/dev/null 2>&1 || $ml smooth sample-demo@1 --name sample-demo-smooth --tag sample
+$ml show sample-demo-loop >/dev/null 2>&1 || $ml loop sample-demo-smooth@1 --name sample-demo-loop --tag sample --tag loop
+$ml list tag:sample
 $ml show sample-demo
+mkdir -p previews
+$ml preview sample-demo@1 --over-source -o previews/sample-demo-over-source.mp4
+$ml preview sample-demo-smooth@1 -o previews/sample-demo-smooth.mp4
+$ml preview sample-demo-loop@1 -o previews/sample-demo-loop.mp4
+echo "== previews in $PWD/previews"

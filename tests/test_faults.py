@@ -24,6 +24,19 @@ def _spawn(lib, *args, env=None):
     )
 
 
+def _kill_at_fault(proc, point: str, timeout: float = 120) -> None:
+    """Wait until the process stops at fault point ``point``, then SIGKILL it."""
+    deadline = time.time() + timeout
+    line = ""
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if line.startswith("FAULT") or (not line and proc.poll() is not None):
+            break
+    assert line.strip() == f"FAULT {point}", line
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
 def _rows(lib: Path):
     with sqlite3.connect(lib / "index.sqlite") as conn:
         return conn.execute("SELECT name, version, store_path, source_path FROM motion").fetchall()
@@ -43,15 +56,7 @@ def test_sigkill_at_each_step_of_a_write_leaves_no_half_version(tmp_path, short_
     lib = tmp_path / "lib"
     cli_json("ingest", short_clip, "--name", "base", "--end", "1", library=lib)
     proc = _spawn(lib, "ingest", short_clip, "--name", "victim", env={"MOTIONLIB_FAULT": point})
-    deadline = time.time() + 120
-    line = ""
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        if line.startswith("FAULT") or (not line and proc.poll() is not None):
-            break
-    assert line.strip() == f"FAULT {point}", line
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    _kill_at_fault(proc, point)
     _assert_consistent(lib)
     assert [r[0] for r in _rows(lib)] == ["base"]  # the killed ingest never committed
     # The next run cleans up and succeeds, as version 1.
@@ -99,3 +104,18 @@ def test_two_concurrent_ingests_get_distinct_versions(tmp_path, demo_frames):
     rows = _rows(lib)
     assert len({r[2] for r in rows}) == 2
     _assert_consistent(lib)
+
+
+@pytest.mark.parametrize("point", ["after-write", "after-rename", "before-commit"])
+def test_sigkill_during_an_edit_leaves_the_parent_and_no_half_version(tmp_path, short_clip, point):
+    lib = tmp_path / "lib"
+    cli_json("ingest", short_clip, "--name", "base", library=lib)
+    before = _rows(lib)
+    proc = _spawn(lib, "smooth", "base", env={"MOTIONLIB_FAULT": point})
+    _kill_at_fault(proc, point)
+    _assert_consistent(lib)
+    assert _rows(lib) == before
+    out = cli_json("smooth", "base", library=lib)
+    assert out["ref"] == "base@2"
+    _assert_consistent(lib)
+    assert len(list((lib / "motions").glob("*/v*[0-9]"))) == 2  # the killed one's data was swept

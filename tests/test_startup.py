@@ -28,7 +28,11 @@ def _imports(args):
     return json.loads(heavy), code, proc
 
 
-@pytest.mark.parametrize("args", [["--help"], ["ingest", "--help"], ["list"], ["list", "--json"], ["show", "demo"]])
+@pytest.mark.parametrize("args", [
+    ["--help"], ["ingest", "--help"], ["smooth", "--help"], ["preview", "--help"], ["export", "--help"],
+    ["list"], ["list", "--json"], ["list", "tag:sample", "score>0.1", "-tag:draft", "--sort", "-score"],
+    ["show", "demo"],
+])
 def test_light_commands_import_no_heavy_library(args, demo_library):
     lib, _ = demo_library
     heavy, code, proc = _imports(["--library", str(lib)] + args)

@@ -189,6 +189,8 @@ def show(
         data["estimator_settings"] = manifest.get("estimator")
         data["source"].update({k: manifest["source"].get(k) for k in (
             "container", "codec", "coded_width", "coded_height", "rotation", "time_offset", "start", "end")})
+        data["lineage"]["result"] = manifest.get("lineage", {}).get("result")
+        data["source"]["aligned"] = manifest["source"].get("aligned", True)
         data["variable_frame_rate"] = manifest.get("variable_frame_rate")
         data["schema_version"] = manifest.get("schema_version")
         print_json(data)
@@ -230,6 +232,8 @@ def _print_show(record, manifest) -> None:
     lineage = manifest.get("lineage", {})
     out.print(f"[bold]lineage[/bold]   {lineage.get('operation')}"
               f"{' of ' + lineage['parent'] if lineage.get('parent') else ''}  {lineage.get('params') or ''}")
+    if lineage.get("result"):
+        out.print(f"          result {lineage['result']}")
     out.print(f"[bold]created[/bold]   {record.created}   store {record.store_path}")
 
 

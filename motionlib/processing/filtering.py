@@ -107,7 +107,7 @@ def butterworth(x: np.ndarray, fs: float, cutoff: float, min_run: int = 4) -> np
     return out
 
 
-def one_euro(x: np.ndarray, timestamps: np.ndarray, min_cutoff: float = 1.0, beta: float = 0.05,
+def one_euro(x: np.ndarray, timestamps: np.ndarray, min_cutoff: float = 1.0, beta: float = 0.01,
              d_cutoff: float = 1.0) -> np.ndarray:
     """One-Euro filter (Casiez et al. 2012) along time for [T, J, D]; restarts after each gap.
     Causal: it adapts its cutoff to speed, and lags less the faster a point moves."""
@@ -202,7 +202,7 @@ def smooth_keypoints(
     window: int = 7,
     sigmas: float = 3.0,
     floor: float = 0.0,
-    beta: float = 0.05,
+    beta: float = 0.01,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """The ``smooth`` chain (module docstring) on [T, J, 2] pixels. Returns (keypoints, confidence,
     counts of what changed)."""

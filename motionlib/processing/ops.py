@@ -83,7 +83,7 @@ def _slice(m: Motion, a: int, b: int, t0: float, duration: float) -> Motion:
 
 # -------------------------------------------------------------------------------------- smooth
 def smooth(m: Motion, *, method: str = "butterworth", cutoff: float = 6.0, max_gap: float = 0.2,
-           min_confidence: float = 0.5, window: int = 7, sigmas: float = 3.0, beta: float = 0.05) -> Edit:
+           min_confidence: float = 0.5, window: int = 7, sigmas: float = 3.0, beta: float = 0.01) -> Edit:
     fs = m.fps
     if method not in ("butterworth", "one-euro"):
         raise InputError(f"--method {method!r}: choose butterworth or one-euro")
