@@ -467,6 +467,58 @@ class Library:
         except OSError:
             pass  # the index is authoritative; the sidecar only helps reindex
 
+    # ------------------------------------------------------------------ rename
+    def rename(self, old: str, new: str) -> list:
+        """Rename a motion: every version keeps its number under the new name, and references to
+        it as a parent follow. Stored versions are not rewritten; a ``.name.json`` sidecar beside
+        each version records the new name (and the old ones) so that ``reindex`` keeps it."""
+        from sqlmodel import select
+
+        from motionlib.index.models import MotionRow, NameCounter
+
+        old = validate_name(Ref.parse(old).name if "@" in old else old)
+        new = validate_name(new)
+        if old == new:
+            raise InputError(f"{old!r} already has that name")
+        with self.index.write() as s:
+            rows = s.exec(select(MotionRow).where(MotionRow.name == old)).all()
+            if not rows:
+                raise NotFound(f"no motion named {old!r} in this library")
+            if s.exec(select(MotionRow).where(MotionRow.name == new)).first() is not None:
+                raise InputError(f"a motion named {new!r} exists already; choose another name")
+            if s.get(NameCounter, new) is not None:
+                raise InputError(f"{new!r} was used before (its version numbers are spent); choose another name")
+            for row in rows:
+                row.name = new
+                s.add(row)
+            for child in s.exec(select(MotionRow).where(MotionRow.parent.like(old.replace("%", "") + "@%"))).all():
+                pname, _, pver = child.parent.rpartition("@")
+                if pname == old:
+                    child.parent = f"{new}@{pver}"
+                    s.add(child)
+            counter = s.get(NameCounter, old)
+            if counter is not None:
+                s.add(NameCounter(name=new, last_version=counter.last_version))
+                s.delete(counter)
+            paths = [r.store_path for r in rows]
+        for rel in paths:
+            self._write_name_sidecar(Path(rel), new, old)
+        return self.list(name=new)
+
+    def _write_name_sidecar(self, rel: Path, new: str, old: str) -> None:
+        path = self.root / Path(str(rel) + ".name.json")
+        was: list[str] = []
+        try:
+            was = json.loads(path.read_text()).get("was", [])
+        except (OSError, ValueError, AttributeError):
+            pass
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps({"name": new, "was": [n for n in dict.fromkeys(was + [old]) if n != new]}))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # the index is authoritative; the sidecar only helps reindex
+
     # ------------------------------------------------------------------ remove
     def remove(self, ref: str, *, all_versions: bool = False) -> list:
         from sqlmodel import select
@@ -499,6 +551,7 @@ class Library:
         for rec in victims:
             _rmtree(self.root / rec.store_path)
             (self.root / (rec.store_path + ".tags.json")).unlink(missing_ok=True)
+            (self.root / (rec.store_path + ".name.json")).unlink(missing_ok=True)
             if rec.source_path and rec.source_path not in still_used:
                 (self.root / rec.source_path).unlink(missing_ok=True)
         return victims
@@ -542,6 +595,7 @@ class Library:
             if d.is_dir() and d.relative_to(self.root).as_posix() not in stores:
                 _rmtree(d)
                 Path(str(d) + ".tags.json").unlink(missing_ok=True)
+                Path(str(d) + ".name.json").unlink(missing_ok=True)
                 removed["versions"] += 1
         for f in self.sources_dir.glob("*/*"):
             if f.is_file() and f.relative_to(self.root).as_posix() not in sources:
@@ -570,12 +624,18 @@ class Library:
             s.exec(delete(Tag))
             s.exec(delete(MotionRow))
             s.flush()
+            renamed = _renames(self.motions_dir)
             for d in sorted(self.motions_dir.glob("*/v[0-9]*")):
                 if not d.is_dir():
                     continue
                 try:
-                    m = read_manifest(d)
-                    q = m["quality"]
+                    m = dict(read_manifest(d))
+                    m["name"] = renamed.get((m["name"], int(m["version"])), m["name"])
+                    parent = m.get("lineage", {}).get("parent")
+                    if parent:
+                        pname, _, pver = parent.rpartition("@")
+                        if pver.isdigit() and (pname, int(pver)) in renamed:
+                            m["lineage"] = dict(m["lineage"], parent=f"{renamed[(pname, int(pver))]}@{pver}")
                     kept = m["source"].get("kept_path")
                     kept = kept if kept and (self.root / kept).exists() else None
                     row = _row_from_manifest(m, d.relative_to(self.root).as_posix(), kept)
@@ -601,6 +661,22 @@ class Library:
             for n, v in counters.items():
                 s.add(NameCounter(name=n, last_version=v))
         return {"versions": found, "skipped": skipped}
+
+
+def _renames(motions_dir: Path) -> dict[tuple[str, int], str]:
+    """(any earlier name, version) -> current name, from the ``.name.json`` sidecars."""
+    from motionlib.store import read_manifest
+
+    out: dict[tuple[str, int], str] = {}
+    for side in motions_dir.glob("*/v[0-9]*.name.json"):
+        try:
+            doc = json.loads(side.read_text())
+            version = int(read_manifest(Path(str(side)[: -len(".name.json")]))["version"])
+            for old in doc.get("was", []):
+                out[(old, version)] = validate_name(doc["name"])
+        except Exception:  # noqa: BLE001 - a broken sidecar leaves the stored name
+            continue
+    return out
 
 
 def _row_from_manifest(m: dict, store_path: str, kept: str | None):

@@ -31,7 +31,7 @@ def _imports(args):
 @pytest.mark.parametrize("args", [
     ["--help"], ["ingest", "--help"], ["smooth", "--help"], ["preview", "--help"], ["export", "--help"],
     ["list"], ["list", "--json"], ["list", "tag:sample", "score>0.1", "-tag:draft", "--sort", "-score"],
-    ["show", "demo"],
+    ["show", "demo"], ["browse", "--help"], ["rename", "--help"],
 ])
 def test_light_commands_import_no_heavy_library(args, demo_library):
     lib, _ = demo_library

@@ -263,6 +263,22 @@ def untag(
 
 @app.command()
 @handles_errors
+def rename(
+    ctx: typer.Context,
+    old: Annotated[str, typer.Argument(metavar="NAME", help="The motion to rename (all its versions).")],
+    new: Annotated[str, typer.Argument(metavar="NEW_NAME", help="Its new name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the renamed records as JSON.")] = False,
+):
+    """Rename a motion; its versions keep their numbers, and edits made from it follow."""
+    records = ctx.obj.library.rename(old, new)
+    if as_json:
+        print_json([r.to_json() for r in records])
+    else:
+        _out_console().print(f"renamed {old} to {new}: " + ", ".join(r.ref for r in records))
+
+
+@app.command()
+@handles_errors
 def rm(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="NAME@VERSION", help="The version to remove (name@N).")],
@@ -309,3 +325,27 @@ def reindex(
     _out_console().print(f"indexed {result['versions']} versions")
     for s in result["skipped"]:
         sys.stderr.write(f"skipped {s}\n")
+
+
+@app.command(context_settings={"ignore_unknown_options": True})
+@handles_errors
+def browse(
+    ctx: typer.Context,
+    query: Annotated[Optional[List[str]], typer.Argument(
+        metavar="[QUERY]...", help="Start with this filter (the query language of `motionlib list`).")] = None,
+):
+    """Browse, search, tag, rename and delete versions in a full-screen terminal app."""
+    from motionlib.core.errors import InputError
+    from motionlib.index.query import Query
+
+    q = Query.parse(list(query or []))  # a bad query fails before the screen opens
+    if not sys.stdout.isatty():
+        raise InputError("browse needs a terminal; use `motionlib list` in scripts")
+    lib = ctx.obj.library
+    try:
+        from motionlib.tui.app import run
+    except ImportError as err:
+        raise InputError(f"the terminal browser needs textual ({err}); reinstall motionlib") from None
+    root = lib.root
+    lib.close()
+    run(root, str(q))

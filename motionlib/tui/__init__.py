@@ -1,0 +1,1 @@
+"""`motionlib browse`: the terminal browser (Textual). It consumes the library facade only."""

@@ -1,0 +1,655 @@
+"""The library browser: a table of versions, a query filter, details, an animated skeleton, and
+tag / untag / rename / delete. Reads and writes go through motionlib.library in worker threads,
+so the interface never waits on the disk."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.suggester import Suggester
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, Input, Label, Static
+
+from motionlib.core.errors import MotionlibError
+
+# column key -> (label, record attribute for sorting, width)
+COLUMNS = (
+    ("motion", "ref", 18),
+    ("dur", "duration", 6),
+    ("fps", "fps", 5),
+    ("occl", "occlusion", 4),
+    ("jit", "jitter", 4),
+    ("frm", "framing", 4),
+    ("score", "overall", 5),
+    ("tags", "tags", 24),
+)
+SORTABLE = [c[0] for c in COLUMNS]
+EIGHTHS = " ▏▎▍▌▋▊▉█"
+FIRST_CHUNK = 200  # rows put in the table at once
+CHUNK = 1000  # rows per later step
+SETTLE = 0.12  # seconds the cursor rests on a row before its details and keypoints are read
+EMPTY_HINT = (
+    "The library is empty.\n\nAdd a first clip with\n\n    motionlib ingest CLIP.mp4\n\n"
+    "then press F5 (or restart motionlib browse)."
+)
+
+
+def score_style(v: float | None) -> str:
+    if v is None:
+        return "dim"
+    return "green" if v >= 0.7 else "yellow" if v >= 0.4 else "red"
+
+
+def bar(v: float | None, width: int = 4) -> Text:
+    """A score in [0, 1] as a coloured bar of ``width`` cells (eighth-block resolution)."""
+    if v is None:
+        return Text("-".center(width), style="dim")
+    eighths = int(round(max(0.0, min(1.0, v)) * width * 8))
+    full, part = divmod(eighths, 8)
+    s = "█" * full + (EIGHTHS[part] if part else "")
+    return Text(s.ljust(width), style=score_style(v))
+
+
+def cells(r) -> tuple:
+    return (
+        Text(r.ref, no_wrap=True, overflow="ellipsis"),
+        Text(f"{r.duration:.1f}s", justify="right"),
+        Text(f"{r.fps:.0f}", justify="right"),
+        bar(r.occlusion), bar(r.jitter), bar(r.framing),
+        Text("-" if r.overall is None else f"{r.overall:.2f}", style=score_style(r.overall), justify="right"),
+        Text(", ".join(r.tags), no_wrap=True, overflow="ellipsis"),
+    )
+
+
+def sort_key(attr: str):
+    def key(r):
+        v = getattr(r, attr)
+        if attr == "ref":
+            return (0, r.name.lower(), r.version)
+        if attr == "tags":
+            return (0 if v else 1, ",".join(v))
+        return (1, 0.0) if v is None else (0, v)
+
+    return key
+
+
+# ---------------------------------------------------------------------------------- widgets
+class SkeletonView(Widget):
+    """The selected motion, animated at its real timing (braille dots, OpenPose limb colours)."""
+
+    DEFAULT_CSS = "SkeletonView { height: 1fr; }"
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.frames = None  # tui.skeleton.SkeletonFrames
+        self.index = 0
+        self.playing = True
+        self._origin = time.monotonic()  # monotonic time at which position 0 was shown
+        self._paused_at = 0.0
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / 30, self._tick)
+
+    def show(self, frames) -> None:
+        self.frames = frames
+        self.index = 0
+        self._origin = time.monotonic()
+        self._paused_at = 0.0
+        self.refresh()
+
+    def clear(self) -> None:
+        self.frames = None
+        self.refresh()
+
+    @property
+    def position(self) -> float:
+        if self.frames is None:
+            return 0.0
+        if not self.playing:
+            return self._paused_at
+        return (time.monotonic() - self._origin) % max(self.frames.duration, 1e-6)
+
+    def toggle(self) -> None:
+        if self.playing:
+            self._paused_at = self.position
+            self.playing = False
+        else:
+            self._origin = time.monotonic() - self._paused_at
+            self.playing = True
+        self.refresh()
+
+    def step(self, delta: int) -> None:
+        if self.frames is None:
+            return
+        if self.playing:
+            self.toggle()
+        self.index = (self.index + delta) % self.frames.frames
+        self._paused_at = float(self.frames.timestamps[self.index])
+        self.refresh()
+
+    def _tick(self) -> None:
+        if self.frames is None or not self.playing:
+            return
+        i = self.frames.frame_at(self.position)
+        if i != self.index:
+            self.index = i
+            self.refresh()
+
+    def render(self):
+        if self.frames is None:
+            return Text("no preview", style="dim")
+        rows = max(1, self.size.height - 1)
+        out = Text()
+        for row in self.frames.render(self.index, self.size.width, rows):
+            for ch, colour in row:
+                out.append(ch, style=colour or "")
+            out.append("\n")
+        state = "▶" if self.playing else "■"
+        out.append(f"{state} {self.index + 1}/{self.frames.frames} {self.frames.timestamps[self.index]:.2f}s",
+                   style="bold")
+        return out
+
+
+class TagSuggester(Suggester):
+    """Completes the last space-separated word from a list of tags."""
+
+    def __init__(self, tags: list[str]):
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.tags = sorted(tags)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        head, _, last = value.rpartition(" ")
+        if not last:
+            return None
+        for t in self.tags:
+            if t.startswith(last) and t != last:
+                return (head + " " if head else "") + t
+        return None
+
+
+class AskScreen(ModalScreen[str | None]):
+    """One line of input (Enter accepts, Escape cancels)."""
+
+    DEFAULT_CSS = """
+    AskScreen { align: center middle; }
+    AskScreen > Vertical { width: 60; height: auto; border: thick $accent; background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, prompt: str, value: str = "", suggester: Suggester | None = None):
+        super().__init__()
+        self.prompt, self.value, self.suggester = prompt, value, suggester
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.prompt)
+            yield Input(value=self.value, suggester=self.suggester, id="ask")
+
+    @on(Input.Submitted)
+    def _submit(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical { width: 60; height: auto; border: thick $error; background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, question: str):
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question)
+            yield Label("[b]y[/b] yes    [b]n[/b] no")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 70; height: 20; border: thick $accent; background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close")]
+
+    def compose(self) -> ComposeResult:
+        t = Table(box=None, show_header=False, pad_edge=False)
+        t.add_column(style="bold cyan", no_wrap=True)
+        t.add_column()
+        for keys, what in HELP:
+            t.add_row(keys, what)
+        with VerticalScroll():
+            yield Static(Text("motionlib browse - keys (Escape closes)\n", style="bold"))
+            yield Static(t)
+            yield Static(Text("\nFilter terms: tag:dance score>0.7 fps>=30 name:wave* -tag:draft "
+                              "duration<6 is:latest, or a word of the name (docs/query.md). "
+                              "Click a column header to sort by it; the mouse selects rows.", style="dim"))
+
+
+HELP = (
+    ("/", "edit the filter (Enter applies it, Escape returns to the table)"),
+    ("up/down, pgup/pgdn", "move through versions"),
+    ("s / S", "sort by the next column / reverse the order"),
+    ("space", "play or pause the skeleton"),
+    (". / ,", "step one frame forward / back (pauses)"),
+    ("t", "add tags (Tab completes existing tags)"),
+    ("u", "remove tags"),
+    ("r", "rename the motion (all its versions)"),
+    ("d", "delete the selected version (asks first)"),
+    ("F5", "reload from the library"),
+    ("?", "this help"),
+    ("q", "quit"),
+)
+
+
+# ---------------------------------------------------------------------------------- the app
+class BrowseApp(App):
+    TITLE = "motionlib browse"
+    ENABLE_COMMAND_PALETTE = False
+    CSS = """
+    #filterbar { height: 1; }
+    #filterbar Label { width: auto; padding: 0 1; color: $text-muted; }
+    #filter { border: none; height: 1; padding: 0; width: 1fr; }
+    #filter.-invalid { color: $error; }
+    #table { height: 1fr; min-height: 5; }
+    #empty { height: 1fr; content-align: center middle; display: none; }
+    #bottom { height: 45%; min-height: 11; border-top: solid $primary-darken-2; }
+    #detail { width: 1fr; padding: 0 1; scrollbar-size: 1 1; }
+    #preview { width: 30; border-left: solid $primary-darken-2; }
+    #status { height: 1; color: $text-muted; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("t", "tag", "Tag"),
+        Binding("u", "untag", "Untag"),
+        Binding("r", "rename", "Rename"),
+        Binding("d", "delete", "Delete"),
+        Binding("s", "sort_next", "Sort"),
+        Binding("S", "sort_reverse", "Reverse", show=False),
+        Binding("space", "play_pause", "Play", show=False),
+        Binding("full_stop", "step(1)", "Step", show=False),
+        Binding("comma", "step(-1)", "Back", show=False),
+        Binding("f5", "reload", "Reload", show=False),
+        Binding("escape", "focus_table", "Table", show=False),
+    ]
+
+    def __init__(self, library_root: Path, query: str = ""):
+        super().__init__()
+        from motionlib.library import Library
+
+        self.library = Library(Path(library_root))
+        self.query_text = query
+        self.records: list = []
+        self.sort_column = "motion"
+        self.sort_reverse = False
+        self.selected = None
+        self.detail = None  # the detail pane's renderable, for whoever wants to read it
+        self._pending = None  # timer that loads the selection once the cursor rests
+        self._generation = 0  # bumped by every refill; stale chunked fills stop
+        self.filling = False
+        self.first_drawn_wall: float | None = None
+        self.loaded_at: float | None = None  # perf_counter when the table was first filled
+        self.timings: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    # -------------------------------------------------------------------------- layout
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="filterbar"):
+            yield Label("filter")
+            yield Input(value=self.query_text, placeholder="tag:dance score>0.7 -tag:draft (Enter)", id="filter")
+        table = DataTable(id="table", cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Static(EMPTY_HINT, id="empty")
+        with Horizontal(id="bottom"):
+            yield VerticalScroll(Static("", id="detail-text"), id="detail")
+            with Vertical(id="preview"):
+                yield SkeletonView(id="skeleton")
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#table", DataTable)
+        for label, _attr, width in COLUMNS:
+            table.add_column(label, key=label, width=width)
+        table.focus()
+        self.load(self.query_text)
+
+    # -------------------------------------------------------------------------- loading
+    @work(thread=True, exclusive=True, group="load")
+    def load(self, query: str, keep: str | None = None) -> None:
+        from motionlib.index.query import Query
+
+        t0 = time.perf_counter()
+        try:
+            q = Query.parse(query)
+            records = self.library.list(query=q)
+        except MotionlibError as err:
+            self.call_from_thread(self._query_error, str(err))
+            return
+        self.call_from_thread(self._show_records, records, query, keep, time.perf_counter() - t0)
+
+    def _query_error(self, message: str) -> None:
+        self.query_one("#filter", Input).add_class("-invalid")
+        self._status(f"[red]{message}[/red]")
+
+    def _show_records(self, records: list, query: str, keep: str | None, seconds: float) -> None:
+        self.query_one("#filter", Input).remove_class("-invalid")
+        self.query_text = query
+        self.records = records
+        t0 = time.perf_counter()
+        self._fill(keep or (self.selected.ref if self.selected else None))
+        self.timings["fill"] = time.perf_counter() - t0
+        empty = not records and not query.strip()
+        self.query_one("#empty").display = empty
+        self.query_one("#table").display = not empty
+        if self.loaded_at is None:
+            self.loaded_at = time.perf_counter()
+            self.timings["first_table"] = self.loaded_at - self._started
+            self.call_after_refresh(self._first_drawn)
+        self.timings["last_load"] = seconds
+        self._status(f"{len(records)} versions" + (f" match {query!r}" if query.strip() else "")
+                     + f"  ({seconds * 1000:.0f} ms)")
+        if not records:
+            self._select(None)
+
+    def _fill(self, keep_ref: str | None) -> None:
+        """(Re)fill the table from ``self.records``. The first screenful goes in at once; the rest
+        follows in chunks between other events (a DataTable measures every new cell, ~0.1 ms
+        each here), so the table shows and answers keys long before 10,000 rows are in."""
+        table = self.query_one("#table", DataTable)
+        attr = next(a for label, a, _w in COLUMNS if label == self.sort_column)
+        self.records.sort(key=sort_key(attr), reverse=self.sort_reverse)
+        self._generation += 1
+        table.clear()
+        target = None
+        if keep_ref is not None:
+            target = next((i for i, r in enumerate(self.records) if r.ref == keep_ref), None)
+        self._fill_from(0, self._generation, target)
+        self._label_columns()
+
+    def _fill_from(self, start: int, generation: int, target: int | None) -> None:
+        if generation != self._generation:
+            return  # a newer fill replaced this one
+        table = self.query_one("#table", DataTable)
+        stop = min(len(self.records), start + (FIRST_CHUNK if start == 0 else CHUNK))
+        table.add_rows([cells(r) for r in self.records[start:stop]])
+        if target is not None and start <= target < stop:
+            table.move_cursor(row=target, animate=False)
+        if stop < len(self.records):
+            self.filling = True
+            self.call_after_refresh(self._fill_from, stop, generation, target)
+        else:
+            self.filling = False
+            self.timings["filled"] = time.perf_counter() - self._started
+
+    def _first_drawn(self) -> None:
+        self.first_drawn_wall = time.time()  # wall clock: benchmarks compare it across processes
+        self.timings["first_drawn"] = time.perf_counter() - self._started
+
+    def _label_columns(self) -> None:
+        table = self.query_one("#table", DataTable)
+        for key, column in table.columns.items():
+            label = key.value
+            arrow = (" ▼" if self.sort_reverse else " ▲") if label == self.sort_column else ""
+            column.label = Text(label + arrow)
+        table.refresh()
+
+    def _status(self, markup: str) -> None:
+        self.query_one("#status", Static).update(markup)
+
+    # -------------------------------------------------------------------------- selection
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        i = event.cursor_row
+        self._select(self.records[i] if 0 <= i < len(self.records) else None)
+
+    def _select(self, record) -> None:
+        """Show the selection at once; read its details and keypoints once the cursor rests
+        (SETTLE seconds), so that paging through thousands of rows never waits on the disk."""
+        previous = self.selected
+        self.selected = record
+        if self._pending is not None:
+            self._pending.stop()
+            self._pending = None
+        detail = self.query_one("#detail-text", Static)
+        view = self.query_one("#skeleton", SkeletonView)
+        if record is None:
+            detail.update("")
+            view.clear()
+            return
+        if previous is not None and previous.ref == record.ref and previous.id == record.id:
+            self.load_detail(record)  # the record changed (tags ...): details again, keep playing
+            return
+        detail.update(Text(record.ref, style="bold"))
+        view.clear()
+        self._pending = self.set_timer(SETTLE, lambda: self._load_selected(record))
+
+    def _load_selected(self, record) -> None:
+        self._pending = None
+        if self.selected is not None and self.selected.id == record.id:
+            self.load_detail(record)
+            self.load_motion(record)
+
+    @work(thread=True, exclusive=True, group="detail")
+    def load_detail(self, record) -> None:
+        try:
+            manifest = self.library.manifest(record)
+        except MotionlibError as err:
+            manifest = {"error": str(err)}
+        self.call_from_thread(self._show_detail, record, manifest)
+
+    def _show_detail(self, record, manifest: dict) -> None:
+        if self.selected is None or self.selected.id != record.id:
+            return
+        self.detail = detail_text(record, manifest)
+        self.query_one("#detail-text", Static).update(self.detail)
+
+    @work(thread=True, exclusive=True, group="motion")
+    def load_motion(self, record) -> None:
+        from motionlib.tui.skeleton import SkeletonFrames
+
+        try:
+            frames = SkeletonFrames(self.library.load(record.ref))
+        except MotionlibError as err:
+            self.call_from_thread(self._status, f"[red]{err}[/red]")
+            return
+        self.call_from_thread(self._show_motion, record, frames)
+
+    def _show_motion(self, record, frames) -> None:
+        if self.selected is not None and self.selected.id == record.id:
+            self.query_one("#skeleton", SkeletonView).show(frames)
+
+    # -------------------------------------------------------------------------- actions
+    @on(Input.Submitted, "#filter")
+    def _filter(self, event: Input.Submitted) -> None:
+        self.load(event.value)
+        self.query_one("#table", DataTable).focus()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_focus_table(self) -> None:
+        self.query_one("#table", DataTable).focus()
+
+    def action_reload(self) -> None:
+        self.load(self.query_text)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_sort_next(self) -> None:
+        i = SORTABLE.index(self.sort_column)
+        self.sort_by(SORTABLE[(i + 1) % len(SORTABLE)])
+
+    def action_sort_reverse(self) -> None:
+        self.sort_by(self.sort_column, reverse=not self.sort_reverse)
+
+    def sort_by(self, column: str, reverse: bool | None = None) -> None:
+        if reverse is None:
+            reverse = (not self.sort_reverse) if column == self.sort_column else column in ("occl", "jit", "frm", "score", "dur")
+        self.sort_column, self.sort_reverse = column, reverse
+        self._fill(self.selected.ref if self.selected else None)
+
+    @on(DataTable.HeaderSelected)
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        self.sort_by(event.column_key.value)
+
+    def action_play_pause(self) -> None:
+        self.query_one("#skeleton", SkeletonView).toggle()
+
+    def action_step(self, delta: int) -> None:
+        self.query_one("#skeleton", SkeletonView).step(delta)
+
+    def action_tag(self) -> None:
+        if self.selected is None:
+            return
+        record = self.selected
+        known = [name for name, _n in self.library.tags()]
+
+        def done(value: str | None) -> None:
+            if value and value.split():
+                self.write(lambda lib: lib.tag(record.ref, value.split()), f"tagged {record.ref}")
+
+        self.push_screen(AskScreen(f"Add tags to {record.ref} (space-separated; Tab completes)", "",
+                                   TagSuggester(known)), done)
+
+    def action_untag(self) -> None:
+        if self.selected is None:
+            return
+        record = self.selected
+        if not record.tags:
+            self.notify(f"{record.ref} has no tags")
+            return
+
+        def done(value: str | None) -> None:
+            if value and value.split():
+                self.write(lambda lib: lib.untag(record.ref, value.split()), f"untagged {record.ref}")
+
+        self.push_screen(AskScreen(f"Remove tags from {record.ref}: {', '.join(record.tags)}", "",
+                                   TagSuggester(record.tags)), done)
+
+    def action_rename(self) -> None:
+        if self.selected is None:
+            return
+        record = self.selected
+
+        def done(value: str | None) -> None:
+            if value and value.strip() and value != record.name:
+                self.write(lambda lib: lib.rename(record.name, value), f"renamed {record.name} to {value}",
+                           keep=f"{value}@{record.version}")
+
+        self.push_screen(AskScreen(f"Rename {record.name} (all {record.name} versions)", record.name), done)
+
+    def action_delete(self) -> None:
+        if self.selected is None:
+            return
+        record = self.selected
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.write(lambda lib: lib.remove(record.ref), f"deleted {record.ref}")
+
+        self.push_screen(ConfirmScreen(f"Delete {record.ref}? Its stored keypoints are removed for good."), done)
+
+    @work(thread=True, exclusive=False, group="write")
+    def write(self, change, message: str, keep: str | None = None) -> None:
+        """Apply one change through the library (committed at once), then reload the table."""
+        try:
+            change(self.library)
+        except MotionlibError as err:
+            self.call_from_thread(self.notify, str(err), severity="error")
+            return
+        self.call_from_thread(self.notify, message)
+        self.call_from_thread(self.load, self.query_text, keep)
+
+
+def detail_text(record, manifest: dict) -> Table:
+    """The detail pane: scores with raw values, warnings, visibility, lineage, source."""
+    t = Table.grid(padding=(0, 1))
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column()
+    t.title = f"{record.ref}  {record.frames} frames, {record.duration:.2f}s, {record.fps:.2f} fps, {record.width}x{record.height}"
+    t.title_justify = "left"
+    t.title_style = "bold"
+    if "error" in manifest:
+        t.add_row("error", Text(manifest["error"], style="red"))
+        return t
+    q = manifest.get("quality", {})
+    raw = q.get("raw", {})
+    for key in ("overall", "occlusion", "jitter", "framing"):
+        v = getattr(record, key)
+        line = bar(v, 8)
+        line.append(f" {v:.2f}" if v is not None else " -", style=score_style(v))
+        if key in raw and raw[key] is not None:
+            line.append(f"  raw {raw[key]:.4f}", style="dim")
+        t.add_row(key, line)
+    for w in record.warnings:
+        t.add_row("", Text("! " + w, style="yellow"))
+    hidden = q.get("details", {}).get("occlusion", {}).get("hidden", {})
+    if hidden:
+        vis = Text()
+        for group, frac in hidden.items():
+            if frac is None:
+                continue
+            v = 1.0 - frac
+            vis.append(f"{group} ")
+            vis.append(f"{round(100 * v)}%", style=score_style(v))
+            vis.append("  ")
+        t.add_row("visible", vis)
+    per_joint = q.get("details", {}).get("occlusion", {}).get("visible_per_joint")
+    if per_joint:
+        names = manifest.get("joint_names", [])
+        worst = sorted((v, names[i] if i < len(names) else str(i)) for i, v in enumerate(per_joint) if v is not None)[:4]
+        t.add_row("least seen", ", ".join(f"{n} {round(100 * v)}%" for v, n in worst))
+    t.add_row("tags", ", ".join(record.tags) or "-")
+    lin = manifest.get("lineage", {})
+    lineage = lin.get("operation", "?")
+    if lin.get("parent"):
+        lineage += f" of {lin['parent']}"
+    if lin.get("params"):
+        lineage += "  " + ", ".join(f"{k}={v}" for k, v in lin["params"].items() if v is not None)
+    t.add_row("lineage", lineage)
+    if lin.get("result"):
+        shown = {k: v for k, v in lin["result"].items() if isinstance(v, (int, float, str)) and v is not None}
+        t.add_row("", Text(", ".join(f"{k}={v}" for k, v in list(shown.items())[:6]), style="dim"))
+    src = manifest.get("source", {})
+    source = f"{src.get('file_name')}"
+    if src.get("codec"):
+        source += f"  {src.get('codec')} {src.get('coded_width')}x{src.get('coded_height')}"
+    if src.get("rotation"):
+        source += f", rotated {src['rotation']}°"
+    source += f"  sha256 {str(src.get('sha256'))[:12]}…  kept: {'yes' if src.get('kept_path') else 'no'}"
+    t.add_row("source", source)
+    est = manifest.get("estimator", {})
+    t.add_row("estimator", f"{est.get('name')} ({est.get('library')})")
+    t.add_row("created", str(record.created))
+    return t
+
+
+def run(library_root: Path, query: str = "") -> None:
+    BrowseApp(library_root, query).run()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    run(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("library"))

@@ -1,0 +1,214 @@
+"""The terminal browser, driven headless with Textual's Pilot; assertions on state and the index."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from motionlib.library import Library
+from tests.conftest import run_cli
+
+pytest.importorskip("textual")
+
+from motionlib.tui.app import AskScreen, BrowseApp, ConfirmScreen, HelpScreen, SkeletonView  # noqa: E402
+
+
+@pytest.fixture
+def lib(demo_library, tmp_path) -> Path:
+    root = tmp_path / "lib"
+    shutil.copytree(demo_library[0], root)
+    for args in (("smooth", "demo"), ("trim", "demo@1", "--start", "1", "--end", "3"), ("tag", "demo@2", "smooth")):
+        assert run_cli(*args, library=root).returncode == 0
+    return root
+
+
+def drive(root: Path, script, size=(80, 24), query: str = ""):
+    """Run ``script(app, pilot)`` against a headless app; returns the app afterwards."""
+
+    async def main():
+        app = BrowseApp(root, query)
+        async with app.run_test(size=size) as pilot:
+            await settle(app, pilot)
+            await script(app, pilot)
+        return app
+
+    return asyncio.run(main())
+
+
+async def settle(app, pilot, seconds: float = 0.1):
+    for _ in range(5):
+        await app.workers.wait_for_complete()
+        await pilot.pause(seconds)
+
+
+def refs(app):
+    return [r.ref for r in app.records]
+
+
+async def select(app, pilot, ref: str):
+    table = app.query_one("#table")
+    table.move_cursor(row=refs(app).index(ref))
+    await settle(app, pilot)
+    assert app.selected.ref == ref
+
+
+def test_table_filter_and_errors(lib):
+    async def script(app, pilot):
+        table = app.query_one("#table")
+        assert refs(app) == ["demo@1", "demo@2", "demo@3"] and table.row_count == 3
+        await pilot.press("slash", *"tag:smooth", "enter")
+        await settle(app, pilot)
+        assert refs(app) == ["demo@2"] and table.row_count == 1
+        await pilot.press("slash", "ctrl+u", *"duration<3 -tag:smooth", "enter")
+        await settle(app, pilot)
+        assert refs(app) == ["demo@3"]
+        # a malformed query says so and keeps what was shown
+        await pilot.press("slash", "ctrl+u", *"fps>>x", "enter")
+        await settle(app, pilot)
+        assert refs(app) == ["demo@3"]
+        assert app.query_one("#filter").has_class("-invalid")
+        assert "malformed" in str(app.query_one("#status").render()) or "needs a number" in str(app.query_one("#status").render())
+        await pilot.press("slash", "ctrl+u", "enter")
+        await settle(app, pilot)
+        assert len(refs(app)) == 3
+
+    drive(lib, script)
+
+
+def test_initial_query_and_sorting(lib):
+    async def script(app, pilot):
+        assert refs(app) == ["demo@1", "demo@2", "demo@3"]
+        await pilot.press("s")  # next column: duration, longest first
+        assert app.sort_column == "dur" and refs(app)[-1] == "demo@3"
+        await pilot.press("S")
+        assert refs(app)[0] == "demo@3"
+        app.sort_by("jit")
+        jit = [r.jitter for r in app.records]
+        assert jit == sorted(jit, reverse=True)
+        # clicking a header sorts by it
+        await pilot.click("#table", offset=(2, 0))
+        await settle(app, pilot)
+        assert app.sort_column == "motion"
+
+    drive(lib, script)
+    app = drive(lib, lambda app, pilot: asyncio.sleep(0), query="is:latest")
+    assert refs(app) == ["demo@3"]
+
+
+def test_tag_untag_rename_delete_write_the_index(lib):
+    async def script(app, pilot):
+        await select(app, pilot, "demo@1")
+        # tag, completing an existing tag with the right arrow
+        await pilot.press("t")
+        assert isinstance(app.screen, AskScreen)
+        await pilot.press(*"fresh smo", "right", "enter")
+        await settle(app, pilot)
+        assert sorted(Library(lib).get("demo@1").tags) == ["fresh", "sample", "smooth"]
+        assert app.selected.ref == "demo@1" and "fresh" in app.selected.tags
+        # untag
+        await pilot.press("u", *"sample", "enter")
+        await settle(app, pilot)
+        assert sorted(Library(lib).get("demo@1").tags) == ["fresh", "smooth"]
+        # rename the motion
+        await pilot.press("r", "ctrl+u", *"dance", "enter")
+        await settle(app, pilot)
+        assert [r.ref for r in Library(lib).list()] == ["dance@1", "dance@2", "dance@3"]
+        assert app.selected.ref == "dance@1" and refs(app) == ["dance@1", "dance@2", "dance@3"]
+        # delete asks first; "n" keeps it
+        await select(app, pilot, "dance@3")
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert len(Library(lib).list()) == 3
+        await pilot.press("d", "y")
+        await settle(app, pilot)
+        assert [r.ref for r in Library(lib).list()] == ["dance@1", "dance@2"]
+        assert refs(app) == ["dance@1", "dance@2"]
+        # an error from the library (tag with a comma) is reported, nothing changes
+        await pilot.press("t", *"bad,tag", "enter")
+        await settle(app, pilot)
+        assert "bad,tag" not in Library(lib).get("dance@2").tags
+
+    drive(lib, script)
+    proc = run_cli("list", "tag:fresh", "--json", library=lib)
+    assert '"dance@1"' in proc.stdout, "changes are visible to motionlib list"
+
+
+def test_preview_plays_at_real_timing_pauses_and_steps(lib):
+    async def script(app, pilot):
+        await select(app, pilot, "demo@1")
+        view = app.query_one("#skeleton", SkeletonView)
+        for _ in range(50):
+            if view.frames is not None:
+                break
+            await settle(app, pilot)
+        assert view.frames is not None and view.frames.frames == 230
+        assert view.playing
+        t0, i0 = time.monotonic(), view.index
+        await pilot.pause(0.6)
+        advanced = (view.index - i0) % 230
+        elapsed = time.monotonic() - t0
+        # 30 fps: about 30 frames a second (a headless tick may lag a frame or two)
+        assert abs(advanced - 30 * elapsed) <= 8, (advanced, elapsed)
+        await pilot.press("space")
+        assert not view.playing
+        frozen = view.index
+        await pilot.pause(0.3)
+        assert view.index == frozen
+        await pilot.press("full_stop")
+        assert view.index == (frozen + 1) % 230
+        await pilot.press("comma", "comma")
+        assert view.index == (frozen - 1) % 230
+        text = str(view.render())
+        assert any(0x2800 < ord(c) < 0x2900 for c in text), "braille skeleton drawn"
+        await pilot.press("space")
+        assert view.playing
+
+    drive(lib, script)
+
+
+def test_detail_pane_help_fit_and_quit(lib):
+    async def script(app, pilot):
+        await select(app, pilot, "demo@2")
+        from rich.console import Console
+
+        console = Console(width=60, record=True)
+        console.print(app.detail)
+        text = console.export_text()
+        for words in ("jitter", "raw", "lineage", "smooth of demo@1", "source", "demo.mp4", "visible"):
+            assert words in text, words
+        # everything fits 80x24
+        for wid in ("#table", "#detail", "#skeleton", "#filter", "Footer"):
+            region = app.query_one(wid).region
+            assert region.width > 0 and region.height > 0, wid
+            assert region.right <= 80 and region.bottom <= 24, wid
+        assert app.query_one("#table").region.height >= 5
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+
+    app = drive(lib, script)
+    assert app.return_code in (0, None)
+
+
+def test_empty_library_says_how_to_start(tmp_path):
+    async def script(app, pilot):
+        empty = app.query_one("#empty")
+        assert empty.display and not app.query_one("#table").display
+        assert "motionlib ingest" in str(empty.render())
+
+    drive(tmp_path / "new-lib", script)
+
+
+def test_browse_command_refuses_without_a_terminal(lib):
+    proc = run_cli("browse", library=lib)
+    assert proc.returncode == 1 and "needs a terminal" in proc.stderr
+    proc = run_cli("browse", "foo:1", library=lib)
+    assert proc.returncode == 1 and "unknown field" in proc.stderr
