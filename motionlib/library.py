@@ -467,6 +467,144 @@ class Library:
         except OSError:
             pass  # the index is authoritative; the sidecar only helps reindex
 
+    # ------------------------------------------------------------------ identities
+    def identities(self) -> list:
+        with self.index.reader() as r:
+            return r.identities()
+
+    def get_identity(self, name: str):
+        with self.index.reader() as r:
+            return r.get_identity(validate_name(name))
+
+    def identity_image(self, record):
+        """The identity's picture, upright (RGB uint8)."""
+        from motionlib.ingest.image import load_image
+
+        return load_image(self.root / record.path).image
+
+    def add_identity(self, path: str | os.PathLike, *, name: str | None = None):
+        """Check an image, find the person's pose, keep a content-addressed copy, index it."""
+        from motionlib.index.models import IdentityRow
+        from motionlib.ingest.image import ESTIMATOR, detect_pose, load_image
+        from sqlmodel import select
+
+        path = Path(path)
+        name = validate_name(name if name is not None else path.stem)
+        with self.index.reader() as r:
+            if r.identities(name):
+                raise InputError(f"an identity named {name!r} exists already (remove it first, or choose another name)")
+        img = load_image(path)
+        pose = detect_pose(img.image, path.name)
+        staging = self._new_staging()
+        try:
+            sha, size, staged = _hash_and_copy(path, staging)
+            rel = (Path("identities") / sha[:2] / f"{sha}{img.ext}").as_posix()
+            h, w = img.image.shape[:2]
+            warnings = list(pose.warnings) + (["EXIF orientation applied"] if img.exif_rotated else [])
+            with self.index.write() as s:
+                if s.exec(select(IdentityRow).where(IdentityRow.name == name)).first() is not None:
+                    raise InputError(f"an identity named {name!r} exists already")
+                dest = self.root / rel
+                if not dest.exists():
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    os.chmod(staged, 0o444)
+                    os.replace(staged, dest)
+                s.add(IdentityRow(
+                    name=name, created=_now(), file_name=path.name, sha256=sha, path=rel, format=img.format,
+                    width=w, height=h, size_bytes=size, body=pose.body, skeleton="mediapipe_pose_33",
+                    pose=json.dumps(pose.to_json()), estimator=ESTIMATOR, warnings=json.dumps(warnings),
+                ))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return self.get_identity(name)
+
+    def remove_identity(self, name: str):
+        from motionlib.index.models import IdentityRow
+        from sqlmodel import select
+
+        record = self.get_identity(name)
+        with self.index.write() as s:
+            row = s.get(IdentityRow, record.id)
+            if row is not None:
+                s.delete(row)
+            s.flush()
+            still = s.exec(select(IdentityRow).where(IdentityRow.sha256 == record.sha256)).first()
+        if still is None:
+            (self.root / record.path).unlink(missing_ok=True)
+        return record
+
+    # ------------------------------------------------------------------ renders
+    def cache_dir(self, kind: str) -> Path:
+        """A directory for derived data that can always be rebuilt (``cache/<kind>``)."""
+        path = self.root / "cache" / kind
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def start_render(self, prep) -> int:
+        """Record a render about to run (status ``running``, with this process's id)."""
+        from dataclasses import asdict
+
+        from motionlib.index.models import RenderRow
+
+        job = dict(prep.job.to_json(), seed=prep.seed, params=prep.params)
+        row = RenderRow(
+            created=_now(), status="running", pid=os.getpid(), motion_ref=prep.motion.ref,
+            motion_store=prep.motion.store_path, identity_name=prep.identity.name,
+            identity_sha256=prep.identity.sha256, backend=prep.job.backend,
+            models=json.dumps([asdict(m) for m in prep.backend.models(prep.params)]),
+            params=json.dumps(jsonable(job)), seed=prep.seed, output=str(Path(prep.output).resolve()),
+            campaign=prep.job.campaign,
+        )
+        with self.index.write() as s:
+            s.add(row)
+            s.flush()
+            return int(row.id)
+
+    def finish_render(self, render_id: int, status: str, *, output_sha256: str | None = None,
+                      timings: dict | None = None, error: str | None = None, extra: dict | None = None):
+        from motionlib.index.models import RenderRow
+
+        with self.index.write() as s:
+            row = s.get(RenderRow, render_id)
+            row.status = status
+            row.finished = _now()
+            row.pid = None
+            row.output_sha256 = output_sha256
+            row.error = error
+            row.timings = json.dumps({k: round(v, 4) for k, v in (timings or {}).items()})
+            if extra:
+                params = json.loads(row.params)
+                params["result"] = jsonable(extra)
+                row.params = json.dumps(params)
+            s.add(row)
+        return self.get_render(render_id)
+
+    def renders(self, *, limit: int | None = None) -> list:
+        """Render records, oldest first. Runs whose process died (SIGKILL, power loss) are marked
+        failed here, so no record stays ``running`` for ever."""
+        with self.index.reader() as r:
+            records = r.renders(limit=limit)
+        stale = [rec.id for rec in records if rec.status == "running" and rec.pid and not _pid_alive(rec.pid)]
+        if stale:
+            from motionlib.index.models import RenderRow
+
+            with self.index.write() as s:
+                for rid in stale:
+                    row = s.get(RenderRow, rid)
+                    if row is not None and row.status == "running":
+                        row.status, row.error, row.pid, row.finished = "failed", "process died", None, _now()
+                        s.add(row)
+            with self.index.reader() as r:
+                records = r.renders(limit=limit)
+        return records
+
+    def get_render(self, render_id: int):
+        with self.index.reader() as r:
+            found = r.renders(ids=[int(render_id)])
+        if not found:
+            raise NotFound(f"no render with id {render_id} (see `motionlib renders`)")
+        return found[0]
+
     # ------------------------------------------------------------------ rename
     def rename(self, old: str, new: str) -> list:
         """Rename a motion: every version keeps its number under the new name, and references to
@@ -891,7 +1029,7 @@ def _prepare_root(root: Path, create: bool) -> None:
         raise LibraryError(f"library path {root} exists and is not a directory")
     if root.exists():
         entries = {p.name for p in root.iterdir()}
-        ours = {INDEX_FILE, "motions", "sources", "tmp"}
+        ours = {INDEX_FILE, "motions", "sources", "tmp", "identities", "cache"}
         if entries and not (entries & ours):
             raise LibraryError(
                 f"{root} is not empty and is not a motionlib library; choose a new or empty directory"

@@ -63,6 +63,51 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        2,
+        "identities (person images) and render records",
+        """
+        CREATE TABLE identity (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created TEXT NOT NULL,
+            file_name TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            path TEXT NOT NULL,
+            format TEXT NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            skeleton TEXT NOT NULL,
+            pose TEXT NOT NULL,
+            estimator TEXT NOT NULL,
+            warnings TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE INDEX ix_identity_sha ON identity (sha256);
+        CREATE TABLE render (
+            id INTEGER PRIMARY KEY,
+            created TEXT NOT NULL,
+            finished TEXT,
+            status TEXT NOT NULL,
+            pid INTEGER,
+            motion_ref TEXT NOT NULL,
+            motion_store TEXT NOT NULL,
+            identity_name TEXT NOT NULL,
+            identity_sha256 TEXT NOT NULL,
+            backend TEXT NOT NULL,
+            models TEXT NOT NULL DEFAULT '{}',
+            params TEXT NOT NULL DEFAULT '{}',
+            seed INTEGER NOT NULL,
+            timings TEXT NOT NULL DEFAULT '{}',
+            output TEXT NOT NULL,
+            output_sha256 TEXT,
+            error TEXT,
+            campaign TEXT
+        );
+        CREATE INDEX ix_render_status ON render (status);
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

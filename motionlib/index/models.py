@@ -59,3 +59,46 @@ class NameCounter(SQLModel, table=True):
 
     name: str = Field(primary_key=True)
     last_version: int
+
+
+class IdentityRow(SQLModel, table=True):
+    __tablename__ = "identity"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str
+    created: str
+    file_name: str
+    sha256: str
+    path: str
+    format: str
+    width: int
+    height: int
+    size_bytes: int
+    body: str
+    skeleton: str
+    pose: str
+    estimator: str
+    warnings: str = "[]"
+
+
+class RenderRow(SQLModel, table=True):
+    __tablename__ = "render"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    created: str
+    finished: Optional[str] = None
+    status: str
+    pid: Optional[int] = None
+    motion_ref: str
+    motion_store: str
+    identity_name: str
+    identity_sha256: str
+    backend: str
+    models: str = "{}"
+    params: str = "{}"
+    seed: int
+    timings: str = "{}"
+    output: str
+    output_sha256: Optional[str] = None
+    error: Optional[str] = None
+    campaign: Optional[str] = None

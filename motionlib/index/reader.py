@@ -100,6 +100,79 @@ _SELECT = (
 )
 
 
+IDENTITY_COLUMNS = ("id", "name", "created", "file_name", "sha256", "path", "format", "width", "height",
+                    "size_bytes", "body", "skeleton", "pose", "estimator", "warnings")
+RENDER_COLUMNS = ("id", "created", "finished", "status", "pid", "motion_ref", "motion_store", "identity_name",
+                  "identity_sha256", "backend", "models", "params", "seed", "timings", "output",
+                  "output_sha256", "error", "campaign")
+
+
+@dataclass
+class IdentityRecord:
+    id: int
+    name: str
+    created: str
+    file_name: str
+    sha256: str
+    path: str
+    format: str
+    width: int
+    height: int
+    size_bytes: int
+    body: str  # "full" | "upper"
+    skeleton: str
+    pose: dict  # {"keypoints": [[x, y] | null ...], "confidence": [...]}
+    estimator: str
+    warnings: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "created": self.created, "file_name": self.file_name, "sha256": self.sha256,
+            "path": self.path, "format": self.format, "width": self.width, "height": self.height,
+            "size_bytes": self.size_bytes, "body": self.body, "skeleton": self.skeleton,
+            "estimator": self.estimator, "warnings": self.warnings, "pose": self.pose,
+        }
+
+
+@dataclass
+class RenderRecord:
+    id: int
+    created: str
+    finished: str | None
+    status: str  # running | done | failed
+    pid: int | None
+    motion_ref: str
+    motion_store: str
+    identity_name: str
+    identity_sha256: str
+    backend: str
+    models: dict
+    params: dict
+    seed: int
+    timings: dict
+    output: str
+    output_sha256: str | None
+    error: str | None
+    campaign: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in RENDER_COLUMNS}
+
+
+def _identity(row) -> IdentityRecord:
+    v = dict(zip(IDENTITY_COLUMNS, row))
+    v["pose"] = json.loads(v["pose"])
+    v["warnings"] = json.loads(v["warnings"] or "[]")
+    return IdentityRecord(**v)
+
+
+def _render(row) -> RenderRecord:
+    v = dict(zip(RENDER_COLUMNS, row))
+    for k in ("models", "params", "timings"):
+        v[k] = json.loads(v[k] or "{}")
+    return RenderRecord(**v)
+
+
 class Reader:
     def __init__(self, path: Path):
         self._conn = migrations.connect(str(path))
@@ -188,3 +261,31 @@ class Reader:
                 "GROUP BY t.id ORDER BY t.name"
             )
         )
+
+    def identities(self, name: str | None = None) -> list[IdentityRecord]:
+        sql = f"SELECT {', '.join(IDENTITY_COLUMNS)} FROM identity"
+        rows = self._conn.execute(sql + (" WHERE name = ?" if name is not None else "") + " ORDER BY name",
+                                  (name,) if name is not None else ())
+        return [_identity(r) for r in rows]
+
+
+    def get_identity(self, name: str) -> IdentityRecord:
+        found = self.identities(name)
+        if not found:
+            known = [r[0] for r in self._conn.execute("SELECT name FROM identity ORDER BY name LIMIT 20")]
+            hint = f" (identities: {', '.join(known)})" if known else " (add one with `motionlib identity add IMAGE --name NAME`)"
+            raise NotFound(f"no identity named {name!r} in this library{hint}")
+        return found[0]
+
+
+    def renders(self, *, ids: Iterable[int] | None = None, limit: int | None = None) -> list[RenderRecord]:
+        sql = f"SELECT {', '.join(RENDER_COLUMNS)} FROM render"
+        params: list[Any] = []
+        if ids is not None:
+            ids = list(ids)
+            sql += f" WHERE id IN ({', '.join('?' * len(ids))})"
+            params += ids
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql = f"SELECT * FROM ({sql.replace(' ORDER BY id', ' ORDER BY id DESC')} LIMIT {int(limit)}) ORDER BY id"
+        return [_render(r) for r in self._conn.execute(sql, params)]

@@ -1,0 +1,205 @@
+"""Render commands: render (one job, a motion x identity matrix, a campaign, or again) and renders."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from motionlib.cli.app import app, fail, handles_errors, print_json
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(highlight=False, stderr=stderr)
+
+
+def _params(pairs: list[str]) -> dict:
+    from motionlib.core.errors import InputError
+
+    out = {}
+    for p in pairs:
+        key, sep, value = p.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--param {p!r}: write KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
+
+
+@app.command(rich_help_panel="Render")
+@handles_errors
+def render(
+    ctx: typer.Context,
+    motion: Annotated[List[str], typer.Option("--motion", "-m", help="Motion (NAME or NAME@N); repeat for several.")] = [],
+    identity: Annotated[List[str], typer.Option("--identity", "-i", help="Identity; repeat for several (every motion x identity is rendered).")] = [],
+    backend: Annotated[str, typer.Option("--backend", "-b", help="Renderer: pose (no model: retargeted pose maps beside the identity).")] = "pose",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="MP4 for one render; a directory for several (default: ./renders/).")] = None,
+    size: Annotated[Optional[str], typer.Option(help="Picture size: the long side (default 512) or WIDTHxHEIGHT.")] = None,
+    retarget: Annotated[str, typer.Option(help="bones (identity's proportions) or global (one scale and offset).")] = "bones",
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (default: drawn and recorded).")] = None,
+    prompt: Annotated[str, typer.Option(help="Text prompt (diffusion backends).")] = "",
+    negative_prompt: Annotated[str, typer.Option("--negative-prompt", help="Negative prompt (diffusion backends).")] = "",
+    threshold: Annotated[float, typer.Option(help="Joints below this confidence are left out of the pose maps.")] = 0.3,
+    param: Annotated[List[str], typer.Option("--param", "-p", help="Backend parameter KEY=VALUE (pose: layout=side-by-side|overlay|posemap).")] = [],
+    campaign: Annotated[Optional[Path], typer.Option("--campaign", help="A TOML file listing renders (schemas/campaign.schema.json).")] = None,
+    again: Annotated[Optional[int], typer.Option("--again", help="Render again with every parameter of render ID (see `motionlib renders`).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the render records as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+):
+    """Render motions onto identities; every render is recorded (see `motionlib renders`)."""
+    from motionlib.core.errors import InputError, MotionlibError
+    from motionlib.render.pipeline import RenderJob, prepare, run
+
+    lib = ctx.obj.library
+    modes = sum([bool(motion or identity), campaign is not None, again is not None])
+    if modes != 1:
+        raise InputError("give --motion and --identity, or --campaign FILE, or --again ID")
+    out_dir = Path("renders")
+    if campaign is not None:
+        from motionlib.render import campaign as campaigns
+
+        _name, out_dir, jobs = campaigns.load(campaign)
+    elif again is not None:
+        jobs = [_again_job(lib, again, output)]
+    else:
+        if not motion or not identity:
+            raise InputError("give at least one --motion and one --identity")
+        params = _params(param)
+        jobs = [RenderJob(motion=m, identity=i, backend=backend, size=size, retarget=retarget, seed=seed,
+                          prompt=prompt, negative_prompt=negative_prompt, threshold=threshold, params=params)
+                for m in dict.fromkeys(motion) for i in dict.fromkeys(identity)]
+    if output is not None and again is None:
+        if len(jobs) == 1 and output.suffix.lower() == ".mp4":
+            jobs[0].output = str(output)
+        elif output.suffix.lower() == ".mp4":
+            raise InputError(f"{len(jobs)} renders cannot all be written to {output}; give a directory")
+        else:
+            out_dir = output
+    # every check before any work: a batch with one bad job renders nothing
+    taken: set = set()
+    prepared = [prepare(lib, j, overwrite=force, taken=taken, default_dir=out_dir) for j in jobs]
+    dirs = {p.output.parent for p in prepared}
+    for d in dirs:
+        d.mkdir(parents=True, exist_ok=True)
+    results = []
+    show = not (quiet or as_json) and sys.stderr.isatty()
+    for n, prep in enumerate(prepared, 1):
+        label = f"[{n}/{len(prepared)}] {prep.motion.ref} x {prep.identity.name} ({prep.job.backend})"
+        try:
+            if show:
+                record = _run_with_bar(lib, prep, label)
+            else:
+                record = run(lib, prep)
+            results.append(record)
+        except KeyboardInterrupt:
+            fail(f"{label}: interrupted; its record is marked failed and no partial video was left", 130)
+        except Exception as err:  # one failing job does not stop the others
+            message = str(err) if isinstance(err, MotionlibError) else f"{type(err).__name__}: {err}"
+            sys.stderr.write(f"error: {label}: {message}\n")
+            rid = getattr(err, "render_id", None)
+            if rid is not None:
+                results.append(lib.get_render(rid))
+    if as_json:
+        print_json([r.to_json() for r in results])
+    else:
+        _summary(results, single=len(prepared) == 1)
+    if any(r.status != "done" for r in results):
+        raise typer.Exit(1)
+
+
+def _again_job(lib, render_id: int, output: Optional[Path]):
+    from motionlib.core.errors import InputError
+    from motionlib.render.pipeline import RenderJob
+
+    old = lib.get_render(render_id)
+    p = dict(old.params)
+    p.pop("result", None)
+    identity = lib.get_identity(old.identity_name)
+    if identity.sha256 != old.identity_sha256:
+        raise InputError(f"identity {old.identity_name!r} is not the picture render {render_id} used "
+                         "(it was replaced); cannot reproduce it")
+    fields = {k: p[k] for k in ("motion", "identity", "backend", "size", "retarget", "seed", "prompt",
+                                "negative_prompt", "threshold", "params", "campaign") if k in p}
+    fields["motion"] = old.motion_ref  # the exact version, even if the name has newer ones
+    fields["seed"] = old.seed
+    fields["output"] = str(output) if output is not None else None
+    return RenderJob(**fields)
+
+
+def _run_with_bar(lib, prep, label):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from motionlib.render.pipeline import run
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stage]}"),
+                  TimeRemainingColumn(), transient=True, console=_console(stderr=True)) as bar:
+        task = bar.add_task(label, total=prep.motion.frames, stage="")
+        return run(lib, prep, progress=lambda stage, done, total: bar.update(task, completed=done, total=total, stage=stage))
+
+
+def _summary(results, single: bool) -> None:
+    from rich.table import Table
+
+    out = _console()
+    if single and results and results[0].status == "done":
+        r = results[0]
+        out.print(f"render {r.id}: {r.motion_ref} x {r.identity_name} ({r.backend}, seed {r.seed}) -> {r.output} "
+                  f"in {r.timings.get('total', 0):.1f}s")
+        return
+    t = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("id", "motion", "identity", "backend", "status", "s"):
+        t.add_column(col, no_wrap=True, max_width=24, overflow="ellipsis")
+    t.add_column("output", overflow="fold", min_width=16)
+    for r in results:
+        t.add_row(str(r.id), r.motion_ref, r.identity_name, r.backend,
+                  r.status if r.status == "done" else f"[red]{r.status}[/red]",
+                  f"{r.timings.get('total', 0):.1f}", _short(r.output) if r.status == "done" else (r.error or ""))
+    out.print(t)
+    failed = sum(r.status != "done" for r in results)
+    out.print(f"{len(results) - failed} of {len(results)} rendered" + (f", {failed} failed" if failed else ""))
+
+
+@app.command(rich_help_panel="Render")
+@handles_errors
+def renders(
+    ctx: typer.Context,
+    limit: Annotated[Optional[int], typer.Option(help="Only the newest N.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
+):
+    """The history of renders: what was rendered with which settings, and where it went."""
+    records = ctx.obj.library.renders(limit=limit)
+    if as_json:
+        print_json([r.to_json() for r in records])
+        return
+    if not records:
+        _console().print("no renders yet: try `motionlib render --motion NAME --identity NAME`")
+        return
+    from rich.table import Table
+
+    t = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("id", "status", "motion", "identity", "backend", "seed", "s"):
+        t.add_column(col, no_wrap=True, max_width=24, overflow="ellipsis")
+    t.add_column("output (--json: full paths)", overflow="fold", min_width=16)
+    for r in records:
+        t.add_row(str(r.id), r.status if r.status == "done" else f"[red]{r.status}[/red]",
+                  r.motion_ref, r.identity_name, r.backend, str(r.seed), f"{r.timings.get('total', 0):.1f}",
+                  _short(r.output) if r.status == "done" else (r.error or ""))
+    _console().print(t)
+
+
+def _short(path: str) -> str:
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        rel = path
+    return rel if len(rel) <= 40 else os.path.basename(path)
