@@ -202,4 +202,4 @@ def _short(path: str) -> str:
         rel = os.path.relpath(path)
     except ValueError:
         rel = path
-    return rel if len(rel) <= 40 else os.path.basename(path)
+    return rel if len(rel) <= 40 and not rel.startswith("..") else os.path.basename(path)

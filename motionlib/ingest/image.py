@@ -59,7 +59,9 @@ def load_image(path: Path) -> IdentityImage:
         raise InputError(f"{path} does not exist")
     if not path.is_file():
         raise InputError(f"{path} is not a file")
+    old = Image.MAX_IMAGE_PIXELS
     try:
+        Image.MAX_IMAGE_PIXELS = None  # opening reads the header only; our own limit follows
         with Image.open(path) as probe:
             fmt = probe.format
             w, h = probe.size
@@ -69,6 +71,8 @@ def load_image(path: Path) -> IdentityImage:
         raise MediaError(f"{path.name} is too large to open safely") from None
     except OSError as err:
         raise MediaError(f"cannot read {path.name}: {err}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
     if fmt not in FORMATS:
         raise MediaError(f"{path.name} is a {fmt} image; identities must be JPEG, PNG, WebP or BMP")
     if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
@@ -79,7 +83,6 @@ def load_image(path: Path) -> IdentityImage:
     if min(w, h) < MIN_SIDE:
         raise MediaError(f"{path.name} is {w}x{h} pixels; identities need at least {MIN_SIDE} pixels a side")
     try:
-        old = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = MAX_PIXELS
         with Image.open(path) as im:
             im.load()

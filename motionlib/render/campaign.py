@@ -39,11 +39,17 @@ def load(path: Path) -> tuple[str, Path, list[RenderJob]]:
         raise InputError(f"{path.name} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as err:
         raise InputError(f"{path.name} is not valid TOML: {err}") from None
-    errors = sorted(Draft202012Validator(_schema()).iter_errors(doc), key=lambda e: list(e.absolute_path))
+    from jsonschema.exceptions import best_match
+
+    errors = list(Draft202012Validator(_schema()).iter_errors(doc))
     if errors:
-        e = errors[0]
+        e = best_match(errors)
+        while e.context:  # anyOf / oneOf: say which alternative came closest, and why
+            e = best_match(e.context)
         where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
-        raise InputError(f"{path.name}: {where}: {e.message}" + (f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""))
+        message = {"not": "give 'identity' or 'identities', not both",
+                   "oneOf": "give 'motion' or 'motions', not both"}.get(e.validator, e.message)
+        raise InputError(f"{path.name}: {where}: {message}" + (f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""))
     name = doc.get("name") or path.stem
     out_dir = path.parent / doc.get("output_dir", f"renders/{name}")
     defaults = doc.get("defaults", {})

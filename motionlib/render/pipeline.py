@@ -94,23 +94,30 @@ def prepare(lib, job: RenderJob, *, overwrite: bool = False, taken: set[Path] | 
     if job.seed is not None and not (0 <= int(job.seed) < 2**63):
         raise InputError("--seed must be a non-negative integer below 2^63")
     w, h = output_size(identity.width, identity.height, job.size, default_long=DEFAULT_LONG_SIDE)
-    if job.output:
+    if job.output and not (job.campaign and not Path(job.output).parent.exists()):
         out = Path(job.output).expanduser()
         check_output(out, overwrite=overwrite)
     else:
-        default_dir = Path(default_dir)
-        if default_dir.exists() and not default_dir.is_dir():
-            raise InputError(f"{default_dir} exists and is not a directory")
-        parent = default_dir if default_dir.exists() else default_dir.parent
-        if not os.access(parent if str(parent) else ".", os.W_OK):
-            raise InputError(f"cannot write into {default_dir}")
-        out = default_output(job, default_dir)
+        # a directory we create: the default ./renders, -o DIR, or a campaign's output_dir
+        directory = Path(job.output).parent if job.output else Path(default_dir)
+        _check_creatable(directory)
+        out = Path(job.output) if job.output else default_output(job, directory)
     if taken is not None:
         if out.resolve() in taken:
             raise InputError(f"two jobs would write {out}")
         taken.add(out.resolve())
     seed = int(job.seed) if job.seed is not None else secrets.randbelow(2**31)
     return Prepared(job, record, identity, backend, out, w, h, seed, params)
+
+
+def _check_creatable(directory: Path) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory} exists and is not a directory")
+    probe = directory
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK):
+        raise InputError(f"cannot write into {directory}: {probe} is not writable")
 
 
 def retarget_cached(lib, prep: Prepared, motion):

@@ -157,6 +157,8 @@ def _bones(motion, identity: IdentityBody) -> Retargeted:
     def visible(n):
         return (mconf[n] >= VISIBLE) & np.isfinite(mpos[n]).all(axis=-1)
 
+    if not visible("hip_centre").any():
+        raise InputError("the motion never shows the hips, so bones cannot be rooted; use --retarget global")
     # torso ratio: the fallback for bones the identity does not show
     lt_m = _p90_length(mpos["hip_centre"], mpos["neck"], visible("hip_centre") & visible("neck"))
     if not (iseen.get("left_shoulder") and iseen.get("right_shoulder")):
