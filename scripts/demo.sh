@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the shipped default: set up, fetch the sample clip, ingest it, clean it up into a
-# smoothed version and a seamless loop, show the library, and write preview videos.
+# smoothed version and a seamless loop, show the library, write preview videos, and render the
+# motion onto the sample portrait with the model-free pose backend.
 # Uses ./library and ./previews (git-ignored) unless MOTIONLIB_LIBRARY is set. Safe to re-run:
 # what exists already is kept.
 set -euo pipefail
@@ -19,3 +20,9 @@ $ml preview sample-demo@1 --over-source -o previews/sample-demo-over-source.mp4
 $ml preview sample-demo-smooth@1 -o previews/sample-demo-smooth.mp4
 $ml preview sample-demo-loop@1 -o previews/sample-demo-loop.mp4
 echo "== previews in $PWD/previews"
+# render: the smoothed sample onto the astronaut portrait with the model-free pose backend
+$ml identity show astronaut >/dev/null 2>&1 || $ml identity add assets/samples/astronaut.png --name astronaut
+$ml render --motion sample-demo-smooth@1 --identity astronaut --backend pose --seed 1 --force \
+  -o previews/sample-demo-on-astronaut.mp4
+$ml renders --limit 5
+echo "== render in $PWD/previews/sample-demo-on-astronaut.mp4 (its record beside it, .json)"
