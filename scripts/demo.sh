@@ -20,9 +20,9 @@ $ml preview sample-demo@1 --over-source -o previews/sample-demo-over-source.mp4
 $ml preview sample-demo-smooth@1 -o previews/sample-demo-smooth.mp4
 $ml preview sample-demo-loop@1 -o previews/sample-demo-loop.mp4
 echo "== previews in $PWD/previews"
-# render: the smoothed sample onto the astronaut portrait with the model-free pose backend
+# render: the sample's seamless loop onto the astronaut portrait with the model-free pose backend
 $ml identity show astronaut >/dev/null 2>&1 || $ml identity add assets/samples/astronaut.png --name astronaut
-$ml render --motion sample-demo-smooth@1 --identity astronaut --backend pose --seed 1 --force \
+$ml render --motion sample-demo-loop@1 --identity astronaut --backend pose --seed 1 --force \
   -o previews/sample-demo-on-astronaut.mp4
 $ml renders --limit 5
 echo "== render in $PWD/previews/sample-demo-on-astronaut.mp4 (its record beside it, .json)"

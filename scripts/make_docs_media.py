@@ -5,7 +5,7 @@
 
 docs/posemap-sample.png   one pose map of the sample clip (frame 100, 512x288)
 docs/preview-sample.mp4   the skeleton over the sample clip (384 px, H.264)
-docs/render-sample.png    four frames of the pose render of the smoothed sample onto the astronaut
+docs/render-sample.png    four frames of the pose render of the sample's loop onto the astronaut
 docs/browse.svg           the browser with the sample selected (scripts/bench_browse.py)
 """
 
@@ -44,11 +44,11 @@ def main() -> None:
                          "-o", str(docs / "preview-sample.mp4")], check=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.mp4"
-        subprocess.run(ml + ["render", "-m", "sample-demo-smooth@1", "-i", "astronaut", "--size", "256",
+        subprocess.run(ml + ["render", "-m", "sample-demo-loop@1", "-i", "astronaut", "--size", "256",
                              "--seed", "1", "-o", str(out), "--quiet"], check=True)
         with av.open(str(out)) as c:
             frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    picks = [frames[i] for i in (30, 90, 150, 215)]
+    picks = [frames[i] for i in np.linspace(0, len(frames) - 1, 4).round().astype(int)]
     grid = np.concatenate([np.concatenate(picks[:2], axis=1), np.concatenate(picks[2:], axis=1)], axis=0)
     cv2.imwrite(str(docs / "render-sample.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     subprocess.run([py, str(ROOT / "scripts" / "bench_browse.py"), "--screenshot", str(docs / "browse.svg"),

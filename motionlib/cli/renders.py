@@ -153,6 +153,8 @@ def _summary(results, single: bool) -> None:
         r = results[0]
         out.print(f"render {r.id}: {r.motion_ref} x {r.identity_name} ({r.backend}, seed {r.seed}) -> {r.output} "
                   f"in {r.timings.get('total', 0):.1f}s")
+        for w in r.params.get("result", {}).get("warnings", []):
+            out.print(f"  ! {w}", style="yellow")
         return
     t = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("id", "motion", "identity", "backend", "status", "s"):

@@ -188,7 +188,7 @@ def run(lib, prep: Prepared, progress: Callable[[str, int, int], None] | None = 
         timings["render_encode"] = time.perf_counter() - t
         sha = _sha256(prep.output)
         timings["total"] = time.perf_counter() - t_all
-        extra = {"retarget": retargeted.report, "chunks": [[c.start, c.stop] for c in plan],
+        extra = {"warnings": _framing_warnings(retargeted.motion), "retarget": retargeted.report, "chunks": [[c.start, c.stop] for c in plan],
                  "frames": motion.frames, "duration": motion.duration, "output_size": _video_size(prep, w, h)}
         record = lib.finish_render(render_id, "done", output_sha256=sha, timings=timings, extra=extra)
         _write_sidecar(prep.output, record, extra)
@@ -202,6 +202,22 @@ def run(lib, prep: Prepared, progress: Callable[[str, int, int], None] | None = 
         except AttributeError:
             pass
         raise
+
+
+def _framing_warnings(m) -> list[str]:
+    """Say when the retargeted performer leaves the picture (travel is kept, scaled)."""
+    from motionlib.processing.tracking import body_centre_and_scale
+
+    centre, _ = body_centre_and_scale(m.keypoints, m.skeleton)
+    known = np.isfinite(centre).all(axis=1)
+    if not known.any():
+        return []
+    c = centre[known]
+    out = ((c[:, 0] < 0) | (c[:, 0] > m.width) | (c[:, 1] < 0) | (c[:, 1] > m.height)).mean()
+    if out >= 0.05:
+        return [f"the performer's hips are outside the picture in {round(100 * out)}% of frames: the motion "
+                "travels further than the picture allows (try `motionlib in-place` on it first)"]
+    return []
 
 
 def _watch(frames):
