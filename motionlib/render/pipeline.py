@@ -186,7 +186,9 @@ def run(lib, prep: Prepared, progress: Callable[[str, int, int], None] | None = 
         frames = _watch(prep.backend.render(ctx, plan, progress))
         write_mp4(prep.output, frames, motion.timestamps, motion.duration)
         timings["render_encode"] = time.perf_counter() - t
-        sha = _sha256(prep.output)
+        from motionlib.library import _hash_and_copy
+
+        sha = _hash_and_copy(prep.output, None)[0]
         timings["total"] = time.perf_counter() - t_all
         extra = {"warnings": _framing_warnings(retargeted.motion), "retarget": retargeted.report, "chunks": [[c.start, c.stop] for c in plan],
                  "frames": motion.frames, "duration": motion.duration, "output_size": _video_size(prep, w, h)}
@@ -233,14 +235,6 @@ def _watch(frames):
 def _video_size(prep: Prepared, w: int, h: int) -> list[int]:
     vw, vh = prep.backend.output_size(w, h, prep.params)
     return [vw + vw % 2, vh + vh % 2]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _write_sidecar(output: Path, record, extra: dict) -> None:
