@@ -25,6 +25,7 @@ def test_terms():
     assert parse_term("-tag:draft").negate and parse_term("-tag:draft").field == "tag"
     assert parse_term("wave").field == "" and parse_term("score>=0.7").op == ">="
     assert str(Query.parse("tag:dance score>0.7 -tag:draft")) == "tag:dance score>0.7 -tag:draft"
+    assert str(Query.parse(["tag:dance score>0.7", "-tag:draft"])) == "tag:dance score>0.7 -tag:draft"
     assert parse_sort("-score,name") == [("overall", True), ("name", False)]
     assert parse_sort("duration:desc") == [("duration", True)]
     with pytest.raises(InputError, match="unknown field"):

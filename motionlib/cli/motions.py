@@ -137,8 +137,8 @@ def list_(
     ctx: typer.Context,
     query: Annotated[Optional[List[str]], typer.Argument(
         metavar="[QUERY]...",
-        help="Terms that must all hold: tag:dance score>0.7 fps>=30 name:wave* -tag:draft duration<6 "
-             "is:latest, or a word in the name (docs/query.md).")] = None,
+        help="Terms that must all hold: tag:dance 'score>0.7' 'fps>=30' 'name:wave*' -tag:draft "
+             "'duration<6' is:latest, or a word in the name; quote terms with < > * (docs/query.md).")] = None,
     tag: Annotated[List[str], typer.Option("--tag", help="Only versions with this tag (repeatable: all must match).")] = [],
     min_score: Annotated[Optional[float], typer.Option("--min-score", help="Only versions whose overall score is at least this.")] = None,
     sort: Annotated[Optional[str], typer.Option("--sort", help="Sort by a field: score, -score (descending), duration:desc; comma-separated.")] = None,

@@ -111,16 +111,21 @@ class Query:
 
     @classmethod
     def parse(cls, parts: list[str] | str | None) -> "Query":
+        """Terms from a list of arguments or one string; an argument holding spaces is split
+        like a shell would (``"tag:dance score>0.7"`` is two terms)."""
+        import shlex
+
         if parts is None:
             return cls([])
         if isinstance(parts, str):
-            import shlex
-
+            parts = [parts]
+        words: list[str] = []
+        for p in parts:
             try:
-                parts = shlex.split(parts)
+                words += shlex.split(p) if any(c.isspace() for c in p) else [p]
             except ValueError as err:
-                raise InputError(f"malformed query: {err}") from None
-        return cls([parse_term(p) for p in parts if p.strip()])
+                raise InputError(f"malformed query {p!r}: {err}") from None
+        return cls([parse_term(w) for w in words if w.strip()])
 
     def __bool__(self) -> bool:
         return bool(self.terms)
