@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, cli_json, library_snapshot, run_cli
+from tests.conftest import ROOT, cli_json, library_snapshot, run_cli, schema_validator
 
 ASTRONAUT = ROOT / "assets" / "samples" / "astronaut.png"
 
@@ -177,6 +177,10 @@ def test_matrix_records_again_and_history(lib, tmp_path):
          "demo-v2_astronaut_pose.mp4.json"])
     hist = cli_json("renders", library=lib)
     assert [h["id"] for h in hist] == [r["id"] for r in recs]
+    validator = schema_validator("render-record.schema.json")
+    for h in hist:
+        validator.validate(h)
+        validator.validate(json.loads(Path(h["output"] + ".json").read_text()))
     first = hist[0]
     assert first["params"]["size"] == "128" and first["params"]["retarget"] == "bones"
     assert first["timings"]["total"] > 0 and first["identity_sha256"] and first["models"] == []
@@ -213,6 +217,8 @@ def test_campaign_runs_all_jobs_and_one_failure_does_not_stop_them(lib, tmp_path
     assert proc.returncode == 1, proc.stderr
     recs = json.loads(proc.stdout)
     assert [r["status"] for r in recs] == ["done", "failed", "done"]
+    for r in recs:
+        schema_validator("render-record.schema.json").validate(r)
     assert "hips" in recs[1]["error"] and "nohips" in proc.stderr
     assert all(r["campaign"] == "spring" for r in recs)
     assert (tmp_path / "out" / "global.mp4").exists()
