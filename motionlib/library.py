@@ -303,11 +303,7 @@ class Library:
                 finalize(staged, final)
                 _fault("after-rename")
                 if staged_source is not None:
-                    dest = self.root / kept
-                    if not dest.exists():
-                        dest.parent.mkdir(parents=True, exist_ok=True)
-                        os.chmod(staged_source, 0o444)
-                        os.replace(staged_source, dest)
+                    _place(staged_source, self.root / kept)
                 _fault("after-source")
                 row = _row_from_manifest(manifest, rel.as_posix(), kept)
                 s.add(row)
@@ -327,7 +323,6 @@ class Library:
         """Apply ``edit`` (Motion -> processing.ops.Edit) to a stored version and store the result
         as the next version of ``name`` (default: the same name), with its lineage."""
         from motionlib.processing.quality import assess_motion
-        from motionlib.store import write_version
 
         parent = self.get(ref)
         name = validate_name(name) if name is not None else parent.name
@@ -338,14 +333,7 @@ class Library:
         track, cuts = _carry_events(parent_manifest, result)
         quality = assess_motion(result.motion, track=track, cuts=cuts)
         manifest = _derived_manifest(parent, parent_manifest, result, quality, track)
-        staging = self._new_staging()
-        try:
-            staged = staging / "version"
-            write_version(staged, result.motion, manifest)
-            _fault("after-write")
-            record = self._commit(name, tags, staged, None, manifest)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        record = self._store(name, tags, result.motion, manifest)
         return DeriveResult(record, parent, result.operation, result.params, result.result, list(quality.warnings))
 
     def import_keypoints(self, path: str | os.PathLike, fmt: str, *, name: str | None = None,
@@ -355,7 +343,6 @@ class Library:
         scored like an ingest. Importing the same content with the same settings again is a no-op."""
         from motionlib import exchange
         from motionlib.processing.quality import assess_motion
-        from motionlib.store import write_version
 
         path = Path(path)
         if fmt not in exchange.IMPORT_FORMATS:
@@ -369,22 +356,30 @@ class Library:
             got = exchange.import_openpose_json(path, fps=fps, size=size, person=person)
         quality = assess_motion(got.motion)
         manifest = _import_manifest(name, got, quality)
+        digest = manifest["estimator"]["settings_digest"]
         with self.index.reader() as r:
-            same = r.find_same(name, got.sha256, manifest["estimator"]["settings_digest"], operation="import")
+            same = r.find_same(name, got.sha256, digest, operation="import")
         if same is not None:
             return IngestResult(str(path), "unchanged", same)
+        record = self._store(name, tags, got.motion, manifest, dedupe="import")
+        if record is None:
+            with self.index.reader() as r:
+                same = r.find_same(name, got.sha256, digest, operation="import")
+            return IngestResult(str(path), "unchanged", same)
+        return IngestResult(str(path), "created", record, got.notes + list(quality.warnings))
+
+    def _store(self, name, tags, motion, manifest, *, dedupe: str | None = None):
+        """Write ``motion`` aside and commit it as the next version of ``name`` (no source copy)."""
+        from motionlib.store import write_version
+
         staging = self._new_staging()
         try:
             staged = staging / "version"
-            write_version(staged, got.motion, manifest)
-            record = self._commit(name, tags, staged, None, manifest, dedupe="import")
+            write_version(staged, motion, manifest)
+            _fault("after-write")
+            return self._commit(name, tags, staged, None, manifest, dedupe=dedupe)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        if record is None:
-            with self.index.reader() as r:
-                same = r.find_same(name, got.sha256, manifest["estimator"]["settings_digest"], operation="import")
-            return IngestResult(str(path), "unchanged", same)
-        return IngestResult(str(path), "created", record, got.notes + list(quality.warnings))
 
     def source_file(self, record) -> Path | None:
         """The kept source clip of a version, when the library holds it."""
@@ -459,13 +454,17 @@ class Library:
         return record
 
     def _write_tag_sidecar(self, rel: Path, tags: Iterable[str]) -> None:
-        path = self.root / Path(str(rel) + ".tags.json")
+        self._write_sidecar(rel, ".tags.json", sorted(tags))
+
+    def _write_sidecar(self, rel: Path, suffix: str, data) -> None:
+        """Replace the ``<version>{suffix}`` JSON beside a version directory, atomically."""
+        path = self.root / Path(str(rel) + suffix)
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
         try:
-            tmp.write_text(json.dumps(sorted(tags)))
+            tmp.write_text(json.dumps(data))
             os.replace(tmp, path)
         except OSError:
-            pass  # the index is authoritative; the sidecar only helps reindex
+            pass  # the index is authoritative; sidecars only help reindex
 
     # ------------------------------------------------------------------ identities
     def identities(self) -> list:
@@ -504,11 +503,7 @@ class Library:
             with self.index.write() as s:
                 if s.exec(select(IdentityRow).where(IdentityRow.name == name)).first() is not None:
                     raise InputError(f"an identity named {name!r} exists already")
-                dest = self.root / rel
-                if not dest.exists():
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    os.chmod(staged, 0o444)
-                    os.replace(staged, dest)
+                _place(staged, self.root / rel)
                 s.add(IdentityRow(
                     name=name, created=_now(), file_name=path.name, sha256=sha, path=rel, format=img.format,
                     width=w, height=h, size_bytes=size, body=pose.body, skeleton="mediapipe_pose_33",
@@ -650,12 +645,7 @@ class Library:
             was = json.loads(path.read_text()).get("was", [])
         except (OSError, ValueError, AttributeError):
             pass
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps({"name": new, "was": [n for n in dict.fromkeys(was + [old]) if n != new]}))
-            os.replace(tmp, path)
-        except OSError:
-            pass  # the index is authoritative; the sidecar only helps reindex
+        self._write_sidecar(rel, ".name.json", {"name": new, "was": [n for n in dict.fromkeys(was + [old]) if n != new]})
 
     # ------------------------------------------------------------------ remove
     def remove(self, ref: str, *, all_versions: bool = False) -> list:
@@ -688,8 +678,7 @@ class Library:
             still_used = r.source_paths()
         for rec in victims:
             _rmtree(self.root / rec.store_path)
-            (self.root / (rec.store_path + ".tags.json")).unlink(missing_ok=True)
-            (self.root / (rec.store_path + ".name.json")).unlink(missing_ok=True)
+            _remove_sidecars(self.root / rec.store_path)
             if rec.source_path and rec.source_path not in still_used:
                 (self.root / rec.source_path).unlink(missing_ok=True)
         return victims
@@ -732,8 +721,7 @@ class Library:
         for d in self.motions_dir.glob("*/v[0-9]*"):
             if d.is_dir() and d.relative_to(self.root).as_posix() not in stores:
                 _rmtree(d)
-                Path(str(d) + ".tags.json").unlink(missing_ok=True)
-                Path(str(d) + ".name.json").unlink(missing_ok=True)
+                _remove_sidecars(d)
                 removed["versions"] += 1
         for f in self.sources_dir.glob("*/*"):
             if f.is_file() and f.relative_to(self.root).as_posix() not in sources:
@@ -799,6 +787,22 @@ class Library:
             for n, v in counters.items():
                 s.add(NameCounter(name=n, last_version=v))
         return {"versions": found, "skipped": skipped}
+
+
+SIDECARS = (".tags.json", ".name.json")  # beside each version directory
+
+
+def _remove_sidecars(version_dir: Path) -> None:
+    for suffix in SIDECARS:
+        Path(str(version_dir) + suffix).unlink(missing_ok=True)
+
+
+def _place(staged: Path, dest: Path) -> None:
+    """Move a staged content-addressed file to ``dest`` (read-only) unless it is there already."""
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(staged, 0o444)
+        os.replace(staged, dest)
 
 
 def _renames(motions_dir: Path) -> dict[tuple[str, int], str]:
