@@ -15,7 +15,9 @@ Ref_ = Annotated[str, typer.Argument(metavar="NAME[@VERSION]", help="Motion (lat
 
 
 def _safe_stem(ref: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", ref.replace("@", "-v")).strip("-.") or "motion"
+    from motionlib.core.names import file_stem
+
+    return file_stem(ref, "motion")
 
 
 def _progress(total: int, label: str):

@@ -1,6 +1,13 @@
-"""Rich rendering of records for the terminal (tables, score bars)."""
+"""Rich rendering of records for the terminal (tables, score colours); the browser uses it too."""
 
 from __future__ import annotations
+
+
+def score_style(value: float | None) -> str:
+    """Colour of a score: green >= 0.7, yellow >= 0.4, red below; dim when unknown."""
+    if value is None:
+        return "dim"
+    return "green" if value >= 0.7 else "yellow" if value >= 0.4 else "red"
 
 
 def score_text(value):
@@ -8,8 +15,7 @@ def score_text(value):
 
     if value is None:
         return Text("-", style="dim")
-    style = "green" if value >= 0.7 else "yellow" if value >= 0.4 else "red"
-    return Text(f"{value:.2f}", style=style)
+    return Text(f"{value:.2f}", style=score_style(value))
 
 
 def motions_table(records):

@@ -44,6 +44,13 @@ def validate_tag(tag: str) -> str:
     return tag
 
 
+def file_stem(text: str, fallback: str = "x") -> str:
+    """A file-name-safe stem for a name or ``name@N`` (``wave@2`` -> ``wave-v2``)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text.replace("@", "-v")).strip("-.") or fallback
+
+
 @dataclass(frozen=True)
 class Ref:
     """``name`` (the latest version) or ``name@N``."""

@@ -15,7 +15,7 @@ so quality scoring, mirroring and the OpenPose mapping work by name (see ``docs/
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 POSE_33_NAMES: tuple[str, ...] = (
     "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",

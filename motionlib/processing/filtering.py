@@ -17,6 +17,7 @@ One-Euro smoothing, and a lag measurement. Pure numpy; arrays are [T, J, D] with
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -72,7 +73,8 @@ def hampel(x: np.ndarray, window: int = 7, sigmas: float = 3.0, floor: float = 0
     for c0 in range(0, flat.shape[1], 64):
         block = pad[:, c0 : c0 + 64]
         win = sliding_window_view(block, 2 * half + 1, axis=0)  # [T, C, W]
-        with np.errstate(invalid="ignore"), _quiet_nan():
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows give NaN, as wanted
             med = np.nanmedian(win, axis=2)
             mad = 1.4826 * np.nanmedian(np.abs(win - med[..., None]), axis=2)
         thr = sigmas * np.maximum(mad, floor)
@@ -82,18 +84,6 @@ def hampel(x: np.ndarray, window: int = 7, sigmas: float = 3.0, floor: float = 0
         out[:, c0 : c0 + 64][bad] = med[bad]
         mask[:, c0 : c0 + 64] = bad
     return out.reshape(x.shape), mask.reshape(x.shape)
-
-
-class _quiet_nan:
-    def __enter__(self):
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        self._w.__exit__(*exc)
 
 
 def butterworth(x: np.ndarray, fs: float, cutoff: float, min_run: int = 4) -> np.ndarray:

@@ -118,9 +118,9 @@ def smooth(m: Motion, *, method: str = "butterworth", cutoff: float = 6.0, max_g
 
 
 def _torso(m: Motion) -> float | None:
-    _, scale = body_centre_and_scale(m.keypoints, m.skeleton)
-    scale = scale[np.isfinite(scale) & (scale > 0)]
-    return float(np.median(scale)) if scale.size else None
+    from motionlib.processing.quality import torso_length
+
+    return torso_length(m.keypoints, m.skeleton)
 
 
 # ------------------------------------------------------------------------------------ fill-gaps

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from motionlib.core.errors import InputError
+from motionlib.core.names import file_stem
 
 PIPELINE_VERSION = 1
 DEFAULT_LONG_SIDE = 512
@@ -60,12 +60,8 @@ class Prepared:
     params: dict
 
 
-def safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text.replace("@", "-v")).strip("-.") or "x"
-
-
 def default_output(job: RenderJob, directory: Path) -> Path:
-    base = f"{safe(job.motion)}_{safe(job.identity)}_{job.backend}"
+    base = f"{file_stem(job.motion)}_{file_stem(job.identity)}_{job.backend}"
     path = directory / f"{base}.mp4"
     n = 2
     while path.exists():

@@ -149,7 +149,6 @@ def _bones(motion, identity: IdentityBody) -> Retargeted:
     sk = motion.skeleton
     ipos, iseen = _identity_points(identity)
     mpos, mconf = _points(motion.keypoints.astype(np.float64), motion.confidence, sk)
-    T = motion.frames
     for needed in ("hip_centre", "neck"):
         if needed not in mpos:
             raise InputError(f"the {sk.name} layout has no hips and shoulders to retarget by bones")

@@ -4,7 +4,6 @@ so the interface never waits on the disk."""
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from textual.suggester import Suggester
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
+from motionlib.cli.render import score_style
 from motionlib.core.errors import MotionlibError
 
 # column key -> (label, record attribute for sorting, width)
@@ -41,12 +41,6 @@ EMPTY_HINT = (
     "The library is empty.\n\nAdd a first clip with\n\n    motionlib ingest CLIP.mp4\n\n"
     "then press F5 (or restart motionlib browse)."
 )
-
-
-def score_style(v: float | None) -> str:
-    if v is None:
-        return "dim"
-    return "green" if v >= 0.7 else "yellow" if v >= 0.4 else "red"
 
 
 def bar(v: float | None, width: int = 4) -> Text:

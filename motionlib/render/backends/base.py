@@ -8,7 +8,6 @@ neighbouring chunks). It yields the clip's frames in order; blending overlaps is
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
