@@ -119,6 +119,38 @@ def run_cli(*args, library: Path | None = None, env: dict | None = None, timeout
     return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout, **kw)
 
 
+def assert_one_line_error(proc, words: str | None = None, context=None) -> None:
+    """A refused command: non-zero exit, one line on stderr starting ``error: `` (naming ``words``)."""
+    assert proc.returncode != 0, context if context is not None else proc.args
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    if words is not None:
+        assert words in proc.stderr, (context, proc.stderr)
+
+
+def spawn_cli(*args, library: Path, env: dict | None = None) -> subprocess.Popen:
+    """``motionlib`` as a background process (stdout/stderr piped, text)."""
+    full_env = dict(os.environ)
+    full_env.pop("MOTIONLIB_LIBRARY", None)
+    full_env.update(env or {})
+    return subprocess.Popen(
+        [sys.executable, "-m", "motionlib", "--library", str(library), *map(str, args)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
+    )
+
+
+def wait_for_fault(proc, point: str, timeout: float = 120) -> None:
+    """Wait until a process run with MOTIONLIB_FAULT=<point> stops there (see library._fault)."""
+    import time
+
+    deadline = time.time() + timeout
+    line = ""
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if line.startswith("FAULT") or (not line and proc.poll() is not None):
+            break
+    assert line.strip() == f"FAULT {point}", line
+
+
 def cli_json(*args, library: Path, **kw):
     proc = run_cli(*args, "--json", library=library, **kw)
     assert proc.returncode == 0, proc.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import cli_json, library_snapshot, run_cli, schema_validator
+from tests.conftest import assert_one_line_error, cli_json, library_snapshot, run_cli, schema_validator
 
 
 @pytest.fixture
@@ -84,9 +84,7 @@ def test_edit_details(lib):
 def test_bad_input_is_one_line_and_changes_nothing(lib, args, words, tmp_path):
     before = library_snapshot(lib)
     proc = run_cli(*args, library=lib, cwd=tmp_path)
-    assert proc.returncode != 0
-    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
-    assert words in proc.stderr, proc.stderr
+    assert_one_line_error(proc, words)
     assert library_snapshot(lib) == before
 
 
@@ -244,9 +242,7 @@ def test_import_rejects_bad_files_and_stores_nothing(lib, tmp_path):
     cases.append(((notnpz, "--format", "npz"), "not a readable .npz"))
     for args, words in cases:
         proc = run_cli("import", *args, library=lib)
-        assert proc.returncode != 0, args
-        assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
-        assert words in proc.stderr, (args, proc.stderr)
+        assert_one_line_error(proc, words, args)
     assert library_snapshot(lib) == before
     # the normalised file imports once the frame size is given
     ok = cli_json("import", norm, "--format", "openpose-json", "--size", "640x480", "--fps", "25", library=lib)

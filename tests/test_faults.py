@@ -1,38 +1,23 @@
 """Crash safety with real processes: SIGKILL mid-ingest, and two ingests at the same time."""
 
 import json
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import cli_json, run_cli, write_clip
+from conftest import cli_json, run_cli, spawn_cli, wait_for_fault, write_clip
 
 
 def _spawn(lib, *args, env=None):
-    full_env = dict(os.environ)
-    full_env.pop("MOTIONLIB_LIBRARY", None)
-    full_env.update(env or {})
-    return subprocess.Popen(
-        [sys.executable, "-m", "motionlib", "--library", str(lib), *map(str, args)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
-    )
+    return spawn_cli(*args, library=lib, env=env)
 
 
 def _kill_at_fault(proc, point: str, timeout: float = 120) -> None:
     """Wait until the process stops at fault point ``point``, then SIGKILL it."""
-    deadline = time.time() + timeout
-    line = ""
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        if line.startswith("FAULT") or (not line and proc.poll() is not None):
-            break
-    assert line.strip() == f"FAULT {point}", line
+    wait_for_fault(proc, point, timeout)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 

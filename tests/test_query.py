@@ -8,7 +8,7 @@ import pytest
 
 from motionlib.core.errors import InputError
 from motionlib.index.query import Query, parse_sort, parse_term
-from tests.conftest import cli_json, run_cli
+from tests.conftest import assert_one_line_error, cli_json, run_cli
 
 
 @pytest.mark.parametrize("text, words", [
@@ -90,6 +90,4 @@ def test_expected_answers(varied_library):
 
 def test_list_errors_are_one_line(varied_library):
     for args in (("foo:1",), ("score>x",), ("--sort", "nope"), ("--limit", "-1")):
-        proc = run_cli("list", *args, library=varied_library)
-        assert proc.returncode != 0
-        assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+        assert_one_line_error(run_cli("list", *args, library=varied_library))

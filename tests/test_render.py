@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import struct
-import subprocess
-import sys
-import time
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, cli_json, library_snapshot, run_cli, schema_validator
+from tests.conftest import (
+    ROOT, assert_one_line_error, cli_json, library_snapshot, run_cli, schema_validator, spawn_cli, wait_for_fault,
+)
 
 ASTRONAUT = ROOT / "assets" / "samples" / "astronaut.png"
 
@@ -101,9 +99,7 @@ def test_identity_bad_images_are_refused_with_one_line(lib, tmp_path):
     ]
     for path, words in cases:
         proc = run_cli("identity", "add", path, "--name", "x", library=lib)
-        assert proc.returncode != 0, path
-        assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
-        assert words in proc.stderr, (path.name, proc.stderr)
+        assert_one_line_error(proc, words, path.name)
     proc = run_cli("identity", "add", ASTRONAUT, "--name", "astronaut", library=lib)
     assert proc.returncode == 1 and "exists already" in proc.stderr
     assert library_snapshot(lib) == before
@@ -240,9 +236,7 @@ def test_campaign_runs_all_jobs_and_one_failure_does_not_stop_them(lib, tmp_path
 def test_bad_render_input_fails_before_any_work(lib, args, words, tmp_path):
     before = library_snapshot(lib)
     proc = run_cli(*args, library=lib, cwd=tmp_path)
-    assert proc.returncode != 0
-    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
-    assert words in proc.stderr, proc.stderr
+    assert_one_line_error(proc, words)
     after = library_snapshot(lib)
     assert after == before, "no record, no file"
     assert not (tmp_path / "renders").exists()
@@ -261,19 +255,10 @@ def test_bad_campaign_file_is_refused(lib, tmp_path):
 
 @pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
 def test_a_stopped_render_leaves_no_output_and_a_failed_record(lib, tmp_path, how):
-    env = dict(os.environ, MOTIONLIB_FAULT="render-frames")
-    env.pop("MOTIONLIB_LIBRARY", None)
     out = tmp_path / "stopped.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "motionlib", "--library", str(lib), "render", "-m", "demo",
-                             "-i", "astronaut", "-o", str(out), "--size", "128"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.time() + 60
-    line = ""
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        if line.startswith("FAULT") or (not line and proc.poll() is not None):
-            break
-    assert line.strip() == "FAULT render-frames", line
+    proc = spawn_cli("render", "-m", "demo", "-i", "astronaut", "-o", out, "--size", "128", library=lib,
+                     env={"MOTIONLIB_FAULT": "render-frames"})
+    wait_for_fault(proc, "render-frames", timeout=60)
     proc.send_signal(getattr(signal, how))
     proc.wait(timeout=30)
     assert proc.returncode == (130 if how == "SIGINT" else -9)
