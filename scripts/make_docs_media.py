@@ -4,7 +4,7 @@
     .venv/bin/python scripts/make_docs_media.py [--library ./library]
 
 docs/posemap-sample.png   one pose map of the sample clip (frame 100, 512x288)
-docs/preview-sample.mp4   the skeleton over the sample clip (384 px, H.264)
+docs/preview-sample.mp4   the sample clip's pose maps at its timing (384 px, H.264; no source pixels)
 docs/render-sample.png    four frames of the pose render of the sample's loop onto the astronaut
 docs/browse.svg           the browser with the sample selected (scripts/bench_browse.py)
 """
@@ -40,8 +40,9 @@ def main() -> None:
     maps = list(pose_maps(m, 512, 288))
     cv2.imwrite(str(docs / "posemap-sample.png"), cv2.cvtColor(maps[100], cv2.COLOR_RGB2BGR),
                 [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    subprocess.run(ml + ["preview", "sample-demo@1", "--over-source", "--size", "384",
-                         "-o", str(docs / "preview-sample.mp4")], check=True)
+    # pose maps only: no frames of the sample clip go into the repository
+    subprocess.run(ml + ["preview", "sample-demo@1", "--size", "384", "-o", str(docs / "preview-sample.mp4")],
+                   check=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.mp4"
         subprocess.run(ml + ["render", "-m", "sample-demo-loop@1", "-i", "astronaut", "--size", "256",
