@@ -26,7 +26,10 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "installing motionlib and its dependencies into .venv ..." >&2
   .venv/bin/python -m pip install -qq --upgrade pip
-  .venv/bin/python -m pip install -qq -e '.[dev]'
+  # torch first and pinned: an unpinned torch would pull the newest build with several GB of CUDA
+  # packages. Set TORCH_SPEC to choose another build (e.g. a CUDA one on a GPU machine).
+  .venv/bin/python -m pip install -qq "${TORCH_SPEC:-torch==2.13.0}"
+  .venv/bin/python -m pip install -qq -e '.[diffusion,dev]'
   echo "$want" > "$stamp"
 fi
 .venv/bin/python scripts/fetch_samples.py

@@ -72,4 +72,4 @@ def print_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-from motionlib.cli import motions, edits, exchange, identities, renders  # noqa: E402,F401,I001  (registers the commands, in help order)
+from motionlib.cli import motions, edits, exchange, identities, renders, models  # noqa: E402,F401,I001  (registers the commands, in help order)

@@ -39,7 +39,7 @@ def render(
     ctx: typer.Context,
     motion: Annotated[List[str], typer.Option("--motion", "-m", help="Motion (NAME or NAME@N); repeat for several.")] = [],
     identity: Annotated[List[str], typer.Option("--identity", "-i", help="Identity; repeat for several (every motion x identity is rendered).")] = [],
-    backend: Annotated[str, typer.Option("--backend", "-b", help="Renderer: pose (no model: retargeted pose maps beside the identity).")] = "pose",
+    backend: Annotated[str, typer.Option("--backend", "-b", help="pose (no model: pose maps beside the identity), controlnet, animatediff or wan-animate (diffusion, see `motionlib models`).")] = "pose",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="MP4 for one render; a directory for several (default: ./renders/).")] = None,
     size: Annotated[Optional[str], typer.Option(help="Picture size: the long side (default 512) or WIDTHxHEIGHT.")] = None,
     retarget: Annotated[str, typer.Option(help="bones (identity's proportions) or global (one scale and offset).")] = "bones",
@@ -47,7 +47,16 @@ def render(
     prompt: Annotated[str, typer.Option(help="Text prompt (diffusion backends).")] = "",
     negative_prompt: Annotated[str, typer.Option("--negative-prompt", help="Negative prompt (diffusion backends).")] = "",
     threshold: Annotated[float, typer.Option(help="Joints below this confidence are left out of the pose maps.")] = 0.3,
-    param: Annotated[List[str], typer.Option("--param", "-p", help="Backend parameter KEY=VALUE (pose: layout=side-by-side|overlay|posemap).")] = [],
+    param: Annotated[List[str], typer.Option("--param", "-p", help="Backend parameter KEY=VALUE (pose: layout=side-by-side|overlay|posemap; see docs/render.md).")] = [],
+    steps: Annotated[Optional[int], typer.Option(help="Denoising steps (diffusion backends; default 20).", rich_help_panel="Diffusion")] = None,
+    guidance: Annotated[Optional[float], typer.Option(help="Classifier-free guidance scale (default 7.5; wan-animate 1.0).", rich_help_panel="Diffusion")] = None,
+    strength: Annotated[Optional[float], typer.Option(help="ControlNet conditioning scale (controlnet, animatediff; default 1.0).", rich_help_panel="Diffusion")] = None,
+    model: Annotated[List[str], typer.Option("--model", help="Use another model for one role: ROLE=ID_OR_PATH (see `motionlib models`).", rich_help_panel="Diffusion")] = [],
+    models_config: Annotated[Optional[Path], typer.Option("--models-config", help="Models TOML (default: $MOTIONLIB_MODELS_CONFIG, else models.toml in the user config directory).", rich_help_panel="Diffusion")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto (CUDA when present), cuda, cuda:N, mps or cpu.", rich_help_panel="Diffusion")] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="auto (fp16 on a GPU, bf16 for wan-animate, fp32 on the CPU), fp16, bf16 or fp32.", rich_help_panel="Diffusion")] = None,
+    offload: Annotated[Optional[str], typer.Option(help="auto (from free GPU memory), none, model or sequential CPU offload.", rich_help_panel="Diffusion")] = None,
+    allow_cpu: Annotated[bool, typer.Option("--allow-cpu", help="Run a real diffusion model on the CPU (very slow) instead of refusing.", rich_help_panel="Diffusion")] = False,
     campaign: Annotated[Optional[Path], typer.Option("--campaign", help="A TOML file listing renders (schemas/campaign.schema.json).")] = None,
     again: Annotated[Optional[int], typer.Option("--again", help="Render again with every parameter of render ID (see `motionlib renders`).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
@@ -73,6 +82,9 @@ def render(
         if not motion or not identity:
             raise InputError("give at least one --motion and one --identity")
         params = _params(param)
+        params.update(_diffusion_params(steps=steps, guidance=guidance, strength=strength, device=device, dtype=dtype,
+                                        offload=offload, models=_models(model), allow_cpu=allow_cpu or None,
+                                        models_config=str(models_config) if models_config else None))
         jobs = [RenderJob(motion=m, identity=i, backend=backend, size=size, retarget=retarget, seed=seed,
                           prompt=prompt, negative_prompt=negative_prompt, threshold=threshold, params=params)
                 for m in dict.fromkeys(motion) for i in dict.fromkeys(identity)]
@@ -113,6 +125,24 @@ def render(
         _summary(results, single=len(prepared) == 1)
     if any(r.status != "done" for r in results):
         raise typer.Exit(1)
+
+
+def _diffusion_params(**given) -> dict:
+    """Options given on the command line, as backend parameters (a backend that takes none of
+    them refuses them by name)."""
+    return {k: v for k, v in given.items() if v not in (None, {}, [])}
+
+
+def _models(pairs: list[str]) -> dict:
+    from motionlib.core.errors import InputError
+
+    out = {}
+    for p in pairs:
+        role, sep, value = p.partition("=")
+        if not sep or not role.strip() or not value.strip():
+            raise InputError(f"--model {p!r}: write ROLE=ID_OR_PATH (roles: see `motionlib models`)")
+        out[role.strip()] = value.strip()
+    return out
 
 
 def _again_job(lib, render_id: int, output: Optional[Path]):

@@ -81,8 +81,8 @@ def prepare(lib, job: RenderJob, *, overwrite: bool = False, taken: set[Path] | 
     record = lib.get(job.motion)
     identity = lib.get_identity(job.identity)
     backend = get_backend(job.backend)
-    params = {**backend.defaults, **job.params}
     backend.check(job.params)
+    params = backend.resolve({**backend.defaults, **job.params})
     if job.retarget not in METHODS:
         raise InputError(f"--retarget {job.retarget!r}: choose {' or '.join(METHODS)}")
     if not 0 <= job.threshold <= 1:
@@ -90,6 +90,10 @@ def prepare(lib, job: RenderJob, *, overwrite: bool = False, taken: set[Path] | 
     if job.seed is not None and not (0 <= int(job.seed) < 2**63):
         raise InputError("--seed must be a non-negative integer below 2^63")
     w, h = output_size(identity.width, identity.height, job.size, default_long=DEFAULT_LONG_SIDE)
+    m = backend.multiple
+    w, h = w // m * m, h // m * m
+    if min(w, h) < max(16, m):
+        raise InputError(f"--size gives {w}x{h}: too small for backend {job.backend!r}")
     if job.output and not (job.campaign and not Path(job.output).parent.exists()):
         out = Path(job.output).expanduser()
         check_output(out, overwrite=overwrite)
@@ -177,6 +181,10 @@ def run(lib, prep: Prepared, progress: Callable[[str, int, int], None] | None = 
         still = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
         ctx = RenderContext(still, pose_map, retargeted.motion, w, h, prep.seed, prep.job.prompt,
                             prep.job.negative_prompt, prep.params)
+        if prep.backend.needs_face:
+            t = time.perf_counter()
+            ctx.source_face, face_source = _faces(lib, prep, motion, image)
+            timings["faces"] = time.perf_counter() - t
         plan = prep.backend.plan(motion.frames, motion.fps)
         t = time.perf_counter()
         frames = _watch(prep.backend.render(ctx, plan, progress))
@@ -188,6 +196,10 @@ def run(lib, prep: Prepared, progress: Callable[[str, int, int], None] | None = 
         timings["total"] = time.perf_counter() - t_all
         extra = {"warnings": _framing_warnings(retargeted.motion), "retarget": retargeted.report, "chunks": [[c.start, c.stop] for c in plan],
                  "frames": motion.frames, "duration": motion.duration, "output_size": _video_size(prep, w, h)}
+        if prep.backend.report:
+            extra["backend"] = dict(prep.backend.report)
+        if prep.backend.needs_face:
+            extra["backend"]["face_video"] = face_source
         record = lib.finish_render(render_id, "done", output_sha256=sha, timings=timings, extra=extra)
         _write_sidecar(prep.output, record, extra)
         return record
@@ -200,6 +212,26 @@ def run(lib, prep: Prepared, progress: Callable[[str, int, int], None] | None = 
         except AttributeError:
             pass
         raise
+
+
+def _faces(lib, prep: Prepared, motion, image: np.ndarray):
+    """Face crops for each frame: from the kept source clip when the version still sits on it,
+    else the identity's own face. Returns (frame -> crop, where they came from)."""
+    from motionlib.render import face
+
+    size = prep.backend.face_size()
+    crops = None
+    manifest = lib.manifest(prep.motion)
+    source = lib.source_file(prep.motion) if manifest["source"].get("aligned", True) else None
+    if source is not None:
+        crops = face.source_faces(motion, source, float(manifest["source"].get("time_offset") or 0.0), size)
+    if crops is not None:
+        return (lambda i: crops[i]), "source"
+    still = face.identity_face(image, prep.identity, size)
+    if still is None:
+        raise InputError(f"backend {prep.job.backend!r} needs a face: the source clip of {prep.motion.ref} is not "
+                         f"kept or shows none, and identity {prep.identity.name!r} shows no face either")
+    return (lambda i: still), "identity"
 
 
 def _framing_warnings(m) -> list[str]:

@@ -48,15 +48,30 @@ def _over_source(motion, source: Path, offset: float, size, threshold):
     w, h = info.scaled_size(long_side)
     place = posemap.Placement(w / motion.width, (0.0, 0.0))
     op = to_openpose(motion)
-    ts = motion.timestamps
-    step = float(np.median(np.diff(ts))) if len(ts) > 1 else 1.0 / 30
 
     def frames():
-        src = video.decode(info, max_size=long_side, start=max(0.0, offset - step / 2) or None,
-                           end=offset + motion.duration + step / 2)
-        current = None
-        last_image = None
-        for t in range(op.frames):
+        for t, image in enumerate(aligned_source_frames(motion, info, offset, long_side, (w, h))):
+            # dim the video so the skeleton reads clearly
+            image = (image.astype(np.uint16) * 3 // 5).astype(np.uint8)
+            yield posemap.draw(op.frame(t), w, h, placement=place, threshold=threshold, canvas=image)
+
+    return w, h, frames()
+
+
+def aligned_source_frames(motion, info, offset: float, max_size: int | None, size: tuple[int, int]):
+    """The source clip's frame shown at each of the motion's timestamps (``offset + t``), as RGB
+    arrays of ``size``; black before the first decoded frame, the last one repeated after the end."""
+    from motionlib.ingest import video
+
+    w, h = size
+    ts = motion.timestamps
+    step = float(np.median(np.diff(ts))) if len(ts) > 1 else 1.0 / 30
+    src = video.decode(info, max_size=max_size, start=max(0.0, offset - step / 2) or None,
+                       end=offset + motion.duration + step / 2)
+    current = None
+    last_image = None
+    try:
+        for t in range(motion.frames):
             want = offset + ts[t]
             # advance to the source frame shown at time `want`
             while current is None or current.time + 1e-6 < want - step / 2:
@@ -68,9 +83,6 @@ def _over_source(motion, source: Path, offset: float, size, threshold):
             if image.shape[:2] != (h, w):
                 image = np.zeros((h, w, 3), np.uint8) if last_image is None else last_image.copy()
             last_image = image
-            # dim the video so the skeleton reads clearly
-            image = (image.astype(np.uint16) * 3 // 5).astype(np.uint8)
-            yield posemap.draw(op.frame(t), w, h, placement=place, threshold=threshold, canvas=image)
+            yield image
+    finally:
         src.close()
-
-    return w, h, frames()

@@ -9,9 +9,12 @@ from motionlib.render.backends.base import Backend, Chunk, RenderContext, plan_c
 
 __all__ = ["Backend", "Chunk", "RenderContext", "plan_chunks", "BACKENDS", "get_backend"]
 
-# name -> "module:Class"; diffusion backends join this table
+# name -> "module:Class"
 BACKENDS: dict[str, str] = {
     "pose": "motionlib.render.backends.pose:PoseBackend",
+    "controlnet": "motionlib.render.backends.controlnet:ControlNetBackend",
+    "animatediff": "motionlib.render.backends.animatediff:AnimateDiffBackend",
+    "wan-animate": "motionlib.render.backends.wan_animate:WanAnimateBackend",
 }
 
 

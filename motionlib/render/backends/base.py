@@ -52,9 +52,11 @@ def plan_chunks(frames: int, window: int, overlap: int = 0, full_windows: bool =
 
 @dataclass
 class ModelSpec:
-    role: str  # "unet", "controlnet" ...
-    model_id: str
+    role: str  # "base", "controlnet", "ip_adapter" ...
+    model_id: str  # a Hugging Face id or a local path
     revision: str | None = None
+    subfolder: str | None = None
+    weight_name: str | None = None
 
 
 @dataclass
@@ -77,6 +79,9 @@ class Backend(ABC):
     overlap: int = 0
     # parameters this backend accepts (name -> default), recorded with every render
     defaults: dict[str, Any] = {}
+    multiple = 1  # frame sides are rounded down to a multiple of this
+    needs_face = False  # wants RenderContext.source_face (Wan-Animate's face video)
+    report: dict[str, Any] = {}  # what the backend wants recorded (device, memory, ...) after a render
 
     def models(self, params: dict) -> list[ModelSpec]:
         """The models a render with ``params`` needs (ids and revisions, for the record)."""
@@ -91,6 +96,15 @@ class Backend(ABC):
 
             raise InputError(f"backend {self.name!r} takes no parameter {', '.join(sorted(unknown))} "
                              f"(it takes: {', '.join(sorted(self.defaults)) or 'none'})")
+
+    def resolve(self, params: dict) -> dict:
+        """The full parameters to record and run with (models found, device chosen); may raise
+        InputError. Runs before any work, for every job of a batch."""
+        return params
+
+    def face_size(self) -> int:
+        """Side of the face crops a ``needs_face`` backend takes."""
+        return 512
 
     def output_size(self, width: int, height: int, params: dict) -> tuple[int, int]:
         """Video frame size for pose maps of ``width`` x ``height``."""
