@@ -101,6 +101,11 @@ def build_openpose_controlnet(root: Path) -> Path:
     cn = ControlNetModel(block_out_channels=(8, 16), layers_per_block=2, in_channels=4,
                          down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), cross_attention_dim=32,
                          conditioning_embedding_out_channels=(8, 16), norm_num_groups=2)
+    # a new ControlNet's "zero convolutions" make it a no-op; give them weights, as training would
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for conv in [*cn.controlnet_down_blocks, cn.controlnet_mid_block, cn.controlnet_cond_embedding.conv_out]:
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * 0.3)
     cn.save_pretrained(root / "openpose")
     return root / "openpose"
 

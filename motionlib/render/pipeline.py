@@ -197,9 +197,9 @@ def run(lib, prep: Prepared, progress: Callable[[str, int, int], None] | None = 
         extra = {"warnings": _framing_warnings(retargeted.motion), "retarget": retargeted.report, "chunks": [[c.start, c.stop] for c in plan],
                  "frames": motion.frames, "duration": motion.duration, "output_size": _video_size(prep, w, h)}
         if prep.backend.report:
-            extra["backend"] = dict(prep.backend.report)
+            extra["backend_report"] = dict(prep.backend.report)
         if prep.backend.needs_face:
-            extra["backend"]["face_video"] = face_source
+            extra["backend_report"]["face_video"] = face_source
         record = lib.finish_render(render_id, "done", output_sha256=sha, timings=timings, extra=extra)
         _write_sidecar(prep.output, record, extra)
         return record

@@ -1,0 +1,284 @@
+"""The diffusion backends (controlnet, animatediff, wan-animate) on tiny randomly-initialised
+checkpoints of the real diffusers / transformers classes, saved to a temp dir and loaded through
+the same code as real weights, offline (HF_HUB_OFFLINE=1), on the CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import (
+    ROOT, assert_one_line_error, cli_json, library_snapshot, run_cli, schema_validator,
+)
+from tests.tiny_models import build_all
+
+ASTRONAUT = ROOT / "assets" / "samples" / "astronaut.png"
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    """The tiny checkpoints and a models.toml pointing every backend at them."""
+    return build_all(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture(scope="module")
+def env(tiny, tmp_path_factory) -> dict:
+    hf_home = tmp_path_factory.mktemp("hf-home")  # an empty Hugging Face cache
+    return {"MOTIONLIB_MODELS_CONFIG": str(tiny), "HF_HUB_OFFLINE": "1", "HF_HOME": str(hf_home)}
+
+
+@pytest.fixture(scope="module")
+def dlib(demo_library, tmp_path_factory) -> Path:
+    """The demo library, the astronaut, a 0.7 s cut of the clip (still on its source) and its
+    mirror (no longer on the source)."""
+    root = tmp_path_factory.mktemp("diffusion") / "lib"
+    shutil.copytree(demo_library[0], root)
+    cli_json("identity", "add", ASTRONAUT, "--name", "astronaut", library=root)
+    cli_json("trim", "demo", "--start", "0.3", "--end", "1.0", "--name", "clip", library=root)
+    cli_json("mirror", "clip", "--name", "flipped", library=root)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _offline(env, monkeypatch):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+
+
+def _decoded(path):
+    import av
+
+    with av.open(str(path)) as c:
+        frames = [(f.time, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+    return [t for t, _ in frames], np.stack([a for _, a in frames])
+
+
+def _motion(lib: Path, ref: str):
+    from motionlib.library import Library
+
+    return Library.open(lib).load(ref)
+
+
+# --- end to end through the command line ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend,size", [("controlnet", 64), ("animatediff", 64), ("wan-animate", 32)])
+def test_backend_renders_a_clip_with_its_record(dlib, env, tmp_path, backend, size):
+    out = tmp_path / f"{backend}.mp4"
+    rec = cli_json("render", "-m", "clip", "-i", "astronaut", "-b", backend, "--size", str(size), "--steps", "2",
+                   "--seed", "7", "-o", out, library=dlib, env=env, timeout=600)[0]
+    assert rec["status"] == "done", rec
+    motion = _motion(dlib, "clip")
+    times, frames = _decoded(out)
+    assert frames.shape == (motion.frames, size, size, 3)
+    assert np.allclose(times, motion.timestamps - motion.timestamps[0], atol=2e-3)
+    assert frames.std() > 1.0  # a picture, not a blank
+    # the record: models as configured, every parameter, the device plan
+    roles = {m["role"]: m for m in rec["models"]}
+    assert set(roles) == {"controlnet": {"base", "controlnet", "ip_adapter", "image_encoder"},
+                          "animatediff": {"base", "controlnet", "motion_adapter", "ip_adapter", "image_encoder"},
+                          "wan-animate": {"pipeline"}}[backend]
+    assert all(Path(m["model_id"]).exists() for m in rec["models"])
+    p = rec["params"]
+    assert p["seed"] == 7 and p["params"]["steps"] == 2 and p["params"]["models"].keys() == roles.keys()
+    info = p["result"]["backend_report"]
+    assert info["runtime"]["device"] == "cpu" and info["runtime"]["dtype"] == "fp32"
+    assert info["runtime"]["attention"] == "sdpa" and info["runtime"]["offload"] == "none"
+    assert 0 < info["parameters"] < 10_000_000
+    validator = schema_validator("render-record.schema.json")
+    validator.validate(rec)
+    validator.validate(json.loads(Path(str(out) + ".json").read_text()))
+    if backend == "wan-animate":
+        assert info["face_video"] == "source"  # the cut still sits on the kept source clip
+
+
+def test_controlnet_again_reproduces_the_frames(dlib, env, tmp_path):
+    first = cli_json("render", "-m", "clip", "-i", "astronaut", "-b", "controlnet", "--size", "64", "--steps", "2",
+                     "--strength", "0.8", "-o", tmp_path / "a.mp4", library=dlib, env=env)[0]
+    assert first["params"]["params"]["strength"] == 0.8
+    again = cli_json("render", "--again", str(first["id"]), "-o", tmp_path / "b.mp4", library=dlib, env=env)[0]
+    assert again["seed"] == first["seed"] and again["models"] == first["models"]
+    assert np.array_equal(_decoded(tmp_path / "a.mp4")[1], _decoded(tmp_path / "b.mp4")[1])
+
+
+def test_wan_animate_segments_and_identity_face(dlib, env, tmp_path):
+    out = tmp_path / "w.mp4"
+    # a version that left the source frames takes the identity's face; 9-frame segments, 1 frame shared
+    rec = cli_json("render", "-m", "flipped", "-i", "astronaut", "-b", "wan-animate", "--size", "32", "--steps", "1",
+                   "-p", "segment=9", "-o", out, library=dlib, env=env, timeout=600)[0]
+    info = rec["params"]["result"]["backend_report"]
+    assert info["face_video"] == "identity"
+    motion = _motion(dlib, "flipped")
+    segs = info["segments"]
+    assert segs[0] == [0, 9] and all(b[0] == a[1] - 1 for a, b in zip(segs, segs[1:])) and segs[-1][1] == motion.frames
+    assert _decoded(out)[1].shape[0] == motion.frames
+
+
+# --- before any work: missing weights, bad options -------------------------------------------------
+
+
+def test_missing_weights_are_named_before_any_work(dlib, env, tiny, tmp_path):
+    before = library_snapshot(dlib)
+    # nothing configured and an empty Hugging Face cache: the default checkpoint is named with its fetch command
+    bare = dict(env, MOTIONLIB_MODELS_CONFIG="")
+    proc = run_cli("render", "-m", "clip", "-i", "astronaut", "-b", "controlnet", "-o", tmp_path / "x.mp4",
+                   library=dlib, env=bare)
+    assert_one_line_error(proc, "stable-diffusion-v1-5/stable-diffusion-v1-5")
+    assert "hf download stable-diffusion-v1-5/stable-diffusion-v1-5" in proc.stderr
+    # one model of a configured set gone: that one is named
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny.parent, broken)
+    (broken / "motion" / "diffusion_pytorch_model.safetensors").unlink()
+    cfg = tmp_path / "models.toml"
+    cfg.write_text(tiny.read_text().replace(str(tiny.parent), str(broken)))
+    proc = run_cli("render", "-m", "clip", "-i", "astronaut", "-b", "animatediff", "--models-config", cfg,
+                   "-o", tmp_path / "y.mp4", library=dlib, env=env)
+    assert_one_line_error(proc, "motion_adapter")
+    assert "holds no weights file" in proc.stderr
+    # pickle weights are refused unless the config allows them
+    (broken / "motion" / "diffusion_pytorch_model.bin").write_bytes(b"\x80\x04N.")
+    proc = run_cli("render", "-m", "clip", "-i", "astronaut", "-b", "animatediff", "--models-config", cfg,
+                   "-o", tmp_path / "y.mp4", library=dlib, env=env)
+    assert_one_line_error(proc, "safetensors")
+    # --model replaces one role for one render, and is checked too
+    proc = run_cli("render", "-m", "clip", "-i", "astronaut", "-b", "controlnet", "--model",
+                   f"controlnet={tmp_path / 'nowhere'}", "-o", tmp_path / "z.mp4", library=dlib, env=env)
+    assert_one_line_error(proc, "nowhere")
+    assert library_snapshot(dlib) == before and not list(tmp_path.glob("*.mp4"))
+    assert not cli_json("renders", library=dlib, env=env) or all(
+        r["status"] == "done" for r in cli_json("renders", library=dlib, env=env))
+
+
+@pytest.mark.parametrize("args,words", [
+    (["-b", "controlnet", "--steps", "0"], "steps"),
+    (["-b", "controlnet", "--strength", "5"], "strength"),
+    (["-b", "controlnet", "--model", "unet=/x"], "no model role 'unet'"),
+    (["-b", "controlnet", "--dtype", "fp16"], "fp16 is for GPUs"),
+    (["-b", "controlnet", "--device", "cuda"], "no CUDA GPU"),
+    (["-b", "controlnet", "--offload", "model"], "needs a CUDA GPU"),
+    (["-b", "animatediff", "-p", "weighting=cosine"], "weighting"),
+    (["-b", "wan-animate", "-p", "segment=10"], "4N+1"),
+    (["-b", "pose", "--strength", "0.5"], "takes no parameter strength"),
+])
+def test_bad_diffusion_options_fail_before_any_work(dlib, env, tmp_path, args, words):
+    before = library_snapshot(dlib)
+    proc = run_cli("render", "-m", "clip", "-i", "astronaut", *args, "-o", tmp_path / "o.mp4", library=dlib, env=env)
+    assert_one_line_error(proc, words)
+    assert library_snapshot(dlib) == before and not (tmp_path / "o.mp4").exists()
+
+
+def test_models_command_lists_what_each_backend_needs(env, tiny, tmp_path):
+    got = cli_json("models", env=env, library=tmp_path / "lib")
+    assert got["config"] == str(tiny) and got["safetensors_only"] is True
+    assert {(m["backend"], m["role"]) for m in got["models"]} >= {("controlnet", "ip_adapter"),
+                                                                  ("animatediff", "motion_adapter"),
+                                                                  ("wan-animate", "pipeline")}
+    assert all(m["present"] and m["weight_bytes"] > 0 for m in got["models"])
+    bare = dict(env, MOTIONLIB_MODELS_CONFIG="")
+    got = cli_json("models", "wan-animate", env=bare, library=tmp_path / "lib")
+    (m,) = got["models"]
+    assert m["id"] == "Wan-AI/Wan2.2-Animate-14B-Diffusers" and not m["present"]
+    assert m["fetch"].startswith("`hf download Wan-AI/Wan2.2-Animate-14B-Diffusers")
+    text = run_cli("models", env=bare, library=tmp_path / "lib")
+    assert text.returncode == 0 and "missing" in text.stdout and "hf download h94/IP-Adapter" in text.stdout
+    assert_one_line_error(run_cli("models", "pose", env=bare, library=tmp_path / "lib"), "not a diffusion backend")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[controlnet]\nunet = "x/y"\n')
+    assert_one_line_error(run_cli("models", "--models-config", bad, env=env, library=tmp_path / "lib"), "no role 'unet'")
+
+
+# --- in process: what the backends do with frames ------------------------------------------------
+
+
+def _render(backend_name: str, frames: int, pose_map, *, seed=0, size=64, params=None):
+    from types import SimpleNamespace
+
+    from motionlib.render.backends import get_backend
+    from motionlib.render.backends.base import RenderContext
+
+    backend = get_backend(backend_name)
+    params = {"steps": 2, **(params or {})}
+    backend.check(params)
+    params = backend.resolve({**backend.defaults, **params})
+    ident = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(ASTRONAUT).convert("RGB").resize((size, size)))
+    ctx = RenderContext(ident, pose_map, SimpleNamespace(frames=frames), size, size, seed, "a person dancing",
+                        params=params)
+    plan = backend.plan(frames, 30.0)
+    return np.stack(list(backend.render(ctx, plan, lambda *a: None))), backend, plan
+
+
+def _maps(n: int, size: int = 64, period: int = 4) -> list[np.ndarray]:
+    """Pose maps of a stick figure raising an arm; frame t and t + period are the same picture."""
+    import cv2
+
+    out = []
+    for t in range(n):
+        img = np.zeros((size, size, 3), np.uint8)
+        a = (t % period) / period * np.pi
+        cv2.line(img, (size // 2, size // 4), (size // 2, 3 * size // 4), (255, 0, 0), 3)
+        cv2.line(img, (size // 2, size // 3), (int(size / 2 + size / 3 * np.cos(a)), int(size / 3 - size / 3 * np.sin(a))),
+                 (0, 255, 0), 3)
+        out.append(img)
+    return out
+
+
+def test_controlnet_shares_latents_batches_frames_and_is_deterministic():
+    maps = _maps(8)
+    a, backend, _ = _render("controlnet", 8, lambda i: maps[i], params={"batch": 4})
+    assert a.shape == (8, 64, 64, 3) and backend.report["batch"] == 4
+    # one start for every frame: the same pose map gives the same frame, another pose another frame
+    assert np.array_equal(a[0], a[4]) and np.array_equal(a[1], a[5])
+    assert np.abs(a[0].astype(int) - a[1]).mean() > 0.05  # tiny random ControlNet: a small but real effect
+    # the same seed again: the same frames; batching does not change them (beyond float rounding)
+    b, _, _ = _render("controlnet", 8, lambda i: maps[i], params={"batch": 4})
+    assert np.array_equal(a, b)
+    c, _, _ = _render("controlnet", 8, lambda i: maps[i], params={"batch": 1})
+    assert np.abs(a.astype(int) - c).max() <= 2
+    d, _, _ = _render("controlnet", 8, lambda i: maps[i], seed=1, params={"batch": 4})
+    assert np.abs(a.astype(int) - d).mean() > 0.5
+
+
+def test_animatediff_blends_overlapping_windows():
+    maps = _maps(30, period=7)
+    frames, backend, plan = _render("animatediff", 30, lambda i: maps[i])
+    assert frames.shape == (30, 64, 64, 3)
+    assert [[c.start, c.stop] for c in plan] == [[0, 16], [12, 28], [14, 30]]
+    pipe = backend.pipeline()
+    assert pipe.free_noise_enabled and pipe._free_noise_context_length == 16 and pipe._free_noise_context_stride == 12
+    # the motion modules run the same windows as the recorded plan (FreeNoise adds a last window
+    # ending on the last frame when the stride does not land there, as the plan does)
+    blocks = [m for m in pipe.unet.modules() if type(m).__name__ == "FreeNoiseTransformerBlock"]
+    windows = [list(w) for w in blocks[0]._get_frame_indices(30)]
+    if windows[-1][1] < 30:
+        windows.append([30 - 16, 30])
+    assert blocks and windows == [[c.start, c.stop] for c in plan]
+    again, _, _ = _render("animatediff", 30, lambda i: maps[i])
+    assert np.array_equal(frames, again)
+    # the weighting matters only where windows overlap: a long clip changes with it, one window does not
+    flat, _, _ = _render("animatediff", 30, lambda i: maps[i], params={"weighting": "flat"})
+    assert np.abs(frames.astype(int) - flat).max() > 0
+    short, _, _ = _render("animatediff", 16, lambda i: maps[i])
+    short_flat, _, _ = _render("animatediff", 16, lambda i: maps[i], params={"weighting": "flat"})
+    assert np.array_equal(short, short_flat)
+
+
+def test_device_plan_and_cpu_refusal(monkeypatch):
+    from motionlib.core.errors import InputError
+    from motionlib.render.backends import diffusion
+    from motionlib.render.backends.controlnet import ControlNetBackend
+
+    b = ControlNetBackend()
+    rt = b.plan_runtime({"device": "auto", "dtype": "auto", "offload": "auto"}, 10**9, 10**8)
+    assert (rt.device, rt.dtype, rt.offload, rt.vae_slicing, rt.vae_tiling) == ("cpu", "fp32", "none", False, False)
+    assert rt.need_gib == pytest.approx(10**9 * 4 / 2**30 + b.headroom_gib, abs=0.01)
+    # a model counted as "real" is refused on the CPU unless allowed
+    monkeypatch.setattr(diffusion, "CPU_PARAM_LIMIT", 1000)
+    with pytest.raises(InputError, match="--allow-cpu"):
+        b.resolve({**b.defaults})
+    assert b.resolve({**b.defaults, "allow_cpu": True})["allow_cpu"] is True
