@@ -26,3 +26,11 @@ $ml render --motion sample-demo-loop@1 --identity astronaut --backend pose --see
   -o previews/sample-demo-on-astronaut.mp4
 $ml renders --limit 5
 echo "== render in $PWD/previews/sample-demo-on-astronaut.mp4 (its record beside it, .json)"
+# the diffusion backends need weights fetched beforehand (nothing is downloaded at render time):
+# show what each needs, what is here, and how to fetch the rest
+$ml models
+if command -v nvidia-smi >/dev/null 2>&1 && $ml models controlnet --json | .venv/bin/python -c \
+    'import json,sys; sys.exit(not all(m["present"] for m in json.load(sys.stdin)["models"]))'; then
+  $ml render --motion sample-demo-loop@1 --identity astronaut --backend controlnet --seed 1 --force \
+    --prompt "an astronaut dancing, photo" -o previews/sample-demo-on-astronaut-controlnet.mp4
+fi

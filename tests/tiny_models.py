@@ -55,6 +55,12 @@ def _t5_like_tokenizer(folder: Path):
     return tok
 
 
+def _model_index(folder: Path, pipeline: str, components: dict) -> None:
+    """model_index.json: which class loads each component folder of a diffusers pipeline."""
+    (folder / "model_index.json").write_text(json.dumps({"_class_name": pipeline, "_diffusers_version": "0.42.1",
+                                                         **components}))
+
+
 def build_sd15(root: Path) -> Path:
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
@@ -82,14 +88,11 @@ def build_sd15(root: Path) -> Path:
     _clip_tokenizer(folder / "tokenizer")
     scheduler.save_pretrained(folder / "scheduler")
     CLIPImageProcessor(crop_size=32, size=32).save_pretrained(folder / "feature_extractor")
-    (folder / "model_index.json").write_text(json.dumps({
-        "_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.42.1",
+    _model_index(folder, "StableDiffusionPipeline", {
         "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
         "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
-        "scheduler": ["diffusers", "DDIMScheduler"],
-        "feature_extractor": ["transformers", "CLIPImageProcessor"],
-        "safety_checker": [None, None], "image_encoder": [None, None], "requires_safety_checker": False,
-    }))
+        "scheduler": ["diffusers", "DDIMScheduler"], "feature_extractor": ["transformers", "CLIPImageProcessor"],
+        "safety_checker": [None, None], "image_encoder": [None, None], "requires_safety_checker": False})
     return folder
 
 
@@ -192,13 +195,11 @@ def build_wan_animate(root: Path) -> Path:
     image_encoder.save_pretrained(folder / "image_encoder")
     CLIPImageProcessor(crop_size=4, size=4).save_pretrained(folder / "image_processor")
     FlowMatchEulerDiscreteScheduler(shift=7.0).save_pretrained(folder / "scheduler")
-    (folder / "model_index.json").write_text(json.dumps({
-        "_class_name": "WanAnimatePipeline", "_diffusers_version": "0.42.1",
+    _model_index(folder, "WanAnimatePipeline", {
         "transformer": ["diffusers", "WanAnimateTransformer3DModel"], "vae": ["diffusers", "AutoencoderKLWan"],
         "text_encoder": ["transformers", "UMT5EncoderModel"], "tokenizer": ["transformers", "PreTrainedTokenizerFast"],
         "image_encoder": ["transformers", "CLIPVisionModel"], "image_processor": ["transformers", "CLIPImageProcessor"],
-        "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
-    }))
+        "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"]})
     return folder
 
 
