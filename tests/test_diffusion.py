@@ -282,3 +282,52 @@ def test_device_plan_and_cpu_refusal(monkeypatch):
     with pytest.raises(InputError, match="--allow-cpu"):
         b.resolve({**b.defaults})
     assert b.resolve({**b.defaults, "allow_cpu": True})["allow_cpu"] is True
+
+
+def test_face_video_crops_show_the_performers_face(dlib):
+    """Wan-Animate's face video from the kept source: MediaPipe's face detector finds a centred face."""
+    import mediapipe as mp
+
+    from motionlib.library import Library
+    from motionlib.render import face
+
+    lib = Library.open(dlib)
+    rec = lib.get("clip")
+    motion, manifest = lib.load(rec.ref), lib.manifest(rec)
+    crops = face.source_faces(motion, lib.source_file(rec), float(manifest["source"].get("time_offset") or 0), 256)
+    assert len(crops) == motion.frames and crops[0].shape == (256, 256, 3)
+    centres = []
+    with mp.solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.5) as fd:
+        for c in crops:
+            found = fd.process(c).detections
+            if found:
+                b = found[0].location_data.relative_bounding_box
+                centres.append((b.xmin + b.width / 2, b.ymin + b.height / 2, b.width))
+    assert len(centres) >= 0.9 * len(crops)
+    cx, cy, width = np.median(centres, axis=0)
+    assert abs(cx - 0.5) < 0.15 and abs(cy - 0.5) < 0.15 and 0.2 < width < 0.7
+
+
+def test_a_real_size_model_on_the_cpu_needs_allow_cpu(dlib, env, tiny, tmp_path):
+    """The parameter count comes from the safetensors header: a (sparse) 300M-parameter ControlNet
+    is refused on the CPU before any work; --allow-cpu lifts exactly that refusal."""
+    big = tmp_path / "models"
+    shutil.copytree(tiny.parent, big)
+    weights = big / "openpose" / "diffusion_pytorch_model.safetensors"
+    header = json.dumps({"w": {"dtype": "F32", "shape": [300_000_000], "data_offsets": [0, 1_200_000_000]}}).encode()
+    with open(weights, "wb") as f:
+        f.write(len(header).to_bytes(8, "little") + header)
+        f.truncate(8 + len(header) + 1_200_000_000)  # sparse: takes no disk
+    cfg = tmp_path / "models.toml"
+    cfg.write_text(tiny.read_text().replace(str(tiny.parent), str(big)))
+    before = library_snapshot(dlib)
+    args = ["render", "-m", "clip", "-i", "astronaut", "-b", "controlnet", "--size", "64", "--steps", "1",
+            "--models-config", cfg, "-o", tmp_path / "o.mp4"]
+    proc = run_cli(*args, library=dlib, env=env)
+    assert_one_line_error(proc, "--allow-cpu")
+    assert "0.30 billion parameters" in proc.stderr and library_snapshot(dlib) == before
+    scratch = tmp_path / "lib"
+    shutil.copytree(dlib, scratch)
+    proc = run_cli(*args, "--allow-cpu", library=scratch, env=env)
+    assert "--allow-cpu" not in proc.stderr  # past the refusal (the fake weights then fail to load)
+    assert proc.returncode != 0 and not (tmp_path / "o.mp4").exists()

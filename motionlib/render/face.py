@@ -8,6 +8,7 @@ import numpy as np
 
 FACE_WORDS = ("nose", "eye", "ear", "mouth")
 SCALE = 2.2  # crop side / extent of the face points (eyes to mouth and ears)
+NECK_SCALE = 1.5  # crop side / nose-to-shoulder-centre distance: a floor when the face is seen side-on
 MIN_SIDE = 24.0
 DECODE_SIDE = 1280  # source frames are decoded at most this large before cropping
 
@@ -25,12 +26,14 @@ def face_boxes(keypoints: np.ndarray, confidence: np.ndarray, skeleton, threshol
         return None
     kp = keypoints[:, idx, :2].astype(np.float64)
     ok = (confidence[:, idx] >= threshold) & np.isfinite(kp).all(axis=2)
+    neck = _neck_lengths(keypoints, confidence, skeleton, threshold)
     boxes = np.full((len(kp), 3), np.nan)
     for t in range(len(kp)):
         pts = kp[t][ok[t]]
         if len(pts) >= 2:
             lo, hi = pts.min(axis=0), pts.max(axis=0)
-            boxes[t] = [*(lo + hi) / 2, max(MIN_SIDE, SCALE * float((hi - lo).max()))]
+            side = max(MIN_SIDE, SCALE * float((hi - lo).max()), NECK_SCALE * neck[t] if np.isfinite(neck[t]) else 0.0)
+            boxes[t] = [*(lo + hi) / 2, side]
     known = np.flatnonzero(np.isfinite(boxes[:, 0]))
     if len(known) == 0:
         return None
@@ -42,6 +45,19 @@ def face_boxes(keypoints: np.ndarray, confidence: np.ndarray, skeleton, threshol
     out = boxes.copy()
     for i in range(len(boxes)):  # a running median keeps the crop from shaking
         out[i] = np.median(boxes[max(0, i - 2): i + 3], axis=0)
+    return out
+
+
+def _neck_lengths(keypoints, confidence, skeleton, threshold) -> np.ndarray:
+    """Per frame, the distance from the nose to the middle of the shoulders (NaN if unseen)."""
+    out = np.full(len(keypoints), np.nan)
+    nose, left, right = (skeleton.find(n) for n in ("nose", "left_shoulder", "right_shoulder"))
+    if None in (nose, left, right):
+        return out
+    seen = (confidence[:, [nose, left, right]] >= threshold).all(axis=1)
+    mid = (keypoints[:, left, :2] + keypoints[:, right, :2]) / 2
+    d = np.linalg.norm(keypoints[:, nose, :2] - mid, axis=1)
+    out[seen] = d[seen]
     return out
 
 

@@ -69,7 +69,7 @@ class AnimateDiffBackend(SDControlBackend):
         import torch
 
         p = ctx.params
-        pipe = self.pipeline()
+        pipe = self.pipeline(progress)
         if p["scheduler"] == "ddim":
             self.set_scheduler(pipe, "ddim", beta_schedule="linear", clip_sample=False, timestep_spacing="linspace",
                                steps_offset=1)

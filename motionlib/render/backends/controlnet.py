@@ -110,7 +110,7 @@ class ControlNetBackend(SDControlBackend):
         import torch
 
         p = ctx.params
-        pipe = self.pipeline()
+        pipe = self.pipeline(progress)
         self.set_scheduler(pipe, p["scheduler"])
         pipe.set_ip_adapter_scale(float(p["ip_scale"]))
         guided = float(p["guidance"]) > 1.0

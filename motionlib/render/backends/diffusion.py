@@ -225,7 +225,7 @@ class DiffusionBackend(Backend):
     def load_kwargs(self) -> dict:
         return {"torch_dtype": self._runtime.torch_dtype, "use_safetensors": True, "local_files_only": True}
 
-    def pipeline(self):
+    def pipeline(self, progress: Callable[[str, int, int], None] | None = None):
         """The loaded pipeline (from the cache when the same models and runtime were used last)."""
         key = json.dumps([self.name, {r: str(f.path) for r, f in self._located.items()},
                           self._runtime.to_json(), self.cache_extra()], sort_keys=True, default=str)
@@ -233,6 +233,8 @@ class DiffusionBackend(Backend):
             self.report["pipeline_cached"] = True
             return _CACHE["pipe"]
         _CACHE.clear()
+        if progress is not None:
+            progress("loading models", 0, 1)
         import gc
         import time
 

@@ -75,7 +75,7 @@ class WanAnimateBackend(DiffusionBackend):
         if ctx.source_face is None:
             raise InputError(f"{self.name}: no face video")
         p = ctx.params
-        pipe = self.pipeline()
+        pipe = self.pipeline(progress)
         self.set_scheduler(pipe, p["scheduler"])
         frames = ctx.motion.frames
         steps = int(p["steps"])
