@@ -331,3 +331,28 @@ def test_a_real_size_model_on_the_cpu_needs_allow_cpu(dlib, env, tiny, tmp_path)
     proc = run_cli(*args, "--allow-cpu", library=scratch, env=env)
     assert "--allow-cpu" not in proc.stderr  # past the refusal (the fake weights then fail to load)
     assert proc.returncode != 0 and not (tmp_path / "o.mp4").exists()
+
+
+def test_models_are_found_in_the_hugging_face_cache(dlib, env, tiny, tmp_path):
+    """A Hub id is looked up in the local cache ($HF_HOME/hub, the layout huggingface_hub writes),
+    offline; the record names the snapshot commit it was read from."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hf" / "hub" / "models--lllyasviel--control_v11p_sd15_openpose"
+    shutil.copytree(tiny.parent / "openpose", repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    cfg = tmp_path / "models.toml"
+    lines = [ln for ln in tiny.read_text().splitlines() if not ln.startswith("controlnet = ")]
+    cfg.write_text("\n".join(lines) + "\n")  # every backend takes the default ControlNet id
+    cached = dict(env, HF_HOME=str(tmp_path / "hf"), MOTIONLIB_MODELS_CONFIG=str(cfg))
+    got = {(m["backend"], m["role"]): m for m in cli_json("models", env=cached, library=tmp_path / "l")["models"]}
+    cn = got[("controlnet", "controlnet")]
+    assert cn["id"] == "lllyasviel/control_v11p_sd15_openpose" and cn["present"]
+    assert cn["path"] == str(repo / "snapshots" / commit)
+    rec = cli_json("render", "-m", "clip", "-i", "astronaut", "-b", "controlnet", "--size", "64", "--steps", "1",
+                   "-o", tmp_path / "c.mp4", library=dlib, env=cached)[0]
+    assert rec["params"]["result"]["backend_report"]["model_files"]["controlnet"]["commit"] == commit
+    # the same id without the cache: missing, named
+    assert_one_line_error(run_cli("render", "-m", "clip", "-i", "astronaut", "-b", "controlnet", "-o", tmp_path / "d.mp4",
+                                  library=dlib, env=dict(cached, HF_HOME=str(tmp_path / "empty"))),
+                          "lllyasviel/control_v11p_sd15_openpose")

@@ -49,6 +49,7 @@ DEFAULTS: dict[str, dict[str, dict]] = {
 KINDS = {"base": "pipeline", "pipeline": "pipeline", "controlnet": "model", "motion_adapter": "model",
          "image_encoder": "model", "ip_adapter": "file"}
 WEIGHT_SUFFIXES = (".safetensors",)
+NOT_LOADED = ("safety_checker",)  # pipeline components motionlib never loads
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 
 
@@ -195,7 +196,7 @@ def locate(ref: ModelRef, safetensors_only: bool = True) -> Located:
         index = base / "model_index.json"
         if not index.is_file():
             return Located(ref, None, 0, f"{index} is missing (not a diffusers pipeline folder)")
-        folders = _weighted_components(base, index)
+        folders = weighted_components(base, index)
     total = 0
     for folder in folders:
         size, why = _weights_in(folder, safetensors_only)
@@ -220,7 +221,7 @@ def _root(ref: ModelRef) -> tuple[Path | None, str | None]:
         return None, "not in the local Hugging Face cache"
 
 
-def _weighted_components(base: Path, index: Path) -> list[Path]:
+def weighted_components(base: Path, index: Path) -> list[Path]:
     """Component folders of a pipeline that hold a model (they have a config.json)."""
     import json
 
@@ -230,7 +231,7 @@ def _weighted_components(base: Path, index: Path) -> list[Path]:
         return [base / "__unreadable_model_index__"]
     out = []
     for name, value in entries.items():
-        if name.startswith("_") or not isinstance(value, list) or value[0] is None:
+        if name.startswith("_") or name in NOT_LOADED or not isinstance(value, list) or value[0] is None:
             continue
         folder = base / name
         if not folder.is_dir():
@@ -278,8 +279,8 @@ def fetch_hint(ref: ModelRef) -> str:
         target = "/".join(p for p in (ref.subfolder, ref.weight_name) if p)
         return f"`hf download {ref.id} {target}{rev}`"
     include = f' --include "{ref.subfolder}/*"' if ref.subfolder else ' --include "*.json" "*.txt" "*.safetensors"'
-    if KINDS[ref.role] == "pipeline":
-        include = ' --exclude "*.bin" "*.ckpt" "*.pt" "*.pth" "*.onnx*" "*.msgpack" "*.h5"'
+    if KINDS[ref.role] == "pipeline":  # the component folders only, not single-file checkpoints at the top
+        include = ' --include "model_index.json" "*/*.json" "*/*.txt" "*/*.model" "*/*.safetensors"'
     return f"`hf download {ref.id}{include}{rev}`"
 
 

@@ -82,9 +82,17 @@ def param_count(path: Path) -> int:
 
 
 def _params_under(path: Path) -> tuple[int, int]:
-    """(total, largest single folder) parameter counts of the safetensors under ``path``; of
-    variant files (``x.fp16.safetensors`` beside ``x.safetensors``) only one is counted."""
-    files = [path] if path.is_file() else sorted(path.rglob("*.safetensors"))
+    """(total, largest single folder) parameter counts of the safetensors a model loads: the file,
+    the folder, or a pipeline's component folders. Of variant files (``x.fp16.safetensors`` beside
+    ``x.safetensors``) only one is counted."""
+    from motionlib.render.models import weighted_components
+
+    if path.is_file():
+        files = [path]
+    else:
+        index = path / "model_index.json"
+        folders = weighted_components(path, index) if index.is_file() else [path]
+        files = sorted(f for d in folders if d.is_dir() for f in d.glob("*.safetensors"))
     per_folder: dict[Path, dict[str, int]] = {}
     for f in files:
         group = per_folder.setdefault(f.parent, {})
