@@ -33,3 +33,7 @@ class LibraryError(MotionlibError):
 
 class EstimatorError(MotionlibError):
     """The pose estimator could not be set up (missing model file, bad .task file)."""
+
+
+class ModelError(MotionlibError):
+    """Model weights that are there but cannot be loaded (damaged, wrong shapes, wrong class)."""

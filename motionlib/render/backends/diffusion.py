@@ -250,9 +250,24 @@ class DiffusionBackend(Backend):
         t = time.perf_counter()
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the network while loading
         _quiet_libraries()
-        pipe = self.load()
-        pipe.set_progress_bar_config(disable=True)
-        self.place(pipe)
+        import warnings
+
+        from motionlib.core.errors import ModelError
+
+        try:
+            with warnings.catch_warnings():
+                # diffusers >= 0.40 renames torch_dtype to dtype; the old name works in every version we take
+                warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+                pipe = self.load()
+                pipe.set_progress_bar_config(disable=True)
+                self.place(pipe)
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as err:  # noqa: BLE001 - damaged or mismatched weights, reported in one line
+            where = ", ".join(f"{role}={f.path}" for role, f in self._located.items())
+            first = (str(err).strip().splitlines() or [""])[0][:300]
+            raise ModelError(f"backend {self.name!r} could not load its models ({where}): "
+                             f"{type(err).__name__}: {first}") from err
         self.report["load_seconds"] = round(time.perf_counter() - t, 3)
         self.report["pipeline_cached"] = False
         _CACHE.update(key=key, pipe=pipe)
