@@ -51,7 +51,7 @@ def build_full(root: Path, dtype) -> Path:
     from safetensors.torch import save_file
     from transformers import (CLIPImageProcessor, CLIPTextConfig, CLIPTextModel, CLIPVisionConfig,
                               CLIPVisionModelWithProjection)
-    from tiny_models import _clip_tokenizer, _model_index
+    from tiny_models import SD15_COMPONENTS, _clip_tokenizer, _model_index
 
     torch.manual_seed(0)
     sd = root / "sd15"
@@ -74,11 +74,7 @@ def build_full(root: Path, dtype) -> Path:
     DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
                   set_alpha_to_one=False, steps_offset=1).save_pretrained(sd / "scheduler")
     CLIPImageProcessor(size=224, crop_size=224).save_pretrained(sd / "feature_extractor")
-    _model_index(sd, "StableDiffusionPipeline", {
-        "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
-        "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
-        "scheduler": ["diffusers", "DDIMScheduler"], "feature_extractor": ["transformers", "CLIPImageProcessor"],
-        "safety_checker": [None, None], "image_encoder": [None, None], "requires_safety_checker": False})
+    _model_index(sd, "StableDiffusionPipeline", SD15_COMPONENTS)
     ip = root / "ip" / "models"
     CLIPVisionModelWithProjection(CLIPVisionConfig(**VISION)).to(dtype).save_pretrained(ip / "image_encoder")
     g = torch.Generator().manual_seed(0)

@@ -55,6 +55,15 @@ def _t5_like_tokenizer(folder: Path):
     return tok
 
 
+# the component folders of a Stable Diffusion 1.5 pipeline and the classes that load them
+SD15_COMPONENTS = {
+    "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
+    "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
+    "scheduler": ["diffusers", "DDIMScheduler"], "feature_extractor": ["transformers", "CLIPImageProcessor"],
+    "safety_checker": [None, None], "image_encoder": [None, None], "requires_safety_checker": False,
+}
+
+
 def _model_index(folder: Path, pipeline: str, components: dict) -> None:
     """model_index.json: which class loads each component folder of a diffusers pipeline."""
     (folder / "model_index.json").write_text(json.dumps({"_class_name": pipeline, "_diffusers_version": "0.42.1",
@@ -88,11 +97,7 @@ def build_sd15(root: Path) -> Path:
     _clip_tokenizer(folder / "tokenizer")
     scheduler.save_pretrained(folder / "scheduler")
     CLIPImageProcessor(crop_size=32, size=32).save_pretrained(folder / "feature_extractor")
-    _model_index(folder, "StableDiffusionPipeline", {
-        "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
-        "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
-        "scheduler": ["diffusers", "DDIMScheduler"], "feature_extractor": ["transformers", "CLIPImageProcessor"],
-        "safety_checker": [None, None], "image_encoder": [None, None], "requires_safety_checker": False})
+    _model_index(folder, "StableDiffusionPipeline", SD15_COMPONENTS)
     return folder
 
 
