@@ -357,3 +357,19 @@ def test_models_are_found_in_the_hugging_face_cache(dlib, env, tiny, tmp_path):
     assert_one_line_error(run_cli("render", "-m", "clip", "-i", "astronaut", "-b", "controlnet", "-o", tmp_path / "d.mp4",
                                   library=dlib, env=dict(cached, HF_HOME=str(tmp_path / "empty"))),
                           "lllyasviel/control_v11p_sd15_openpose")
+
+
+@pytest.mark.parametrize("free,total,largest,size,headroom,plan", [
+    # SD 1.5 + OpenPose ControlNet + IP-Adapter (ViT-H): ~2.1 B parameters, the UNet 0.86 B, fp16
+    (24.0, 2_080_000_000, 860_000_000, 2, 3.0, "none"),
+    (6.0, 2_080_000_000, 860_000_000, 2, 3.0, "model"),
+    (4.0, 2_080_000_000, 860_000_000, 2, 3.0, "sequential"),
+    # Wan2.2-Animate-14B: ~21 B parameters with UMT5-XXL, the transformer ~15 B, bf16
+    (79.0, 21_000_000_000, 15_000_000_000, 2, 20.0, "none"),
+    (50.0, 21_000_000_000, 15_000_000_000, 2, 20.0, "model"),
+    (23.0, 21_000_000_000, 15_000_000_000, 2, 20.0, "sequential"),
+])
+def test_memory_plan_from_free_gpu_memory(free, total, largest, size, headroom, plan):
+    from motionlib.render.backends.diffusion import memory_plan
+
+    assert memory_plan(free, total, largest, size, headroom) == plan

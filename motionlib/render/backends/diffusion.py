@@ -102,6 +102,17 @@ def _params_under(path: Path) -> tuple[int, int]:
     return sum(sizes), max(sizes, default=0)
 
 
+def memory_plan(free_gib: float, total_params: int, largest_params: int, bytes_per_param: int,
+                headroom_gib: float) -> str:
+    """How to place the models on a GPU with ``free_gib`` free: all of them (``none``), one at a
+    time (``model`` CPU offload: the largest must fit), or layer by layer (``sequential``)."""
+    if free_gib >= total_params * bytes_per_param / 2**30 + headroom_gib:
+        return "none"
+    if free_gib >= largest_params * bytes_per_param / 2**30 + headroom_gib:
+        return "model"
+    return "sequential"
+
+
 class DiffusionBackend(Backend):
     roles: tuple[str, ...] = ()
     multiple = 8  # the frame size must be a multiple of this
@@ -203,12 +214,7 @@ class DiffusionBackend(Backend):
         if device.startswith("cuda"):
             free = torch.cuda.mem_get_info(torch.device(device))[0] / 2**30
             if offload == "auto":
-                if free >= need:
-                    offload = "none"
-                elif free >= largest_params * size / 2**30 + self.headroom_gib:
-                    offload = "model"
-                else:
-                    offload = "sequential"
+                offload = memory_plan(free, total_params, largest_params, size, self.headroom_gib)
         elif offload in ("auto",):
             offload = "none"
         elif offload != "none":
