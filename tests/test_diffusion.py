@@ -373,3 +373,16 @@ def test_memory_plan_from_free_gpu_memory(free, total, largest, size, headroom, 
     from motionlib.render.backends.diffusion import memory_plan
 
     assert memory_plan(free, total, largest, size, headroom) == plan
+
+
+def test_a_campaign_of_diffusion_renders_loads_the_models_once(dlib, env, tmp_path):
+    camp = tmp_path / "spring.toml"
+    camp.write_text('name = "spring"\noutput_dir = "out"\n[defaults]\nbackend = "controlnet"\nsize = 64\n'
+                    '[defaults.params]\nsteps = 1\nstrength = 0.5\n\n'
+                    '[[jobs]]\nmotions = ["clip", "flipped"]\nidentities = ["astronaut"]\n')
+    recs = cli_json("render", "--campaign", camp, library=dlib, env=env)
+    assert [r["status"] for r in recs] == ["done", "done"]
+    reports = [r["params"]["result"]["backend_report"] for r in recs]
+    assert [r["pipeline_cached"] for r in reports] == [False, True] and "load_seconds" in reports[0]
+    assert all(r["params"]["params"]["strength"] == 0.5 for r in recs)
+    assert len(list((tmp_path / "out").glob("*.mp4"))) == 2
