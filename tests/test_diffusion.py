@@ -18,7 +18,7 @@ from tests.conftest import (
 from tests.tiny_models import build_all
 
 ASTRONAUT = ROOT / "assets" / "samples" / "astronaut.png"
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning", "ignore::DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
