@@ -28,7 +28,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -qq --upgrade pip
   # torch first and pinned: an unpinned torch would pull the newest build with several GB of CUDA
   # packages. Set TORCH_SPEC to choose another build (e.g. a CUDA one on a GPU machine).
-  .venv/bin/python -m pip install -qq "${TORCH_SPEC:-torch==2.13.0}"
+  # shellcheck disable=SC2086  # TORCH_SPEC may hold pip options (--index-url ...): split on purpose
+  .venv/bin/python -m pip install -qq ${TORCH_SPEC:-torch==2.13.0}
   .venv/bin/python -m pip install -qq -e '.[diffusion,dev]'
   echo "$want" > "$stamp"
 fi
