@@ -388,6 +388,18 @@ class Library:
         p = self.root / record.source_path
         return p if p.exists() else None
 
+    def aligned_source(self, record) -> tuple[Path, float] | str:
+        """(kept source clip, time offset) of a version whose frames still sit on that clip (source
+        time = offset + motion time); else why not, as a sentence."""
+        source = self.manifest(record)["source"]
+        if not source.get("aligned", True):
+            return (f"{record.ref} was made by {record.operation}, so its frames no longer sit on the "
+                    "source clip")
+        path = self.source_file(record)
+        if path is None:
+            return f"{record.ref} has no kept source clip (ingested with --no-keep-source or imported)"
+        return path, float(source.get("time_offset") or 0.0)
+
     def _next_version(self, s, name: str) -> int:
         from sqlalchemy import func
         from sqlmodel import select

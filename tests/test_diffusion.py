@@ -5,7 +5,6 @@ the same code as real weights, offline (HF_HUB_OFFLINE=1), on the CPU."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -293,8 +292,8 @@ def test_face_video_crops_show_the_performers_face(dlib):
 
     lib = Library.open(dlib)
     rec = lib.get("clip")
-    motion, manifest = lib.load(rec.ref), lib.manifest(rec)
-    crops = face.source_faces(motion, lib.source_file(rec), float(manifest["source"].get("time_offset") or 0), 256)
+    motion = lib.load(rec.ref)
+    crops = face.source_faces(motion, *lib.aligned_source(rec), 256)
     assert len(crops) == motion.frames and crops[0].shape == (256, 256, 3)
     centres = []
     with mp.solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.5) as fd:

@@ -63,16 +63,10 @@ def preview(
     output_size(record.width, record.height, size)  # a bad --size fails before any work
     source = offset = None
     if over_source:
-        manifest = lib.manifest(record)
-        if not manifest["source"].get("aligned", True):
-            raise InputError(
-                f"{record.ref} was made by {record.operation}, so its frames no longer sit on the source "
-                "clip; preview it without --over-source"
-            )
-        source = lib.source_file(record)
-        if source is None:
-            raise InputError(f"{record.ref} has no kept source clip (ingested with --no-keep-source or imported)")
-        offset = float(manifest["source"].get("time_offset") or 0.0)
+        found = lib.aligned_source(record)
+        if isinstance(found, str):
+            raise InputError(f"{found}; preview it without --over-source")
+        source, offset = found
     from motionlib.render.preview import write_preview
 
     motion = lib.load(record.ref)

@@ -76,11 +76,10 @@ def crop(image: np.ndarray, box, size: int) -> np.ndarray:
 def identity_face(image: np.ndarray, identity, size: int) -> np.ndarray | None:
     """The identity picture's face, from its stored pose (None when it shows no face points)."""
     from motionlib.core.skeleton import get_skeleton
+    from motionlib.render.retarget import IdentityBody
 
-    sk = get_skeleton(identity.skeleton)
-    kp = np.array([[np.nan, np.nan] if p is None else p for p in identity.pose["keypoints"]], np.float64)
-    conf = np.asarray(identity.pose["confidence"], np.float64)
-    boxes = face_boxes(kp[None], conf[None], sk)
+    body = IdentityBody.from_record(identity)
+    boxes = face_boxes(body.keypoints[None], body.confidence[None], get_skeleton(identity.skeleton))
     return None if boxes is None else crop(image, boxes[0], size)
 
 

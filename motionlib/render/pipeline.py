@@ -183,7 +183,7 @@ def run(lib, prep: Prepared, progress: Callable[[str, int, int], None] | None = 
                             prep.job.negative_prompt, prep.params)
         if prep.backend.needs_face:
             t = time.perf_counter()
-            ctx.source_face, face_source = _faces(lib, prep, motion, image)
+            ctx.source_face, prep.backend.report["face_video"] = _faces(lib, prep, motion, image)
             timings["faces"] = time.perf_counter() - t
         plan = prep.backend.plan(motion.frames, motion.fps)
         t = time.perf_counter()
@@ -198,8 +198,6 @@ def run(lib, prep: Prepared, progress: Callable[[str, int, int], None] | None = 
                  "frames": motion.frames, "duration": motion.duration, "output_size": _video_size(prep, w, h)}
         if prep.backend.report:
             extra["backend_report"] = dict(prep.backend.report)
-        if prep.backend.needs_face:
-            extra["backend_report"]["face_video"] = face_source
         record = lib.finish_render(render_id, "done", output_sha256=sha, timings=timings, extra=extra)
         _write_sidecar(prep.output, record, extra)
         return record
@@ -220,11 +218,8 @@ def _faces(lib, prep: Prepared, motion, image: np.ndarray):
     from motionlib.render import face
 
     size = prep.backend.face_size()
-    crops = None
-    manifest = lib.manifest(prep.motion)
-    source = lib.source_file(prep.motion) if manifest["source"].get("aligned", True) else None
-    if source is not None:
-        crops = face.source_faces(motion, source, float(manifest["source"].get("time_offset") or 0.0), size)
+    found = lib.aligned_source(prep.motion)
+    crops = None if isinstance(found, str) else face.source_faces(motion, *found, size)
     if crops is not None:
         return (lambda i: crops[i]), "source"
     still = face.identity_face(image, prep.identity, size)

@@ -21,7 +21,7 @@ import numpy as np
 from motionlib.core.errors import InputError
 from motionlib.render.backends.base import Chunk, RenderContext
 from motionlib.render.backends.controlnet import SDControlBackend
-from motionlib.render.backends.diffusion import COMMON_DEFAULTS, pil, to_uint8
+from motionlib.render.backends.diffusion import COMMON_DEFAULTS, check_range, pil, to_uint8
 
 WEIGHTINGS = ("pyramid", "flat", "delayed_reverse_sawtooth")
 SPLIT_ABOVE = 32  # frames: above this, FreeNoise's split inference bounds the activations
@@ -33,7 +33,6 @@ class AnimateDiffBackend(SDControlBackend):
     overlap = 4
     multiple = 8
     headroom_gib = 8.0
-    roles = ("base", "controlnet", "motion_adapter", "ip_adapter", "image_encoder")
     defaults = {**COMMON_DEFAULTS, "scheduler": "ddim", "strength": 1.0, "ip_scale": 0.7, "weighting": "pyramid",
                 "decode_chunk": 16}
 
@@ -42,8 +41,7 @@ class AnimateDiffBackend(SDControlBackend):
         p = {**self.defaults, **params}
         if p["weighting"] not in WEIGHTINGS:
             raise InputError(f"{self.name}: weighting {p['weighting']!r} is not one of {', '.join(WEIGHTINGS)}")
-        if not isinstance(p["decode_chunk"], int) or isinstance(p["decode_chunk"], bool) or not 1 <= p["decode_chunk"] <= 256:
-            raise InputError(f"{self.name}: decode_chunk must be a number of frames from 1 to 256")
+        check_range(self.name, "decode_chunk", p["decode_chunk"], 1, 256, integer=True)
 
     def load(self):
         from diffusers import AnimateDiffControlNetPipeline, MotionAdapter
@@ -89,6 +87,6 @@ class AnimateDiffBackend(SDControlBackend):
                        guidance_scale=float(p["guidance"]), controlnet_conditioning_scale=float(p["strength"]),
                        generator=self.generator(ctx.seed), height=ctx.height, width=ctx.width, output_type="np",
                        decode_chunk_size=int(p["decode_chunk"]),
-                       callback_on_step_end=self.step_callback(progress, steps, lambda: 0))
+                       callback_on_step_end=self.step_callback(progress, steps))
         progress("frames", frames, frames)
         yield from to_uint8(out.frames[0])

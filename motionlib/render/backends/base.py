@@ -81,7 +81,9 @@ class Backend(ABC):
     defaults: dict[str, Any] = {}
     multiple = 1  # frame sides are rounded down to a multiple of this
     needs_face = False  # wants RenderContext.source_face (Wan-Animate's face video)
-    report: dict[str, Any] = {}  # what the backend wants recorded (device, memory, ...) after a render
+
+    def __init__(self) -> None:
+        self.report: dict[str, Any] = {}  # what the backend wants recorded (device, memory, ...) after a render
 
     def models(self, params: dict) -> list[ModelSpec]:
         """The models a render with ``params`` needs (ids and revisions, for the record)."""

@@ -16,14 +16,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from motionlib.core.errors import InputError
 from motionlib.render.backends.base import Chunk, RenderContext
-from motionlib.render.backends.diffusion import COMMON_DEFAULTS, DiffusionBackend, pil, to_uint8
-
-
-def _number(name: str, value, lo: float, hi: float, backend: str) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
-        raise InputError(f"{backend}: {name} must be a number from {lo:g} to {hi:g}")
+from motionlib.render.backends.diffusion import COMMON_DEFAULTS, DiffusionBackend, check_range, pil, to_uint8
 
 
 class SDControlBackend(DiffusionBackend):
@@ -32,8 +26,8 @@ class SDControlBackend(DiffusionBackend):
     def check(self, params: dict) -> None:
         super().check(params)
         p = {**self.defaults, **params}
-        _number("strength", p["strength"], 0, 2, self.name)
-        _number("ip_scale", p["ip_scale"], 0, 2, self.name)
+        check_range(self.name, "strength", p["strength"], 0, 2)
+        check_range(self.name, "ip_scale", p["ip_scale"], 0, 2)
 
     def shared_components(self) -> dict:
         """The ControlNet and the IP-Adapter's image encoder, loaded from their own folders."""
@@ -53,6 +47,37 @@ class SDControlBackend(DiffusionBackend):
         pipe.load_ip_adapter(str(weights.parent), subfolder="", weight_name=weights.name,
                              image_encoder_folder=None, local_files_only=True)
 
+
+class ControlNetBackend(SDControlBackend):
+    name = "controlnet"
+    window = None
+    overlap = 0
+    multiple = 8
+    defaults = {**COMMON_DEFAULTS, "strength": 1.0, "ip_scale": 0.7, "batch": "auto", "channels_last": True}
+
+    def check(self, params: dict) -> None:
+        super().check(params)
+        batch = {**self.defaults, **params}["batch"]
+        if batch != "auto":
+            check_range(self.name, "batch (auto or frames)", batch, 1, 64, integer=True)
+
+    def cache_extra(self):
+        return bool(self._resolved["channels_last"])
+
+    def load(self):
+        from diffusers import StableDiffusionControlNetPipeline
+
+        pipe = StableDiffusionControlNetPipeline.from_pretrained(
+            str(self.located("base").path), **self.shared_components(), safety_checker=None,
+            requires_safety_checker=False, **self.load_kwargs())
+        self.load_ip_adapter(pipe)
+        if self._resolved["channels_last"]:
+            import torch
+
+            pipe.unet.to(memory_format=torch.channels_last)
+            pipe.controlnet.to(memory_format=torch.channels_last)
+        return pipe
+
     def encode(self, pipe, ctx: RenderContext, guided: bool):
         """Prompt embeddings and IP-Adapter image embeddings, computed once per render."""
         import torch
@@ -62,43 +87,6 @@ class SDControlBackend(DiffusionBackend):
             pos, neg = pipe.encode_prompt(ctx.prompt, device, 1, guided, ctx.negative_prompt)
             ip = pipe.prepare_ip_adapter_image_embeds(pil(ctx.identity_image), None, device, 1, guided)
         return pos, neg, ip
-
-
-class ControlNetBackend(SDControlBackend):
-    name = "controlnet"
-    window = None
-    overlap = 0
-    multiple = 8
-    roles = ("base", "controlnet", "ip_adapter", "image_encoder")
-    defaults = {**COMMON_DEFAULTS, "strength": 1.0, "ip_scale": 0.7, "batch": "auto", "channels_last": True}
-
-    def check(self, params: dict) -> None:
-        super().check(params)
-        batch = {**self.defaults, **params}["batch"]
-        if batch != "auto" and (not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= 64):
-            raise InputError(f"{self.name}: batch must be auto or a number of frames from 1 to 64")
-
-    def cache_extra(self):
-        return bool(self._channels_last)
-
-    def resolve(self, params: dict) -> dict:
-        out = super().resolve(params)
-        self._channels_last = bool(out.get("channels_last", True))
-        return out
-
-    def load(self):
-        from diffusers import StableDiffusionControlNetPipeline
-
-        pipe = StableDiffusionControlNetPipeline.from_pretrained(
-            str(self.located("base").path), **self.shared_components(), safety_checker=None,
-            requires_safety_checker=False, **self.load_kwargs())
-        self.load_ip_adapter(pipe)
-        if self._channels_last:
-            import torch
-
-            pipe.unet.to(memory_format=torch.channels_last)
-            pipe.controlnet.to(memory_format=torch.channels_last)
-        return pipe
 
     def batch_size(self, params: dict) -> int:
         b = params.get("batch", "auto")

@@ -113,27 +113,26 @@ def memory_plan(free_gib: float, total_params: int, largest_params: int, bytes_p
     return "sequential"
 
 
+def check_range(backend: str, key: str, value, lo: float, hi: float, integer: bool = False) -> None:
+    """A numeric parameter within [lo, hi] (an int where ``integer``; never a bool)."""
+    kinds = int if integer else (int, float)
+    if not isinstance(value, kinds) or isinstance(value, bool) or not lo <= value <= hi:
+        raise InputError(f"{backend}: {key} must be {'an integer' if integer else 'a number'} from {lo:g} to {hi:g}")
+
+
 class DiffusionBackend(Backend):
-    roles: tuple[str, ...] = ()
     multiple = 8  # the frame size must be a multiple of this
     preferred_dtype = "fp16"
     headroom_gib = 3.0  # activations etc. on top of the weights, for the memory plan
     needs_face = False
-
-    def __init__(self) -> None:
-        self.report: dict[str, Any] = {}
 
     # --- before any work -------------------------------------------------------------------
 
     def check(self, params: dict) -> None:
         super().check(params)
         p = {**self.defaults, **params}
-        for key in ("steps",):
-            if not isinstance(p[key], int) or isinstance(p[key], bool) or not 1 <= p[key] <= 500:
-                raise InputError(f"{self.name}: {key} must be an integer from 1 to 500")
-        for key in ("guidance",):
-            if not isinstance(p[key], (int, float)) or isinstance(p[key], bool) or not 0 <= p[key] <= 50:
-                raise InputError(f"{self.name}: {key} must be a number from 0 to 50")
+        check_range(self.name, "steps", p["steps"], 1, 500, integer=True)
+        check_range(self.name, "guidance", p["guidance"], 0, 50)
         if p["scheduler"] not in SCHEDULERS:
             raise InputError(f"{self.name}: scheduler {p['scheduler']!r} is not one of {', '.join(SCHEDULERS)}")
         if p["dtype"] not in ("auto", *DTYPES):
@@ -173,6 +172,7 @@ class DiffusionBackend(Backend):
         self._located = {f.ref.role: f for f in found}
         self._runtime = runtime
         self._params_total = total
+        self._resolved = out
         return out
 
     def models(self, params: dict) -> list[ModelSpec]:
@@ -317,9 +317,14 @@ class DiffusionBackend(Backend):
 
         return torch.Generator("cpu").manual_seed(int(seed))
 
-    def step_callback(self, progress: Callable[[str, int, int], None], total: int, done_before: Callable[[], int]):
+    def step_callback(self, progress: Callable[[str, int, int], None], total: int):
+        """A ``callback_on_step_end`` reporting ``steps`` done of ``total``, across all the
+        pipeline's denoising loops (Wan-Animate runs one per segment)."""
+        done = [0]
+
         def cb(pipe, i, t, kwargs):
-            progress("steps", done_before() + i + 1, total)
+            done[0] += 1
+            progress("steps", done[0], total)
             return kwargs
 
         return cb

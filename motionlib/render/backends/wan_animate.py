@@ -31,7 +31,6 @@ class WanAnimateBackend(DiffusionBackend):
     preferred_dtype = "bf16"
     headroom_gib = 20.0
     needs_face = True
-    roles = ("pipeline",)
     defaults = {**COMMON_DEFAULTS, "guidance": 1.0, "scheduler": "default", "segment": 77, "prev_frames": 1}
 
     def check(self, params: dict) -> None:
@@ -79,14 +78,6 @@ class WanAnimateBackend(DiffusionBackend):
         self.set_scheduler(pipe, p["scheduler"])
         frames = ctx.motion.frames
         steps = int(p["steps"])
-        total = steps * len(plan)
-        calls = [0]
-
-        def on_step(pipe_, i, t, kwargs):
-            calls[0] += 1
-            progress("steps", calls[0], total)
-            return kwargs
-
         self.start_report(ctx)
         self.report.update(segments=[[c.start, c.stop] for c in plan])
         pose = [pil(ctx.pose_map(t)) for t in range(frames)]
@@ -96,7 +87,8 @@ class WanAnimateBackend(DiffusionBackend):
                        negative_prompt=ctx.negative_prompt or None, height=ctx.height, width=ctx.width,
                        segment_frame_length=self.window, prev_segment_conditioning_frames=self.overlap,
                        num_inference_steps=steps, guidance_scale=float(p["guidance"]), mode="animate",
-                       generator=self.generator(ctx.seed), output_type="np", callback_on_step_end=on_step)
+                       generator=self.generator(ctx.seed), output_type="np",
+                       callback_on_step_end=self.step_callback(progress, steps * len(plan)))
         video = to_uint8(out.frames[0])[:frames]
         if len(video) != frames:
             raise RuntimeError(f"wan-animate returned {len(video)} frames for {frames}")
