@@ -30,6 +30,7 @@ from motionlib.core.errors import InputError
 from motionlib.core.motion import Motion
 from motionlib.core.openpose import OpenPoseFrames, from_openpose, to_openpose
 from motionlib.core.skeleton import SKELETONS, get_skeleton
+from motionlib.store.files import atomic_dir, atomic_path
 
 EXPORT_FORMATS = ("openpose-json", "npz", "csv", "mp4")
 IMPORT_FORMATS = ("openpose-json", "npz")
@@ -52,6 +53,17 @@ def _flt(v) -> float:
 
 
 # ------------------------------------------------------------------------------------- export
+def write(motion: Motion, fmt: str, out: Path, *, stem: str, meta: dict | None = None) -> dict:
+    """Write ``motion`` as ``fmt`` (openpose-json, npz or csv); returns what was written."""
+    if fmt == "openpose-json":
+        return {"path": str(out), "files": len(export_openpose_json(motion, out, stem))}
+    if fmt == "npz":
+        return {"path": str(export_npz(motion, out, meta))}
+    if fmt == "csv":
+        return {"path": str(export_csv(motion, out))}
+    raise InputError(f"{{format}} {fmt!r}: write takes openpose-json, npz or csv", params=["format"])
+
+
 def export_openpose_json(motion: Motion, out_dir: Path, stem: str) -> list[Path]:
     """Write one OpenPose JSON file per frame into ``out_dir`` (created; must be empty or new)."""
     out_dir = Path(out_dir)
@@ -59,26 +71,18 @@ def export_openpose_json(motion: Motion, out_dir: Path, stem: str) -> list[Path]
         raise InputError(f"{out_dir} exists and is not an empty directory")
     op = to_openpose(motion)
     files = []
-    tmp = out_dir.with_name(f".{out_dir.name}.part")
-    if tmp.exists():
-        import shutil
-
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    for t in range(op.frames):
-        doc = {
-            "version": 1.3,
-            "people": [_person(op, t)] if np.isfinite(op.body[t]).any() else [],
-            "canvas_width": motion.width,
-            "canvas_height": motion.height,
-            "timestamp": _flt(motion.timestamps[t]),
-        }
-        name = f"{stem}_{t:012d}_keypoints.json"
-        (tmp / name).write_text(json.dumps(doc, separators=(",", ":")))
-        files.append(out_dir / name)
-    if out_dir.exists():
-        out_dir.rmdir()
-    tmp.rename(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        for t in range(op.frames):
+            doc = {
+                "version": 1.3,
+                "people": [_person(op, t)] if np.isfinite(op.body[t]).any() else [],
+                "canvas_width": motion.width,
+                "canvas_height": motion.height,
+                "timestamp": _flt(motion.timestamps[t]),
+            }
+            name = f"{stem}_{t:012d}_keypoints.json"
+            (tmp / name).write_text(json.dumps(doc, separators=(",", ":")))
+            files.append(out_dir / name)
     return files
 
 
@@ -117,17 +121,14 @@ def export_npz(motion: Motion, path: Path, meta: dict | None = None) -> Path:
         arrays["world"] = motion.world
     if motion.presence is not None:
         arrays["presence"] = motion.presence
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, **arrays)
-    tmp.replace(path)
     return path
 
 
 def export_csv(motion: Motion, path: Path) -> Path:
     names = motion.skeleton.joint_names
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["frame", "time"] + [f"{n}_{k}" for n in names for k in ("x", "y", "c")])
         for t in range(motion.frames):
@@ -139,11 +140,21 @@ def export_csv(motion: Motion, path: Path) -> Path:
                 else:
                     row += ["", "", ""]
             w.writerow(row)
-    tmp.replace(path)
     return path
 
 
 # ------------------------------------------------------------------------------------- import
+def read(path: Path, fmt: str, *, fps: float | None = None, size: tuple[int, int] | None = None,
+         person: int = 0) -> Imported:
+    """Read keypoints written as ``fmt`` (IMPORT_FORMATS); ``fps``, ``size`` and ``person`` are
+    for OpenPose JSON."""
+    if fmt == "npz":
+        return import_npz(path)
+    if fmt == "openpose-json":
+        return import_openpose_json(path, fps=fps, size=size, person=person)
+    raise InputError(f"{{format}} {fmt!r}: import reads {', '.join(IMPORT_FORMATS)}", params=["format"])
+
+
 def _sha_of(paths: list[Path], root: Path | None) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
@@ -227,7 +238,8 @@ def import_openpose_json(path: Path, *, fps: float | None = None, size: tuple[in
     pts = pts[np.isfinite(pts).all(axis=1)]
     if pts.size and float(pts.max()) <= 1.0 + 1e-6:
         if width is None:
-            raise InputError(f"{path}: keypoints are normalised to [0, 1]; give the frame size with --size WxH")
+            raise InputError(f"{path}: keypoints are normalised to [0, 1]; give the frame size with {{size=WxH}}",
+                             params=["size"])
         scale = np.array([width, height], np.float32)
         body *= scale
         hands *= scale
@@ -255,10 +267,11 @@ def _timestamps(stamps: list[float | None], fps: float | None, path: Path) -> tu
         ts = np.asarray(stamps, np.float64)
         if T == 1 or (np.diff(ts) > 0).all():
             return ts - ts[0], "timing from the files' timestamps"
-        raise InputError(f"{path}: the frames' timestamps do not increase; give --fps to ignore them")
+        raise InputError(f"{path}: the frames' timestamps do not increase; give {{fps}} to ignore them",
+                         params=["fps"])
     rate = fps or 30.0
     if not 0 < rate <= 1000:
-        raise InputError("--fps must lie in (0, 1000]")
+        raise InputError("{fps} must lie in (0, 1000]", params=["fps"])
     return np.arange(T) / rate, f"timing from {'--fps' if fps else 'the default'} {rate:g} fps"
 
 

@@ -278,7 +278,7 @@ def test_device_plan_and_cpu_refusal(monkeypatch):
     assert rt.need_gib == pytest.approx(10**9 * 4 / 2**30 + b.headroom_gib, abs=0.01)
     # a model counted as "real" is refused on the CPU unless allowed
     monkeypatch.setattr(diffusion, "CPU_PARAM_LIMIT", 1000)
-    with pytest.raises(InputError, match="--allow-cpu"):
+    with pytest.raises(InputError, match="allow_cpu"):  # the CLI spells it --allow-cpu
         b.resolve({**b.defaults})
     assert b.resolve({**b.defaults, "allow_cpu": True})["allow_cpu"] is True
 

@@ -131,7 +131,7 @@ def test_preview_plays_at_the_motions_timing_and_shows_the_movement(lib, tmp_pat
 
 
 def test_preview_over_source_lines_up_with_the_clip(lib, tmp_path, sample):
-    from motionlib.ingest import video
+    from motionlib.media import video
 
     out = tmp_path / "o.mp4"
     info = cli_json("preview", "demo", "--over-source", "-o", out, library=lib)

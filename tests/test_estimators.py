@@ -20,9 +20,10 @@ def test_settings_digest_depends_on_what_changes_results_only():
 def test_option_conflicts_and_ranges(tmp_path):
     with pytest.raises(InputError, match="cannot be combined"):
         spec_for(whole_body=True, task_file=tmp_path / "x.task")
-    with pytest.raises(InputError, match="max-size"):
+    # the library names its parameters; the command line spells them as its flags (test_layers)
+    with pytest.raises(InputError, match="max_size"):
         IngestOptions(max_size=10)
-    with pytest.raises(InputError, match="min-detection-confidence"):
+    with pytest.raises(InputError, match="min_detection_confidence"):
         IngestOptions(min_detection_confidence=1.5)
 
 

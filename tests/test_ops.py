@@ -128,7 +128,7 @@ def test_loop_finds_the_period_and_blends_the_seam():
 
 
 def test_loop_on_a_clip_too_short_fails_clearly():
-    with pytest.raises(InputError, match="min-length"):
+    with pytest.raises(InputError, match="min_length"):  # the library's name; the CLI says --min-length
         ops.loop(make_motion(T=20), min_length=1.0)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import write_clip
-from motionlib.ingest import video
+from motionlib.media import video
 from motionlib.ingest.pipeline import IngestOptions, analyze
 from motionlib.ingest.tracker import plan_segments
 

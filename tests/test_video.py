@@ -5,7 +5,7 @@ import pytest
 
 from conftest import read_frames, write_audio_only, write_clip
 from motionlib.core.errors import InputError, MediaError
-from motionlib.ingest import video
+from motionlib.media import video
 
 
 @pytest.mark.parametrize("rotation", [90, 180, 270])

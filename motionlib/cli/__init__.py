@@ -10,10 +10,11 @@ __all__ = ["app", "main"]
 
 
 def main(argv: list[str] | None = None) -> None:
+    from motionlib.cli.app import describe
     from motionlib.core.errors import MotionlibError
 
     try:
         app(args=argv, prog_name="motionlib")
     except MotionlibError as err:  # raised outside a command (e.g. opening the library)
-        sys.stderr.write(f"error: {err}\n")
+        sys.stderr.write(f"error: {describe(err)}\n")
         sys.exit(err.exit_code)

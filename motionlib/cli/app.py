@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import sys
@@ -51,6 +52,30 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+# the command running now (set by handles_errors), whose options spell the library's parameters
+_COMMAND: contextvars.ContextVar = contextvars.ContextVar("motionlib_command", default=None)
+
+
+def flag(name: str) -> str:
+    """The command line's spelling of a library parameter: the running command's option of that
+    name (its long form), else ``--name-with-dashes``."""
+    command = _COMMAND.get()
+    for param in command.params if command is not None else ():
+        if param.name == name and getattr(param, "param_type_name", "") == "option":
+            return max(param.opts, key=len)
+    return "--" + name.replace("_", "-")
+
+
+def describe(err: BaseException) -> str:
+    """One line for an error: a library error in the command line's words (its parameters
+    spelled as flags), anything else with its type."""
+    from motionlib.core.errors import MotionlibError
+
+    if isinstance(err, MotionlibError):
+        return err.message(flag)
+    return f"{type(err).__name__}: {err}"
+
+
 def handles_errors(fn: Callable) -> Callable:
     """Turn MotionlibError into one line on stderr and a non-zero exit."""
 
@@ -58,12 +83,16 @@ def handles_errors(fn: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         from motionlib.core.errors import MotionlibError
 
+        ctx = kwargs.get("ctx")  # every command that opens the library takes ``ctx``
+        token = _COMMAND.set(getattr(ctx, "command", None))
         try:
             return fn(*args, **kwargs)
         except MotionlibError as err:
-            fail(str(err), err.exit_code)
+            fail(describe(err), err.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        finally:
+            _COMMAND.reset(token)
 
     return wrapper
 

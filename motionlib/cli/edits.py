@@ -26,7 +26,7 @@ def _print(result) -> None:
     from rich.console import Console
     from rich.text import Text
 
-    from motionlib.cli.render import score_text
+    from motionlib.present import score_text
 
     out = Console(highlight=False)
     r, p = result.record, result.parent
@@ -148,10 +148,10 @@ def retime(
 @handles_errors
 def fill_gaps(
     ctx: typer.Context, ref: Ref_,
-    max_: Annotated[float, typer.Option("--max", help="Longest dropout to interpolate, seconds.")] = 0.5,
+    max_gap: Annotated[float, typer.Option("--max", help="Longest dropout to interpolate, seconds.")] = 0.5,
     name: Name_ = None, tag: Tags_ = [], as_json: Json_ = False,
 ):
     """Interpolate dropouts up to --max seconds; longer ones stay marked as missing."""
     from motionlib.processing import ops
 
-    _run(ctx, ref, lambda m: ops.fill_gaps(m, max_), name, tag, as_json)
+    _run(ctx, ref, lambda m: ops.fill_gaps(m, max_gap), name, tag, as_json)

@@ -14,14 +14,9 @@ from motionlib.cli.app import app, handles_errors, print_json
 Ref_ = Annotated[str, typer.Argument(metavar="NAME[@VERSION]", help="Motion (latest version) or name@N.")]
 
 
-def _safe_stem(ref: str) -> str:
-    from motionlib.core.names import file_stem
-
-    return file_stem(ref, "motion")
-
-
-def _progress(total: int, label: str):
-    """A context manager giving a progress callback (a bar on a terminal, else nothing)."""
+def _progress(label: str):
+    """A context manager giving a progress callback ``(done, total)``: a bar on a terminal, else
+    nothing."""
     import contextlib
 
     if not sys.stderr.isatty():
@@ -34,8 +29,8 @@ def _progress(total: int, label: str):
 
         with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
                       transient=True, console=Console(stderr=True)) as p:
-            task = p.add_task(label, total=total)
-            yield lambda done: p.update(task, completed=done)
+            task = p.add_task(label, total=None)
+            yield lambda done, total: p.update(task, completed=done, total=total)
 
     return bar()
 
@@ -51,33 +46,13 @@ def preview(
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ):
     """Write a video of the motion at its true timing: pose maps, or the skeleton over the source."""
-    from motionlib.core.errors import InputError
-    from motionlib.render.encode import check_output
-    from motionlib.render.posemap import output_size
-
-    lib = ctx.obj.library
-    record = lib.get(ref)
-    out = check_output(output or Path(f"{_safe_stem(record.ref)}-preview.mp4"))
-    if not 0 <= threshold <= 1:
-        raise InputError("--threshold must lie in [0, 1]")
-    output_size(record.width, record.height, size)  # a bad --size fails before any work
-    source = offset = None
-    if over_source:
-        found = lib.aligned_source(record)
-        if isinstance(found, str):
-            raise InputError(f"{found}; preview it without --over-source")
-        source, offset = found
-    from motionlib.render.preview import write_preview
-
-    motion = lib.load(record.ref)
-    with _progress(motion.frames, "preview") as cb:
-        info = write_preview(motion, out, size=size, source=source, source_offset=offset or 0.0,
-                             threshold=threshold, progress=cb)
-    info["ref"] = record.ref
+    with _progress("preview") as cb:
+        info = ctx.obj.library.preview(ref, output, size=size, over_source=over_source, threshold=threshold,
+                                       progress=cb)
     if as_json:
         print_json(info)
     else:
-        print(f"wrote {out} ({info['width']}x{info['height']}, {info['frames']} frames, {info['duration']:.2f}s)")
+        print(f"wrote {info['path']} ({info['width']}x{info['height']}, {info['frames']} frames, {info['duration']:.2f}s)")
 
 
 @app.command(rich_help_panel="Look and exchange")
@@ -87,46 +62,17 @@ def export(
     fmt: Annotated[str, typer.Option("--format", "-f", help="openpose-json (a directory, one file per frame), npz, csv or mp4 (pose maps).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write (a new or empty directory for openpose-json).")],
     size: Annotated[Optional[str], typer.Option(help="mp4 only: WIDTHxHEIGHT or the long side (default 512).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    overwrite: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ):
     """Write a version's keypoints for other tools (ComfyUI, ControlNet, spreadsheets, NumPy)."""
-    from motionlib import exchange
-    from motionlib.core.errors import InputError
-    from motionlib.render.encode import check_output
-
-    if fmt not in exchange.EXPORT_FORMATS:
-        raise InputError(f"--format {fmt!r}: choose one of {', '.join(exchange.EXPORT_FORMATS)}")
-    lib = ctx.obj.library
-    record = lib.get(ref)
-    if fmt == "openpose-json":
-        out = Path(output).expanduser()
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise InputError(f"{out} exists and is not an empty directory")
-        check_output(out / "x", suffixes=()) if out.exists() else check_output(out, suffixes=())
-    else:
-        out = check_output(output, overwrite=force, suffixes=(f".{fmt}",))
-    motion = lib.load(record.ref)
-    if fmt == "openpose-json":
-        files = exchange.export_openpose_json(motion, out, _safe_stem(record.ref))
-        info = {"path": str(out), "files": len(files)}
-    elif fmt == "npz":
-        exchange.export_npz(motion, out, {"ref": record.ref})
-        info = {"path": str(out)}
-    elif fmt == "csv":
-        exchange.export_csv(motion, out)
-        info = {"path": str(out)}
-    else:
-        from motionlib.render.preview import write_preview
-
-        with _progress(motion.frames, "export") as cb:
-            info = write_preview(motion, out, size=size, progress=cb)
-    info.update(ref=record.ref, format=fmt, frames=motion.frames)
+    with _progress("export") as cb:
+        info = ctx.obj.library.export(ref, fmt, output, size=size, overwrite=overwrite, progress=cb)
     if as_json:
         print_json(info)
     else:
         extra = f" ({info['files']} files)" if "files" in info else ""
-        print(f"wrote {info['path']}{extra}: {record.ref} as {fmt}, {motion.frames} frames")
+        print(f"wrote {info['path']}{extra}: {info['ref']} as {fmt}, {info['frames']} frames")
 
 
 @app.command("import", rich_help_panel="Look and exchange")

@@ -8,7 +8,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from motionlib.cli.app import app, fail, handles_errors, print_json
+from motionlib.cli.app import app, describe, fail, handles_errors, print_json
 
 
 def _err_console():
@@ -59,8 +59,8 @@ def ingest(
             result = _ingest_one(lib, path, name, tag, options, keep_source, show_progress)
         except MotionlibError as e:
             failed += 1
-            results.append({"file": str(path), "status": "failed", "error": str(e)})
-            sys.stderr.write(f"error: {path}: {e}\n")
+            results.append({"file": str(path), "status": "failed", "error": describe(e)})
+            sys.stderr.write(f"error: {path}: {describe(e)}\n")
             continue
         except KeyboardInterrupt:
             fail(f"{path}: interrupted; nothing was stored for it", 130)
@@ -110,7 +110,7 @@ def _ingest_one(lib, path, name, tags, options, keep_source, show_progress):
 
 
 def _print_result(out, result) -> None:
-    from motionlib.cli.render import score_text
+    from motionlib.present import score_text
     from rich.text import Text
 
     r = result.record
@@ -166,7 +166,7 @@ def list_(
             "the library is empty: add a clip with `motionlib ingest CLIP.mp4`"
         _err_console().print(hint)
         return
-    from motionlib.cli.render import motions_table
+    from motionlib.present import motions_table
 
     _out_console().print(motions_table(records))
 
@@ -201,7 +201,7 @@ def show(
 def _print_show(record, manifest) -> None:
     from rich.table import Table
 
-    from motionlib.cli.render import EXPLAIN, score_text
+    from motionlib.present import EXPLAIN, score_text
 
     out = _out_console()
     src = manifest.get("source", {})
@@ -300,24 +300,11 @@ def reindex(
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
 ):
     """Rebuild the index from the store (keeps tags; repairs a lost or corrupt index)."""
-    from motionlib.library import Library, resolve_library_path
-    from motionlib.core.errors import LibraryError
+    from motionlib.library import Library
 
-    root = resolve_library_path(ctx.obj.library_path)
-    try:
-        lib = Library(root)
-    except LibraryError:
-        index = root / "index.sqlite"
-        if not index.exists():
-            raise
-        import time
-
-        aside = index.with_name(f"index.sqlite.corrupt-{int(time.time())}")
-        index.rename(aside)
-        for suffix in ("-wal", "-shm"):
-            Path(str(index) + suffix).unlink(missing_ok=True)
+    lib, aside = Library.open_repairing(ctx.obj.library_path)
+    if aside is not None:
         _err_console().print(f"the index was unreadable; moved it to {aside.name}")
-        lib = Library(root)
     result = lib.reindex()
     if as_json:
         print_json(result)

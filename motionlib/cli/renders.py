@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from motionlib.cli.app import app, fail, handles_errors, print_json
+from motionlib.cli.app import app, describe, fail, handles_errors, print_json
 
 
 def _console(stderr: bool = False):
@@ -59,25 +60,22 @@ def render(
     allow_cpu: Annotated[bool, typer.Option("--allow-cpu", help="Run a real diffusion model on the CPU (very slow) instead of refusing.", rich_help_panel="Diffusion")] = False,
     campaign: Annotated[Optional[Path], typer.Option("--campaign", help="A TOML file listing renders (schemas/campaign.schema.json).")] = None,
     again: Annotated[Optional[int], typer.Option("--again", help="Render again with every parameter of render ID (see `motionlib renders`).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    overwrite: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the render records as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ):
     """Render motions onto identities; every render is recorded (see `motionlib renders`)."""
-    from motionlib.core.errors import InputError, MotionlibError
-    from motionlib.render.pipeline import RenderJob, prepare, run
+    from motionlib.core.errors import InputError
+    from motionlib.render.pipeline import RenderJob
 
     lib = ctx.obj.library
     modes = sum([bool(motion or identity), campaign is not None, again is not None])
     if modes != 1:
         raise InputError("give --motion and --identity, or --campaign FILE, or --again ID")
-    out_dir = Path("renders")
     if campaign is not None:
-        from motionlib.render import campaign as campaigns
-
-        _name, out_dir, jobs = campaigns.load(campaign)
+        prepared = lib.plan_campaign(campaign, output=output, overwrite=overwrite)
     elif again is not None:
-        jobs = [_again_job(lib, again, output)]
+        prepared = [lib.plan_again(again, output=output, overwrite=overwrite)]
     else:
         if not motion or not identity:
             raise InputError("give at least one --motion and one --identity")
@@ -88,37 +86,22 @@ def render(
         jobs = [RenderJob(motion=m, identity=i, backend=backend, size=size, retarget=retarget, seed=seed,
                           prompt=prompt, negative_prompt=negative_prompt, threshold=threshold, params=params)
                 for m in dict.fromkeys(motion) for i in dict.fromkeys(identity)]
-    if output is not None and again is None:
-        if len(jobs) == 1 and output.suffix.lower() == ".mp4":
-            jobs[0].output = str(output)
-        elif output.suffix.lower() == ".mp4":
-            raise InputError(f"{len(jobs)} renders cannot all be written to {output}; give a directory")
-        else:
-            out_dir = output
-    # every check before any work: a batch with one bad job renders nothing
-    taken: set = set()
-    prepared = [prepare(lib, j, overwrite=force, taken=taken, default_dir=out_dir) for j in jobs]
-    dirs = {p.output.parent for p in prepared}
-    for d in dirs:
-        d.mkdir(parents=True, exist_ok=True)
-    results = []
+        prepared = lib.plan_renders(jobs, output=output, overwrite=overwrite)
     show = not (quiet or as_json) and sys.stderr.isatty()
-    for n, prep in enumerate(prepared, 1):
-        label = f"[{n}/{len(prepared)}] {prep.motion.ref} x {prep.identity.name} ({prep.job.backend})"
-        try:
-            if show:
-                record = _run_with_bar(lib, prep, label)
-            else:
-                record = run(lib, prep)
-            results.append(record)
-        except KeyboardInterrupt:
-            fail(f"{label}: interrupted; its record is marked failed and no partial video was left", 130)
-        except Exception as err:  # one failing job does not stop the others
-            message = str(err) if isinstance(err, MotionlibError) else f"{type(err).__name__}: {err}"
-            sys.stderr.write(f"error: {label}: {message}\n")
-            rid = getattr(err, "render_id", None)
-            if rid is not None:
-                results.append(lib.get_render(rid))
+    labels = {id(p): f"[{n}/{len(prepared)}] {p.label}" for n, p in enumerate(prepared, 1)}
+    current = []  # the job running now, for the message when it is interrupted
+
+    def job_progress(prep):
+        current[:] = [labels[id(prep)]]
+        return _bar(labels[id(prep)], prep.motion.frames) if show else contextlib.nullcontext(None)
+
+    def on_failure(prep, err):
+        sys.stderr.write(f"error: {labels[id(prep)]}: {describe(err)}\n")
+
+    try:
+        results = lib.render_all(prepared, job_progress=job_progress, on_failure=on_failure)
+    except KeyboardInterrupt:
+        fail(f"{current[0] if current else 'render'}: interrupted; its record is marked failed and no partial video was left", 130)
     if as_json:
         print_json([r.to_json() for r in results])
     else:
@@ -145,38 +128,19 @@ def _models(pairs: list[str]) -> dict:
     return out
 
 
-def _again_job(lib, render_id: int, output: Optional[Path]):
-    from motionlib.core.errors import InputError
-    from motionlib.render.pipeline import RenderJob
-
-    old = lib.get_render(render_id)
-    p = dict(old.params)
-    p.pop("result", None)
-    identity = lib.get_identity(old.identity_name)
-    if identity.sha256 != old.identity_sha256:
-        raise InputError(f"identity {old.identity_name!r} is not the picture render {render_id} used "
-                         "(it was replaced); cannot reproduce it")
-    fields = {k: p[k] for k in ("motion", "identity", "backend", "size", "retarget", "seed", "prompt",
-                                "negative_prompt", "threshold", "params", "campaign") if k in p}
-    fields["motion"] = old.motion_ref  # the exact version, even if the name has newer ones
-    fields["seed"] = old.seed
-    fields["output"] = str(output) if output is not None else None
-    return RenderJob(**fields)
-
-
-def _run_with_bar(lib, prep, label):
+@contextlib.contextmanager
+def _bar(label: str, frames: int):
+    """A progress bar on stderr for one render; yields its progress callback."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from motionlib.render.pipeline import run
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stage]}"),
                   TimeRemainingColumn(), transient=True, console=_console(stderr=True)) as bar:
-        task = bar.add_task(label, total=prep.motion.frames, stage="")
-        return run(lib, prep, progress=lambda stage, done, total: bar.update(task, completed=done, total=total, stage=stage))
+        task = bar.add_task(label, total=frames, stage="")
+        yield lambda stage, done, total: bar.update(task, completed=done, total=total, stage=stage)
 
 
 def _summary(results, single: bool) -> None:
-    from rich.table import Table
+    from motionlib.present import renders_table
 
     out = _console()
     if single and results and results[0].status == "done":
@@ -186,15 +150,7 @@ def _summary(results, single: bool) -> None:
         for w in r.params.get("result", {}).get("warnings", []):
             out.print(f"  ! {w}", style="yellow")
         return
-    t = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("id", "motion", "identity", "backend", "status", "s"):
-        t.add_column(col, no_wrap=True, max_width=24, overflow="ellipsis")
-    t.add_column("output", overflow="fold", min_width=16)
-    for r in results:
-        t.add_row(str(r.id), r.motion_ref, r.identity_name, r.backend,
-                  r.status if r.status == "done" else f"[red]{r.status}[/red]",
-                  f"{r.timings.get('total', 0):.1f}", _short(r.output) if r.status == "done" else (r.error or ""))
-    out.print(t)
+    out.print(renders_table(results, ("id", "motion", "identity", "backend", "status", "s")))
     failed = sum(r.status != "done" for r in results)
     out.print(f"{len(results) - failed} of {len(results)} rendered" + (f", {failed} failed" if failed else ""))
 
@@ -214,24 +170,6 @@ def renders(
     if not records:
         _console().print("no renders yet: try `motionlib render --motion NAME --identity NAME`")
         return
-    from rich.table import Table
+    from motionlib.present import renders_table
 
-    t = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("id", "status", "motion", "identity", "backend", "seed", "s"):
-        t.add_column(col, no_wrap=True, max_width=24, overflow="ellipsis")
-    t.add_column("output (--json: full paths)", overflow="fold", min_width=16)
-    for r in records:
-        t.add_row(str(r.id), r.status if r.status == "done" else f"[red]{r.status}[/red]",
-                  r.motion_ref, r.identity_name, r.backend, str(r.seed), f"{r.timings.get('total', 0):.1f}",
-                  _short(r.output) if r.status == "done" else (r.error or ""))
-    _console().print(t)
-
-
-def _short(path: str) -> str:
-    import os
-
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        rel = path
-    return rel if len(rel) <= 40 and not rel.startswith("..") else os.path.basename(path)
+    _console().print(renders_table(records, output_heading="output (--json: full paths)"))

@@ -1,10 +1,56 @@
-"""One exception hierarchy. The CLI turns any MotionlibError into a single line on stderr."""
+"""One exception hierarchy. The CLI turns any MotionlibError into a single line on stderr.
+
+A message that names a parameter of the call that failed writes it as a field, ``{start}`` (or
+with a value, ``{retarget=global}``), and lists it in ``params`` (other braces stay as they are).
+The library's own wording spells it as the parameter's name (``start must be >= 0 seconds``, ``use
+retarget=global``); a front end spells it its own way with ``err.message(spell)`` (the CLI:
+``--start must be >= 0 seconds``, ``use --retarget global``). Pure code never writes a
+command-line flag itself.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable, Mapping
+
+_FIELD = re.compile(r"\{([a-z_]+)(?:=([^{}\s]+))?\}")
 
 
 class MotionlibError(Exception):
     """Base class: an error the user can act on. ``str(err)`` is the one-line message."""
 
     exit_code = 1
+
+    def __init__(self, message: str = "", *, params: Mapping[str, str] | Iterable[str] = ()):
+        self.template = message
+        # parameter name -> how the library spells it when no front end says otherwise
+        self.params: dict[str, str] = dict(params) if isinstance(params, Mapping) else {p: p for p in params}
+        super().__init__(self.message())
+
+    def message(self, spell: Callable[[str], str | None] | None = None) -> str:
+        """The message with each named parameter spelled by ``spell(name)`` (None: the default)."""
+        if not self.params:
+            return self.template
+
+        def word(m: re.Match) -> str:
+            name, value = m.group(1), m.group(2)
+            if name not in self.params:
+                return m.group(0)  # not a parameter: literal text (a user's value, say)
+            given = spell(name) if spell is not None else None
+            if value is None:
+                return given or self.params[name]
+            return f"{given} {value}" if given else f"{self.params[name]}={value}"
+
+        return _FIELD.sub(word, self.template)
+
+    def __reduce__(self):  # survives pickling (errors raised in worker processes)
+        return (_rebuild, (type(self), self.template, self.params))
+
+
+def _rebuild(cls, template: str, params: dict) -> MotionlibError:
+    err = cls.__new__(cls)
+    MotionlibError.__init__(err, template, params=params)
+    return err
 
 
 class InputError(MotionlibError):
@@ -37,3 +83,15 @@ class EstimatorError(MotionlibError):
 
 class ModelError(MotionlibError):
     """Model weights that are there but cannot be loaded (damaged, wrong shapes, wrong class)."""
+
+
+class SourceUnavailable(InputError):
+    """A version's frames no longer sit on a kept source clip (or none is kept)."""
+
+
+class RenderFailed(MotionlibError):
+    """A render that started and failed; its record (status ``failed``) is ``record``."""
+
+    def __init__(self, message: str, record=None, **kw):
+        super().__init__(message, **kw)
+        self.record = record

@@ -28,6 +28,13 @@ from motionlib.core.skeleton import (
     Skeleton,
 )
 
+# The colour of body joint j (and of limb j) in the OpenPose drawing convention (docs/posemap.md).
+LIMB_COLOURS: tuple[tuple[int, int, int], ...] = (
+    (255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0), (85, 255, 0),
+    (0, 255, 0), (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255),
+    (0, 0, 255), (85, 0, 255), (170, 0, 255), (255, 0, 255), (255, 0, 85), (255, 0, 170),
+)
+
 # Face-mesh index for each of the 68 iBUG points, in iBUG order ("right" = the performer's right).
 FACE_MESH_TO_68: tuple[int, ...] = (
     # jaw, from the performer's right ear round the chin to the left ear (0-16)

@@ -3,10 +3,14 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from motionlib.core.errors import LibraryError
 from motionlib.index import migrations
+
+if TYPE_CHECKING:
+    from motionlib.index.reader import Reader
+    from motionlib.index.writer import Writer
 
 
 class Index:
@@ -25,7 +29,7 @@ class Index:
             raise LibraryError(f"cannot open the index {self.path}: {err} (try `motionlib reindex`)") from None
 
     # -- reads: stdlib sqlite3 -------------------------------------------------------------
-    def reader(self):
+    def reader(self) -> "Reader":
         from motionlib.index.reader import Reader
 
         return Reader(self.path)
@@ -60,15 +64,23 @@ class Index:
         return self._engine
 
     @contextlib.contextmanager
-    def write(self) -> Iterator["object"]:
-        """A SQLModel Session inside BEGIN IMMEDIATE; commits on success, rolls back on error."""
+    def write(self) -> Iterator["Writer"]:
+        """A :class:`Writer` inside BEGIN IMMEDIATE; commits on success, rolls back on error."""
         from sqlmodel import Session
+
+        from motionlib.index.writer import Writer
 
         with Session(self._get_engine(), expire_on_commit=False) as session:
             with session.begin():
-                yield session
+                yield Writer(session)
 
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def warm_imports() -> None:
+    """Import what writing needs (SQLModel, SQLAlchemy: ~0.5 s here) ahead of time, e.g. while
+    pose workers are busy."""
+    import motionlib.index.writer  # noqa: F401

@@ -251,11 +251,12 @@ def parse_sort(spec: str | None) -> list[tuple[str, bool]]:
         if ":" in part:
             part, direction = part.split(":", 1)
             if direction not in ("asc", "desc"):
-                raise InputError(f"--sort {spec!r}: direction must be asc or desc")
+                raise InputError(f"{{sort}} {spec!r}: direction must be asc or desc", params=["sort"])
             desc = direction == "desc"
         field = part.lower()
         if field not in SORT_FIELDS:
-            raise InputError(f"--sort {spec!r}: unknown field {field!r} (fields: {', '.join(SORT_FIELDS)})")
+            raise InputError(f"{{sort}} {spec!r}: unknown field {field!r} (fields: {', '.join(SORT_FIELDS)})",
+                             params=["sort"])
         out.append((FIELDS[field][0], desc))
     return out
 

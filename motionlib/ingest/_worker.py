@@ -27,7 +27,7 @@ def main() -> None:
         job = pickle.load(inp)
         from pathlib import Path
 
-        from motionlib.ingest import video
+        from motionlib.media import video
         from motionlib.ingest.tracker import SegmentRunner
 
         info = video.probe(Path(job["path"]))

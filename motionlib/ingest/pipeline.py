@@ -13,7 +13,7 @@ from motionlib.core.errors import InputError, NoPersonError
 from motionlib.core.motion import Motion
 from motionlib.core.skeleton import get_skeleton
 from motionlib.ingest.estimators import EstimatorSpec, spec_for
-from motionlib.ingest.video import VideoInfo
+from motionlib.media.video import VideoInfo
 
 PIPELINE_VERSION = 1  # bump when a change alters what the same settings produce
 
@@ -31,12 +31,12 @@ class IngestOptions:
 
     def __post_init__(self):
         if self.max_size < 64:
-            raise InputError("--max-size must be at least 64 pixels")
+            raise InputError("{max_size} must be at least 64 pixels", params=["max_size"])
         if self.workers < 0:
-            raise InputError("--workers must be >= 0")
+            raise InputError("{workers} must be >= 0", params=["workers"])
         for name in ("min_detection_confidence", "min_tracking_confidence"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise InputError(f"--{name.replace('_', '-')} must lie in [0, 1]")
+                raise InputError(f"{{{name}}} must lie in [0, 1]", params=[name])
 
     def spec(self) -> EstimatorSpec:
         return spec_for(
@@ -76,7 +76,7 @@ def analyze(
     progress: Callable[[int], None] | None = None,
     while_waiting: Callable[[], None] | None = None,
 ) -> Analysis:
-    from motionlib.ingest import video
+    from motionlib.media import video
     from motionlib.ingest.estimators.mediapipe import quiet_native_stderr
     from motionlib.ingest.tracker import track
     from motionlib.processing.quality import assess

@@ -36,7 +36,7 @@ import numpy as np
 
 from motionlib.core.errors import EstimatorError, MediaError, MotionlibError
 from motionlib.ingest.estimators.base import EstimatorSpec, PoseEstimator, PoseResult
-from motionlib.ingest.video import VideoInfo
+from motionlib.media.video import VideoInfo
 
 WARMUP = 8  # frames a worker's fresh tracker runs before its segment starts
 AGREE_FRAMES = 3  # consecutive agreeing frames that make two tracks "the same"
@@ -98,7 +98,7 @@ class SegmentRunner:
                  end: float | None, warmup: bool, clip_end: float | None = None, prefetch: bool = False):
         """``prefetch`` decodes in a thread ahead of the tracker (used when this process has no
         other busy threads; worker processes decode inline, one per core)."""
-        from motionlib.ingest import video
+        from motionlib.media import video
 
         self.end = end
         self.aspect = info.width / info.height

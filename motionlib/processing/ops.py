@@ -53,13 +53,13 @@ def trim(m: Motion, start: float | None = None, end: float | None = None) -> Edi
     start = 0.0 if start is None else float(start)
     end = m.duration if end is None else float(end)
     if start < 0:
-        raise InputError("--start must be >= 0 seconds")
+        raise InputError("{start} must be >= 0 seconds", params=["start"])
     if start >= m.duration:
-        raise InputError(f"--start {start:g}s is past the end of the motion ({m.duration:.2f}s)")
+        raise InputError(f"{{start}} {start:g}s is past the end of the motion ({m.duration:.2f}s)", params=["start"])
     if end <= start:
-        raise InputError(f"--end {end:g}s must be after --start {start:g}s")
+        raise InputError(f"{{end}} {end:g}s must be after {{start}} {start:g}s", params=["end", "start"])
     if end > m.duration + 1e-6:
-        raise InputError(f"--end {end:g}s is past the end of the motion ({m.duration:.2f}s)")
+        raise InputError(f"{{end}} {end:g}s is past the end of the motion ({m.duration:.2f}s)", params=["end"])
     keep = np.flatnonzero((m.timestamps >= start - 1e-9) & (m.timestamps < end - 1e-9))
     if keep.size < 2:
         raise InputError(f"the range {start:g}-{end:g}s holds {keep.size} frame(s); a motion needs at least 2")
@@ -86,17 +86,18 @@ def smooth(m: Motion, *, method: str = "butterworth", cutoff: float = 6.0, max_g
            min_confidence: float = 0.5, window: int = 7, sigmas: float = 3.0, beta: float = 0.01) -> Edit:
     fs = m.fps
     if method not in ("butterworth", "one-euro"):
-        raise InputError(f"--method {method!r}: choose butterworth or one-euro")
+        raise InputError(f"{{method}} {method!r}: choose butterworth or one-euro", params=["method"])
     if not cutoff > 0:
-        raise InputError("--cutoff must be > 0 Hz")
+        raise InputError("{cutoff} must be > 0 Hz", params=["cutoff"])
     if method == "butterworth" and cutoff >= fs / 2:
-        raise InputError(f"--cutoff {cutoff:g} Hz must be below half the frame rate ({fs / 2:.1f} Hz)")
+        raise InputError(f"{{cutoff}} {cutoff:g} Hz must be below half the frame rate ({fs / 2:.1f} Hz)",
+                         params=["cutoff"])
     if m.frames < 4:
         raise InputError("smoothing needs at least 4 frames")
     if window < 3:
-        raise InputError("--window must be at least 3 frames")
+        raise InputError("{window} must be at least 3 frames", params=["window"])
     if max_gap < 0:
-        raise InputError("--max-gap must be >= 0 seconds")
+        raise InputError("{max_gap} must be >= 0 seconds", params=["max_gap"])
     torso = _torso(m)
     kp, conf, counts = filtering.smooth_keypoints(
         m.keypoints, m.confidence, m.timestamps, fs=fs, method=method, cutoff=cutoff,
@@ -128,7 +129,7 @@ def fill_gaps(m: Motion, max_gap: float = 0.5) -> Edit:
     """Interpolate dropouts up to ``max_gap`` seconds; longer ones stay unknown (NaN, confidence 0)
     and are listed in the result."""
     if max_gap <= 0:
-        raise InputError("--max must be > 0 seconds")
+        raise InputError("{max_gap} must be > 0 seconds", params=["max_gap"])
     kp, filled, left = filtering.interpolate_gaps(m.keypoints, m.timestamps, max_gap)
     conf = m.confidence.copy()
     known = np.isfinite(m.keypoints).all(axis=2)
@@ -180,9 +181,9 @@ def in_place(m: Motion, *, axes: str = "x", cutoff: float = 1.0) -> Edit:
     path, pinning the hips), is subtracted, and the performer is placed at the frame's centre
     (x) or at the median height (y)."""
     if axes not in ("x", "y", "xy"):
-        raise InputError("--axes must be x, y or xy")
+        raise InputError("{axes} must be x, y or xy", params=["axes"])
     if cutoff < 0:
-        raise InputError("--cutoff must be >= 0 Hz (0 pins the hips)")
+        raise InputError("{cutoff} must be >= 0 Hz (0 pins the hips)", params=["cutoff"])
     centre, _ = body_centre_and_scale(m.keypoints, m.skeleton)
     known = np.isfinite(centre).all(axis=1)
     if known.sum() < 2:
@@ -192,7 +193,8 @@ def in_place(m: Motion, *, axes: str = "x", cutoff: float = 1.0) -> Edit:
     fs = m.fps
     if cutoff > 0:
         if cutoff >= fs / 2:
-            raise InputError(f"--cutoff {cutoff:g} Hz must be below half the frame rate ({fs / 2:.1f} Hz)")
+            raise InputError(f"{{cutoff}} {cutoff:g} Hz must be below half the frame rate ({fs / 2:.1f} Hz)",
+                         params=["cutoff"])
         root = lowpass(root, fs, cutoff)
     target = np.array([m.width / 2, float(np.median(root[:, 1]))])
     shift = np.zeros_like(root)
@@ -213,11 +215,11 @@ def retime(m: Motion, *, fps: float | None = None, speed: float = 1.0) -> Edit:
     """Resample by timestamps: play ``speed`` times as fast, at ``fps`` frames per second (default:
     the current mean rate). Variable-rate motions come out at a constant rate."""
     if speed <= 0 or not math.isfinite(speed):
-        raise InputError("--speed must be a positive number")
+        raise InputError("{speed} must be a positive number", params=["speed"])
     if fps is not None and not (0 < fps <= 1000):
-        raise InputError("--fps must lie in (0, 1000]")
+        raise InputError("{fps} must lie in (0, 1000]", params=["fps"])
     if fps is None and speed == 1.0:
-        raise InputError("give --fps and/or --speed")
+        raise InputError("give {fps} and/or {speed}", params=["fps", "speed"])
     rate = float(fps) if fps else m.fps
     duration = m.duration / speed
     n = max(1, int(round(duration * rate)))
@@ -269,9 +271,9 @@ def loop(m: Motion, *, min_length: float = 1.0, blend: int = 4, velocity_weight:
     first after blending), the same before blending, and both as fractions of the clip's mean
     frame-to-frame motion."""
     if min_length <= 0:
-        raise InputError("--min-length must be > 0 seconds")
+        raise InputError("{min_length} must be > 0 seconds", params=["min_length"])
     if blend < 0:
-        raise InputError("--blend must be >= 0 frames")
+        raise InputError("{blend} must be >= 0 frames", params=["blend"])
     ts = m.timestamps
     core = list(m.skeleton.core)
     kp = m.keypoints[:, core].astype(np.float64)
@@ -279,8 +281,8 @@ def loop(m: Motion, *, min_length: float = 1.0, blend: int = 4, velocity_weight:
     torso = _torso(m) or 1.0
     if m.duration < 2 * min_length and ts[-1] - ts[0] < min_length + 2 / max(m.fps, 1):
         raise InputError(
-            f"the motion is {m.duration:.2f}s long; a loop of at least --min-length {min_length:g}s needs "
-            f"a longer clip (or a shorter --min-length)"
+            f"the motion is {m.duration:.2f}s long; a loop of at least {{min_length}} {min_length:g}s needs "
+            "a longer clip (or a shorter {min_length})", params=["min_length"],
         )
     pos = kp.reshape(len(ts), -1) / torso
     vel = np.gradient(pos, ts, axis=0) / max(m.fps, 1)
@@ -300,7 +302,7 @@ def loop(m: Motion, *, min_length: float = 1.0, blend: int = 4, velocity_weight:
     if not math.isfinite(best[0]):
         raise InputError(
             f"no pair of well-tracked frames at least {min_length:g}s apart: the motion is too short "
-            "or too poorly tracked to loop (try a shorter --min-length)"
+            "or too poorly tracked to loop (try a shorter {min_length})", params=["min_length"],
         )
     _, i, j = best
     # distances in pixels over all body joints known in both frames

@@ -4,7 +4,12 @@ frames no longer sit on a source clip."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from motionlib.render.retarget import IdentityBody
 
 FACE_WORDS = ("nose", "eye", "ear", "mouth")
 SCALE = 2.2  # crop side / extent of the face points (eyes to mouth and ears)
@@ -73,21 +78,18 @@ def crop(image: np.ndarray, box, size: int) -> np.ndarray:
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 
 
-def identity_face(image: np.ndarray, identity, size: int) -> np.ndarray | None:
-    """The identity picture's face, from its stored pose (None when it shows no face points)."""
-    from motionlib.core.skeleton import get_skeleton
-    from motionlib.render.retarget import IdentityBody
+def identity_face(image: np.ndarray, body: "IdentityBody", size: int) -> np.ndarray | None:
+    """The identity picture's face, from its pose (None when it shows no face points)."""
+    from motionlib.core.skeleton import MEDIAPIPE_POSE_33
 
-    body = IdentityBody.from_record(identity)
-    boxes = face_boxes(body.keypoints[None], body.confidence[None], get_skeleton(identity.skeleton))
+    boxes = face_boxes(body.keypoints[None], body.confidence[None], MEDIAPIPE_POSE_33)
     return None if boxes is None else crop(image, boxes[0], size)
 
 
 def source_faces(motion, source, offset: float, size: int) -> list[np.ndarray] | None:
     """One face crop per motion frame from the kept source clip (``motion`` in source pixels,
     aligned with it); None when no frame shows a face."""
-    from motionlib.ingest import video
-    from motionlib.render.preview import aligned_source_frames
+    from motionlib.media import video
 
     boxes = face_boxes(motion.keypoints, motion.confidence, motion.skeleton)
     if boxes is None:
@@ -98,4 +100,5 @@ def source_faces(motion, source, offset: float, size: int) -> list[np.ndarray] |
     sw, sh = info.scaled_size(DECODE_SIDE)
     boxes = boxes * (sw / motion.width)
     return [crop(frame, boxes[t], size)
-            for t, frame in enumerate(aligned_source_frames(motion, info, offset, DECODE_SIDE, (sw, sh)))]
+            for t, frame in enumerate(video.aligned_frames(info, motion.timestamps, motion.duration, offset,
+                                                          DECODE_SIDE, (sw, sh)))]

@@ -101,9 +101,9 @@ class ModelConfig:
         table = dict(self.models[backend])
         for role, value in (overrides or {}).items():
             if role not in table:
-                raise InputError(f"--model {role}=...: backend {backend!r} has no model role {role!r} "
-                                 f"(roles: {', '.join(table)})")
-            table[role] = _ref(role, value, f"--model {role}")
+                raise InputError(f"{{model={role}=...}}: backend {backend!r} has no model role {role!r} "
+                                 f"(roles: {', '.join(table)})", params=["model"])
+            table[role] = _ref(role, value, f"{{model}} {role}")
         return list(table.values())
 
 
@@ -114,18 +114,19 @@ def _looks_local(model_id: str) -> bool:
 
 
 def _ref(role: str, value, where: str) -> ModelRef:
+    """``where`` says where the value came from in messages (it may hold the field ``{model}``)."""
     if isinstance(value, str):
         value = {"id": value}
     if not isinstance(value, dict) or not isinstance(value.get("id"), str) or not value["id"].strip():
-        raise InputError(f"{where}: give a model id or path, or a table with id (and subfolder, weight_name, revision)")
+        raise InputError(f"{where}: give a model id or path, or a table with id (and subfolder, weight_name, revision)", params=["model"])
     extra = set(value) - {"id", "subfolder", "weight_name", "revision"}
     if extra:
-        raise InputError(f"{where}: unknown key {', '.join(sorted(extra))} (keys: id, subfolder, weight_name, revision)")
+        raise InputError(f"{where}: unknown key {', '.join(sorted(extra))} (keys: id, subfolder, weight_name, revision)", params=["model"])
     for k in ("subfolder", "weight_name", "revision"):
         if value.get(k) is not None and not isinstance(value[k], str):
-            raise InputError(f"{where}: {k} must be a string")
+            raise InputError(f"{where}: {k} must be a string", params=["model"])
     if KINDS[role] == "file" and not value.get("weight_name"):
-        raise InputError(f"{where}: {role} needs weight_name (the weights file)")
+        raise InputError(f"{where}: {role} needs weight_name (the weights file)", params=["model"])
     return ModelRef(role, value["id"].strip(), value.get("subfolder"), value.get("weight_name"), value.get("revision"))
 
 

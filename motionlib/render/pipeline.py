@@ -1,28 +1,26 @@
-"""The render pipeline: resolve -> retarget (cached) -> pose maps -> chunk plan -> backend ->
-H.264 at the motion's timing -> record.
+"""What a render computes, from a stored motion and an identity picture to the frames of a clip:
+the job and its checks, the picture size, the backend's context (pose maps of the retargeted
+motion, the identity still, the face video), and the warnings a result deserves.
 
-``prepare`` does every check that can fail (motion, identity, backend and its parameters, output
-path) without heavy work, so a batch fails before its first render starts. ``run`` performs one
-prepared job; its record is written before the work (status ``running``) and finished as ``done``
-or ``failed``. The video is written aside and renamed into place, so an interrupted render never
-leaves a half file under the final name.
+Nothing here reads or writes the library: ``motionlib.library`` resolves the motion and identity,
+keeps the retarget cache, records the render, places and hashes the video (``Library.render``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import secrets
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from motionlib.core.errors import InputError
-from motionlib.core.names import file_stem
+
+if TYPE_CHECKING:
+    from motionlib.core.motion import Motion
+    from motionlib.render.backends import Backend, RenderContext
+    from motionlib.render.retarget import IdentityBody
 
 PIPELINE_VERSION = 1
 DEFAULT_LONG_SIDE = 512
@@ -30,6 +28,8 @@ DEFAULT_LONG_SIDE = 512
 
 @dataclass
 class RenderJob:
+    """One render asked for: what to render, onto whom, how (the record keeps all of it)."""
+
     motion: str
     identity: str
     backend: str = "pose"
@@ -48,188 +48,81 @@ class RenderJob:
 
 
 @dataclass
-class Prepared:
-    job: RenderJob
-    motion: Any  # MotionRecord
-    identity: Any  # IdentityRecord
-    backend: Any  # Backend
-    output: Path
+class Settings:
+    """A job's checked settings: its backend (resolved), parameters, picture size and seed."""
+
+    backend: "Backend"
+    params: dict
     width: int  # pose-map size (identity frame, scaled)
     height: int
     seed: int
-    params: dict
 
 
-def default_output(job: RenderJob, directory: Path) -> Path:
-    base = f"{file_stem(job.motion)}_{file_stem(job.identity)}_{job.backend}"
-    path = directory / f"{base}.mp4"
-    n = 2
-    while path.exists():
-        path = directory / f"{base}-{n}.mp4"
-        n += 1
-    return path
-
-
-def prepare(lib, job: RenderJob, *, overwrite: bool = False, taken: set[Path] | None = None,
-            default_dir: Path = Path("renders")) -> Prepared:
-    """Check a job and resolve everything it needs; no rendering, nothing written."""
+def check(job: RenderJob, identity_width: int, identity_height: int) -> Settings:
+    """Every check of a job's settings that can fail, before any work (models are located, not
+    loaded); an unseeded job gets its seed here."""
     from motionlib.render.backends import get_backend
-    from motionlib.render.encode import check_output
     from motionlib.render.posemap import output_size
     from motionlib.render.retarget import METHODS
 
-    record = lib.get(job.motion)
-    identity = lib.get_identity(job.identity)
     backend = get_backend(job.backend)
     backend.check(job.params)
     params = backend.resolve({**backend.defaults, **job.params})
     if job.retarget not in METHODS:
-        raise InputError(f"--retarget {job.retarget!r}: choose {' or '.join(METHODS)}")
+        raise InputError(f"{{retarget}} {job.retarget!r}: choose {' or '.join(METHODS)}", params=["retarget"])
     if not 0 <= job.threshold <= 1:
-        raise InputError("--threshold must lie in [0, 1]")
+        raise InputError("{threshold} must lie in [0, 1]", params=["threshold"])
     if job.seed is not None and not (0 <= int(job.seed) < 2**63):
-        raise InputError("--seed must be a non-negative integer below 2^63")
-    w, h = output_size(identity.width, identity.height, job.size, default_long=DEFAULT_LONG_SIDE)
+        raise InputError("{seed} must be a non-negative integer below 2^63", params=["seed"])
+    w, h = output_size(identity_width, identity_height, job.size, default_long=DEFAULT_LONG_SIDE)
     m = backend.multiple
     w, h = w // m * m, h // m * m
     if min(w, h) < max(16, m):
-        raise InputError(f"--size gives {w}x{h}: too small for backend {job.backend!r}")
-    if job.output and not (job.campaign and not Path(job.output).parent.exists()):
-        out = Path(job.output).expanduser()
-        check_output(out, overwrite=overwrite)
-    else:
-        # a directory we create: the default ./renders, -o DIR, or a campaign's output_dir
-        directory = Path(job.output).parent if job.output else Path(default_dir)
-        _check_creatable(directory)
-        out = Path(job.output) if job.output else default_output(job, directory)
-    if taken is not None:
-        if out.resolve() in taken:
-            raise InputError(f"two jobs would write {out}")
-        taken.add(out.resolve())
+        raise InputError(f"{{size}} gives {w}x{h}: too small for backend {job.backend!r}", params=["size"])
     seed = int(job.seed) if job.seed is not None else secrets.randbelow(2**31)
-    return Prepared(job, record, identity, backend, out, w, h, seed, params)
+    return Settings(backend, params, w, h, seed)
 
 
-def _check_creatable(directory: Path) -> None:
-    if directory.exists() and not directory.is_dir():
-        raise InputError(f"{directory} exists and is not a directory")
-    probe = directory
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK):
-        raise InputError(f"cannot write into {directory}: {probe} is not writable")
+def context(job: RenderJob, settings: Settings, retargeted: "Motion", image: np.ndarray,
+            identity_width: int, identity_height: int) -> "RenderContext":
+    """What the backend renders from: the identity still and pose maps of the retargeted motion,
+    both at the picture size."""
+    import cv2
 
-
-def retarget_cached(lib, prep: Prepared, motion):
-    """Retarget, reusing an earlier result for the same (motion version, identity, method)."""
-    from dataclasses import replace
-
-    from motionlib.render.retarget import RETARGET_VERSION, IdentityBody, Retargeted, retarget
-
-    key_src = json.dumps([prep.motion.store_path, prep.motion.created, prep.identity.sha256,
-                          prep.identity.pose, prep.job.retarget, RETARGET_VERSION], sort_keys=True)
-    key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
-    path = lib.cache_dir("retarget") / f"{key}.npz"
-    ident = IdentityBody.from_record(prep.identity)
-    if path.exists():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                kp, conf, report = z["keypoints"], z["confidence"], json.loads(str(z["report"]))
-            m = replace(motion, keypoints=kp, confidence=conf, width=ident.width, height=ident.height,
-                        world=None, attrs={}).validate()
-            return Retargeted(m, prep.job.retarget, dict(report, cached=True))
-        except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed
-            path.unlink(missing_ok=True)
-    result = retarget(motion, ident, prep.job.retarget)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    with open(tmp, "wb") as f:
-        np.savez(f, keypoints=result.motion.keypoints, confidence=result.motion.confidence,
-                 report=np.array(json.dumps(result.report)))
-    os.replace(tmp, path)
-    result.report["cached"] = False
-    return result
-
-
-def run(lib, prep: Prepared, progress: Callable[[str, int, int], None] | None = None):
-    """Render one prepared job; returns its finished RenderRecord (raises after recording a failure)."""
     from motionlib.core.openpose import to_openpose
     from motionlib.render import posemap
     from motionlib.render.backends import RenderContext
-    from motionlib.render.encode import write_mp4
 
-    progress = progress or (lambda stage, done, total: None)
-    timings: dict[str, float] = {}
-    t_all = time.perf_counter()
-    render_id = lib.start_render(prep)
-    try:
-        t = time.perf_counter()
-        motion = lib.load(prep.motion.ref)
-        image = lib.identity_image(prep.identity)
-        timings["resolve"] = time.perf_counter() - t
-        t = time.perf_counter()
-        retargeted = retarget_cached(lib, prep, motion)
-        timings["retarget"] = time.perf_counter() - t
-        w, h = prep.width, prep.height
-        place = posemap.Placement.fit(prep.identity.width, prep.identity.height, w, h)
-        op = to_openpose(retargeted.motion)
+    w, h = settings.width, settings.height
+    place = posemap.Placement.fit(identity_width, identity_height, w, h)
+    op = to_openpose(retargeted)
 
-        def pose_map(i: int) -> np.ndarray:
-            return posemap.draw(op.frame(i), w, h, placement=place, threshold=prep.job.threshold)
+    def pose_map(i: int) -> np.ndarray:
+        return posemap.draw(op.frame(i), w, h, placement=place, threshold=job.threshold)
 
-        import cv2
-
-        still = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
-        ctx = RenderContext(still, pose_map, retargeted.motion, w, h, prep.seed, prep.job.prompt,
-                            prep.job.negative_prompt, prep.params)
-        if prep.backend.needs_face:
-            t = time.perf_counter()
-            ctx.source_face, prep.backend.report["face_video"] = _faces(lib, prep, motion, image)
-            timings["faces"] = time.perf_counter() - t
-        plan = prep.backend.plan(motion.frames, motion.fps)
-        t = time.perf_counter()
-        frames = _watch(prep.backend.render(ctx, plan, progress))
-        write_mp4(prep.output, frames, motion.timestamps, motion.duration)
-        timings["render_encode"] = time.perf_counter() - t
-        from motionlib.library import _hash_and_copy
-
-        sha = _hash_and_copy(prep.output, None)[0]
-        timings["total"] = time.perf_counter() - t_all
-        extra = {"warnings": _framing_warnings(retargeted.motion), "retarget": retargeted.report, "chunks": [[c.start, c.stop] for c in plan],
-                 "frames": motion.frames, "duration": motion.duration, "output_size": _video_size(prep, w, h)}
-        if prep.backend.report:
-            extra["backend_report"] = dict(prep.backend.report)
-        record = lib.finish_render(render_id, "done", output_sha256=sha, timings=timings, extra=extra)
-        _write_sidecar(prep.output, record, extra)
-        return record
-    except BaseException as err:
-        reason = "interrupted" if isinstance(err, KeyboardInterrupt) else (str(err) or type(err).__name__)
-        timings["total"] = time.perf_counter() - t_all
-        lib.finish_render(render_id, "failed", error=reason, timings=timings)
-        try:
-            err.render_id = render_id  # lets a batch report this job's record
-        except AttributeError:
-            pass
-        raise
+    still = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    return RenderContext(still, pose_map, retargeted, w, h, settings.seed, job.prompt, job.negative_prompt,
+                         settings.params)
 
 
-def _faces(lib, prep: Prepared, motion, image: np.ndarray):
-    """Face crops for each frame: from the kept source clip when the version still sits on it,
-    else the identity's own face. Returns (frame -> crop, where they came from)."""
+def face_video(backend: "Backend", motion: "Motion", source: tuple[Path, float] | None, image: np.ndarray,
+               body: "IdentityBody", what: str) -> tuple[Callable[[int], np.ndarray], str]:
+    """Face crops for each frame: from the kept source clip (``source``: path and time offset)
+    when the version still sits on it and shows a face, else the identity's own face held still.
+    Returns (frame -> crop, where they came from); ``what`` names the job in the error."""
     from motionlib.render import face
 
-    size = prep.backend.face_size()
-    found = lib.aligned_source(prep.motion)
-    crops = None if isinstance(found, str) else face.source_faces(motion, *found, size)
+    size = backend.face_size()
+    crops = None if source is None else face.source_faces(motion, *source, size)
     if crops is not None:
         return (lambda i: crops[i]), "source"
-    still = face.identity_face(image, prep.identity, size)
+    still = face.identity_face(image, body, size)
     if still is None:
-        raise InputError(f"backend {prep.job.backend!r} needs a face: the source clip of {prep.motion.ref} is not "
-                         f"kept or shows none, and identity {prep.identity.name!r} shows no face either")
+        raise InputError(f"backend {backend.name!r} needs a face: {what}")
     return (lambda i: still), "identity"
 
 
-def _framing_warnings(m) -> list[str]:
+def framing_warnings(m: "Motion") -> list[str]:
     """Say when the retargeted performer leaves the picture (travel is kept, scaled)."""
     from motionlib.processing.tracking import body_centre_and_scale
 
@@ -245,26 +138,7 @@ def _framing_warnings(m) -> list[str]:
     return []
 
 
-def _watch(frames):
-    """Pass frames through; the test hook MOTIONLIB_FAULT=render-frames stops after 10 of them."""
-    from motionlib.library import _fault
-
-    for i, frame in enumerate(frames):
-        if i == 10:
-            _fault("render-frames")
-        yield frame
-
-
-def _video_size(prep: Prepared, w: int, h: int) -> list[int]:
-    vw, vh = prep.backend.output_size(w, h, prep.params)
+def video_size(settings: Settings) -> list[int]:
+    """The encoded frame size (odd sides padded by one pixel)."""
+    vw, vh = settings.backend.output_size(settings.width, settings.height, settings.params)
     return [vw + vw % 2, vh + vh % 2]
-
-
-def _write_sidecar(output: Path, record, extra: dict) -> None:
-    from motionlib import __version__
-
-    doc = {"motionlib_render": 1, "motionlib_version": __version__, **record.to_json(), **extra}
-    side = output.with_name(output.name + ".json")
-    tmp = side.with_name(f".{side.name}.{os.getpid()}.part")
-    tmp.write_text(json.dumps(doc, indent=2, default=str))
-    os.replace(tmp, side)

@@ -24,14 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from motionlib.core.errors import InputError
-from motionlib.core.openpose import OpenPoseFrames, to_openpose
+from motionlib.core.openpose import LIMB_COLOURS, OpenPoseFrames, to_openpose
 from motionlib.core.skeleton import OPENPOSE_18_LIMBS
-
-LIMB_COLOURS: tuple[tuple[int, int, int], ...] = (
-    (255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0), (85, 255, 0),
-    (0, 255, 0), (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255),
-    (0, 0, 255), (85, 0, 255), (170, 0, 255), (255, 0, 255), (255, 0, 85), (255, 0, 170),
-)
 # OpenPose draws the 20 hand bones in this order (our HAND_21_EDGES also joins the knuckles).
 HAND_BONES: tuple[tuple[int, int], ...] = (
     (0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (0, 9), (9, 10), (10, 11),
@@ -76,7 +70,8 @@ def output_size(src_w: int, src_h: int, size: str | int | tuple[int, int] | None
                 return _check_size(w, h)
             size = int(text)
         except ValueError:
-            raise InputError(f"--size {size!r}: give WIDTHxHEIGHT (e.g. 512x768) or the long side (512)") from None
+            raise InputError(f"{{size}} {size!r}: give WIDTHxHEIGHT (e.g. 512x768) or the long side (512)",
+                             params=["size"]) from None
     if isinstance(size, tuple):
         return _check_size(*size)
     long_side = int(size)

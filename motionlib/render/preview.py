@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from motionlib.core.errors import InputError
+from motionlib.media.encode import write_mp4
 from motionlib.render import posemap
-from motionlib.render.encode import write_mp4
 
 
 def write_preview(
@@ -36,7 +36,7 @@ def write_preview(
 
 def _over_source(motion, source: Path, offset: float, size, threshold):
     from motionlib.core.openpose import to_openpose
-    from motionlib.ingest import video
+    from motionlib.media import video
 
     info = video.probe(source)
     if (info.width, info.height) != (motion.width, motion.height):
@@ -50,39 +50,10 @@ def _over_source(motion, source: Path, offset: float, size, threshold):
     op = to_openpose(motion)
 
     def frames():
-        for t, image in enumerate(aligned_source_frames(motion, info, offset, long_side, (w, h))):
+        for t, image in enumerate(video.aligned_frames(info, motion.timestamps, motion.duration, offset,
+                                                       long_side, (w, h))):
             # dim the video so the skeleton reads clearly
             image = (image.astype(np.uint16) * 3 // 5).astype(np.uint8)
             yield posemap.draw(op.frame(t), w, h, placement=place, threshold=threshold, canvas=image)
 
     return w, h, frames()
-
-
-def aligned_source_frames(motion, info, offset: float, max_size: int | None, size: tuple[int, int]):
-    """The source clip's frame shown at each of the motion's timestamps (``offset + t``), as RGB
-    arrays of ``size``; black before the first decoded frame, the last one repeated after the end."""
-    from motionlib.ingest import video
-
-    w, h = size
-    ts = motion.timestamps
-    step = float(np.median(np.diff(ts))) if len(ts) > 1 else 1.0 / 30
-    src = video.decode(info, max_size=max_size, start=max(0.0, offset - step / 2) or None,
-                       end=offset + motion.duration + step / 2)
-    current = None
-    last_image = None
-    try:
-        for t in range(motion.frames):
-            want = offset + ts[t]
-            # advance to the source frame shown at time `want`
-            while current is None or current.time + 1e-6 < want - step / 2:
-                nxt = next(src, None)
-                if nxt is None:
-                    break
-                current = nxt
-            image = current.image.copy() if current is not None else np.zeros((h, w, 3), np.uint8)
-            if image.shape[:2] != (h, w):
-                image = np.zeros((h, w, 3), np.uint8) if last_image is None else last_image.copy()
-            last_image = image
-            yield image
-    finally:
-        src.close()

@@ -101,7 +101,7 @@ def _p90_length(a: np.ndarray, b: np.ndarray, ok: np.ndarray) -> float | None:
 
 def retarget(motion, identity: IdentityBody, method: str = "bones") -> Retargeted:
     if method not in METHODS:
-        raise InputError(f"--retarget {method!r}: choose {' or '.join(METHODS)}")
+        raise InputError(f"{{retarget}} {method!r}: choose {' or '.join(METHODS)}", params=["retarget"])
     if method == "global":
         return _global(motion, identity)
     return _bones(motion, identity)
@@ -157,7 +157,8 @@ def _bones(motion, identity: IdentityBody) -> Retargeted:
         return (mconf[n] >= VISIBLE) & np.isfinite(mpos[n]).all(axis=-1)
 
     if not visible("hip_centre").any():
-        raise InputError("the motion never shows the hips, so bones cannot be rooted; use --retarget global")
+        raise InputError("the motion never shows the hips, so bones cannot be rooted; use {retarget=global}",
+                         params=["retarget"])
     # torso ratio: the fallback for bones the identity does not show
     lt_m = _p90_length(mpos["hip_centre"], mpos["neck"], visible("hip_centre") & visible("neck"))
     if not (iseen.get("left_shoulder") and iseen.get("right_shoulder")):

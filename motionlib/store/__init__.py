@@ -11,6 +11,9 @@ One version = one Zarr group directory::
 
 ``schemas/motion-store.schema.json`` and ``schemas/motion-manifest.schema.json`` describe it.
 Versions are written once, into a staging directory, then renamed into place and made read-only.
+
+``files`` holds the one way every part of motionlib writes a file atomically and keeps files by
+content (it imports nothing but the standard library).
 """
 
 from motionlib.store.zarrstore import (
@@ -22,4 +25,10 @@ from motionlib.store.zarrstore import (
     write_version,
 )
 
-__all__ = ["MANIFEST_KEY", "finalize", "read_manifest", "read_motion", "set_manifest", "write_version"]
+__all__ = ["MANIFEST_KEY", "finalize", "read_manifest", "read_motion", "set_manifest", "warm_imports",
+           "write_version"]
+
+
+def warm_imports() -> None:
+    """Import zarr (~0.5 s here) ahead of time, e.g. while pose workers are busy."""
+    import zarr  # noqa: F401

@@ -11,6 +11,7 @@ import numpy as np
 from motionlib.core.errors import LibraryError
 from motionlib.core.motion import Motion
 from motionlib.core.skeleton import get_skeleton
+from motionlib.store.files import fsync_dir, fsync_file, write_text
 
 MANIFEST_KEY = "motionlib"
 CHUNK_FRAMES = 1024
@@ -49,9 +50,7 @@ def set_manifest(path: Path, manifest: dict[str, Any]) -> None:
     meta_path = Path(path) / "zarr.json"
     meta = json.loads(meta_path.read_text())
     meta.setdefault("attributes", {})[MANIFEST_KEY] = manifest
-    tmp = meta_path.with_name("zarr.json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2, allow_nan=False))
-    os.replace(tmp, meta_path)
+    write_text(meta_path, json.dumps(meta, indent=2, allow_nan=False))
 
 
 def finalize(staged: Path, final: Path) -> None:
@@ -60,25 +59,11 @@ def finalize(staged: Path, final: Path) -> None:
     for root, _dirs, files in os.walk(staged):
         for f in files:
             p = os.path.join(root, f)
-            with open(p, "rb") as fh:
-                os.fsync(fh.fileno())
+            fsync_file(Path(p))
             os.chmod(p, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     final.parent.mkdir(parents=True, exist_ok=True)
     os.rename(staged, final)  # atomic on one filesystem; fails if final exists
-    _fsync_dir(final.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir(final.parent)
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from textual.suggester import Suggester
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
-from motionlib.cli.render import score_style
+from motionlib.present import score_style
 from motionlib.core.errors import MotionlibError
 
 # column key -> (label, record attribute for sorting, width)

@@ -44,8 +44,7 @@ class SkeletonFrames:
     figure stays large enough to read."""
 
     def __init__(self, motion, threshold: float = 0.3):
-        from motionlib.core.openpose import to_openpose
-        from motionlib.render.posemap import LIMB_COLOURS
+        from motionlib.core.openpose import LIMB_COLOURS, to_openpose
 
         op = to_openpose(motion)
         self.body = op.body

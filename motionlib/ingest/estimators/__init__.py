@@ -20,7 +20,8 @@ def spec_for(
     from motionlib.core.errors import InputError
 
     if whole_body and task_file:
-        raise InputError("--whole-body and --task-file cannot be combined (the .task model is body only)")
+        raise InputError("{whole_body} and {task_file} cannot be combined (the .task model is body only)",
+                         params=["whole_body", "task_file"])
     common = {
         "min_detection_confidence": float(min_detection_confidence),
         "min_tracking_confidence": float(min_tracking_confidence),

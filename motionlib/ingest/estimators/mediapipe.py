@@ -196,7 +196,7 @@ class MediaPipeTasksPose(PoseEstimator):
         self.spec = spec
         path = Path(spec.settings["task_file"])
         if not path.is_file():
-            raise EstimatorError(f"--task-file {path}: no such file")
+            raise EstimatorError(f"{{task_file}} {path}: no such file", params=["task_file"])
         mp = _import_mediapipe()
         from mediapipe.tasks.python import BaseOptions, vision
 
@@ -216,8 +216,9 @@ class MediaPipeTasksPose(PoseEstimator):
             self._landmarker = self._vision.PoseLandmarker.create_from_options(self._options)
         except Exception as err:
             raise EstimatorError(
-                f"--task-file {self.spec.settings['task_file']} is not a usable MediaPipe pose "
-                f"landmarker model ({str(err).strip().splitlines()[0] if str(err).strip() else err})"
+                f"{{task_file}} {self.spec.settings['task_file']} is not a usable MediaPipe pose "
+                f"landmarker model ({str(err).strip().splitlines()[0] if str(err).strip() else err})",
+                params=["task_file"],
             ) from None
         self._last_ms = -1
 

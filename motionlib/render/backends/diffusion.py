@@ -165,7 +165,7 @@ class DiffusionBackend(Backend):
         if runtime.device == "cpu" and total > CPU_PARAM_LIMIT and not params.get("allow_cpu"):
             raise InputError(
                 f"backend {self.name!r}: no GPU here, and these models ({total / 1e9:.2f} billion parameters) "
-                "would take very long on the CPU; pass --allow-cpu to run them anyway")
+                "would take very long on the CPU; pass {allow_cpu} to run them anyway", params={"allow_cpu": "allow_cpu=True"})
         out = dict(params)
         out["models"] = {r.role: {k: v for k, v in r.to_json().items() if k != "role"} for r in refs}
         out["models_config"] = None  # the models are recorded in full: --again needs no config file

@@ -141,12 +141,13 @@ def decode(
     import av
 
     if start is not None and start < 0:
-        raise InputError("--start must be >= 0 seconds")
+        raise InputError("{start} must be >= 0 seconds", params=["start"])
     if end is not None and (end <= 0 or (start is not None and end <= start)):
-        raise InputError("--end must be after --start")
+        raise InputError("{end} must be after {start}", params=["end", "start"])
     if start is not None and info.declared_duration and start >= info.declared_duration:
         raise InputError(
-            f"--start {start:g}s is past the end of {info.path.name} ({info.declared_duration:.2f}s)"
+            f"{{start}} {start:g}s is past the end of {info.path.name} ({info.declared_duration:.2f}s)",
+            params=["start"],
         )
     w, h = info.scaled_size(max_size)
     # reformat() works on the coded (unrotated) frame; rotate afterwards with numpy.
@@ -253,3 +254,33 @@ def prefetch(iterator: Iterator, depth: int = 32) -> Iterator:
         thread.join(timeout=5)
         if close and not thread.is_alive():
             close()
+
+
+def aligned_frames(source: VideoInfo, timestamps: np.ndarray, duration: float, offset: float,
+                   max_size: int | None, size: tuple[int, int]) -> Iterator[np.ndarray]:
+    """The source clip's frame shown at each of ``timestamps`` (source time ``offset + t``), as
+    RGB arrays of ``size``; black before the first decoded frame, the last one repeated after the
+    end."""
+    w, h = size
+    ts = np.asarray(timestamps, np.float64)
+    step = float(np.median(np.diff(ts))) if len(ts) > 1 else 1.0 / 30
+    src = decode(source, max_size=max_size, start=max(0.0, offset - step / 2) or None,
+                 end=offset + duration + step / 2)
+    current = None
+    last_image = None
+    try:
+        for t in range(len(ts)):
+            want = offset + ts[t]
+            # advance to the source frame shown at time `want`
+            while current is None or current.time + 1e-6 < want - step / 2:
+                nxt = next(src, None)
+                if nxt is None:
+                    break
+                current = nxt
+            image = current.image.copy() if current is not None else np.zeros((h, w, 3), np.uint8)
+            if image.shape[:2] != (h, w):
+                image = np.zeros((h, w, 3), np.uint8) if last_image is None else last_image.copy()
+            last_image = image
+            yield image
+    finally:
+        src.close()

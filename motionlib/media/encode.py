@@ -1,10 +1,10 @@
 """H.264 MP4 writing with PyAV at given timestamps (variable frame rates kept), written aside
-and renamed into place, so an interrupted write never leaves a half file under the final name."""
+and renamed into place (store.files.atomic_path), so an interrupted write never leaves a half
+file under the final name; and the check, before any work, that an output can be written."""
 
 from __future__ import annotations
 
 import os
-import uuid
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
@@ -12,6 +12,7 @@ from typing import Iterable
 import numpy as np
 
 from motionlib.core.errors import InputError
+from motionlib.store.files import atomic_path
 
 TIME_BASE = Fraction(1, 90000)
 
@@ -24,7 +25,7 @@ def check_output(path: Path, *, overwrite: bool = True, suffixes: tuple[str, ...
     if path.exists() and path.is_dir():
         raise InputError(f"{path} is a directory; give a file name")
     if path.exists() and not overwrite:
-        raise InputError(f"{path} exists (use --force to replace it)")
+        raise InputError(f"{path} exists (use {{overwrite}} to replace it)", params={"overwrite": "overwrite=True"})
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise InputError(f"cannot write {path}: the directory {parent} does not exist")
@@ -48,12 +49,11 @@ def write_mp4(
     import av
 
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
     ts = np.asarray(timestamps, np.float64)
     rate = Fraction(len(ts), 1) / Fraction(duration).limit_denominator(1000) if duration else Fraction(30)
     pts = np.round((ts - ts[0]) / float(TIME_BASE)).astype(np.int64)
     written = 0
-    try:
+    with atomic_path(path) as tmp:
         with av.open(str(tmp), "w", format="mp4") as out:
             stream = None
             for i, img in enumerate(frames):
@@ -81,7 +81,4 @@ def write_mp4(
                 raise InputError("nothing to encode: no frames")
             for packet in stream.encode():
                 out.mux(packet)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

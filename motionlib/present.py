@@ -1,4 +1,5 @@
-"""Rich rendering of records for the terminal (tables, score colours); the browser uses it too."""
+"""How records look in a terminal: score colours, tables and the words that explain scores. The
+command line and the browser both use it (rich is imported inside the functions)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,45 @@ EXPLAIN = {
     "halved per hard cut; raw = share of core joints inside",
     "overall": "geometric mean of the known scores",
 }
+
+
+def short_path(path: str) -> str:
+    """A path as short as it can be shown: relative to here when close, else its file name."""
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        rel = path
+    return rel if len(rel) <= 40 and not rel.startswith("..") else os.path.basename(path)
+
+
+def status_text(status: str) -> str:
+    """A render's status as rich markup (red unless done)."""
+    return status if status == "done" else f"[red]{status}[/red]"
+
+
+RENDER_CELLS = {
+    "id": lambda r: str(r.id),
+    "status": lambda r: status_text(r.status),
+    "motion": lambda r: r.motion_ref,
+    "identity": lambda r: r.identity_name,
+    "backend": lambda r: r.backend,
+    "seed": lambda r: str(r.seed),
+    "s": lambda r: f"{r.timings.get('total', 0):.1f}",
+}
+
+
+def renders_table(records, columns=("id", "status", "motion", "identity", "backend", "seed", "s"),
+                  output_heading: str = "output"):
+    """Render records in ``columns`` (RENDER_CELLS), then where the video went (or why it failed)."""
+    from rich.table import Table
+
+    t = Table(box=None, header_style="bold", pad_edge=False)
+    for col in columns:
+        t.add_column(col, no_wrap=True, max_width=24, overflow="ellipsis")
+    t.add_column(output_heading, overflow="fold", min_width=16)
+    for r in records:
+        t.add_row(*(RENDER_CELLS[c](r) for c in columns),
+                  short_path(r.output) if r.status == "done" else (r.error or ""))
+    return t

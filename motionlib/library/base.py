@@ -1,0 +1,191 @@
+"""The library's foundation: its directory and index, every read, and the write protocol that
+all writes share (a private staging directory; under the index's write lock, files moved into
+place and rows inserted together; leftovers of killed writers swept)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from motionlib.core.errors import NotFound, SourceUnavailable
+from motionlib.core.names import Ref, validate_name
+from motionlib.library import sidecars
+from motionlib.library.paths import INDEX_FILE, prepare_root, resolve_library_path
+from motionlib.store.files import remove_tree
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from motionlib.core.motion import Motion
+    from motionlib.index.reader import IdentityRecord, MotionRecord, RenderRecord
+    from motionlib.index.writer import Writer
+
+STALE_STAGING_SECONDS = 24 * 3600
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LibraryBase:
+    def __init__(self, root: Path, *, create: bool = True):
+        from motionlib.index import Index
+
+        self.root = Path(root)
+        prepare_root(self.root, create)
+        self.motions_dir = self.root / "motions"
+        self.sources_dir = self.root / "sources"
+        self.tmp_dir = self.root / "tmp"
+        for d in (self.motions_dir, self.sources_dir, self.tmp_dir):
+            d.mkdir(exist_ok=True)
+        self.index = Index(self.root / INDEX_FILE)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike | None = None):
+        """The library at ``path``, else $MOTIONLIB_LIBRARY, else the per-user one."""
+        return cls(resolve_library_path(path))
+
+    def close(self) -> None:
+        self.index.close()
+
+    # ------------------------------------------------------------------ reads
+    def list(self, **filters: Any) -> list["MotionRecord"]:
+        """Versions matching ``filters`` (see index.reader.Reader.list)."""
+        with self.index.reader() as r:
+            return r.list(**filters)
+
+    def get(self, ref: str | Ref) -> "MotionRecord":
+        with self.index.reader() as r:
+            return r.get(ref)
+
+    def manifest(self, record: "MotionRecord") -> dict:
+        from motionlib.store import read_manifest
+
+        return read_manifest(self.root / record.store_path)
+
+    def load(self, ref: str | Ref) -> "Motion":
+        """The stored Motion of a version (imports zarr)."""
+        from motionlib.store import read_motion
+
+        return read_motion(self.root / self.get(ref).store_path)
+
+    def tags(self) -> list[tuple[str, int]]:
+        with self.index.reader() as r:
+            return r.tags()
+
+    def source_file(self, record: "MotionRecord") -> Path | None:
+        """The kept source clip of a version, when the library holds it."""
+        if not record.source_path:
+            return None
+        p = self.root / record.source_path
+        return p if p.exists() else None
+
+    def aligned_source(self, record: "MotionRecord") -> tuple[Path, float]:
+        """(kept source clip, time offset) of a version whose frames still sit on that clip
+        (source time = offset + motion time); raises SourceUnavailable saying why not."""
+        source = self.manifest(record)["source"]
+        if not source.get("aligned", True):
+            raise SourceUnavailable(f"{record.ref} was made by {record.operation}, so its frames no longer sit "
+                                    "on the source clip")
+        path = self.source_file(record)
+        if path is None:
+            raise SourceUnavailable(f"{record.ref} has no kept source clip (ingested with {{no_keep_source}} or "
+                                    "imported)", params={"no_keep_source": "keep_source=False"})
+        return path, float(source.get("time_offset") or 0.0)
+
+    def identities(self) -> list["IdentityRecord"]:
+        with self.index.reader() as r:
+            return r.identities()
+
+    def get_identity(self, name: str) -> "IdentityRecord":
+        with self.index.reader() as r:
+            return r.get_identity(validate_name(name))
+
+    def identity_image(self, record: "IdentityRecord") -> "np.ndarray":
+        """The identity's picture, upright (RGB uint8)."""
+        from motionlib.ingest.image import load_image
+
+        return load_image(self.root / record.path).image
+
+    def get_render(self, render_id: int) -> "RenderRecord":
+        with self.index.reader() as r:
+            found = r.renders(ids=[int(render_id)])
+        if not found:
+            raise NotFound(f"no render with id {render_id} (see `motionlib renders`)")
+        return found[0]
+
+    # ------------------------------------------------------------------ the write protocol
+    def new_staging(self) -> Path:
+        """A private staging directory for one write (removed by the writer, or swept)."""
+        self.clean_staging()
+        path = self.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        path.mkdir(parents=True)
+        return path
+
+    def clean_staging(self) -> int:
+        """Remove staging directories whose process is gone (or that are a day old)."""
+        removed = 0
+        now = time.time()
+        for entry in self.tmp_dir.iterdir() if self.tmp_dir.exists() else ():
+            pid_text = entry.name.split("-", 1)[0]
+            pid = int(pid_text) if pid_text.isdigit() else None
+            if pid == os.getpid():
+                continue
+            try:
+                old = now - entry.stat().st_mtime > STALE_STAGING_SECONDS
+            except OSError:
+                continue
+            if pid is None or not pid_alive(pid) or old:
+                remove_tree(entry)
+                removed += 1
+        return removed
+
+    def sweep(self, w: "Writer") -> dict:
+        """Under the write lock: remove version directories and sources no row references (which,
+        under the lock, can only be leftovers of a writer that died)."""
+        stores, sources = w.referenced_paths()
+        removed = {"versions": 0, "sources": 0}
+        for d in self.motions_dir.glob("*/v[0-9]*"):
+            if d.is_dir() and d.relative_to(self.root).as_posix() not in stores:
+                remove_tree(d)
+                sidecars.remove(d)
+                removed["versions"] += 1
+        for f in self.sources_dir.glob("*/*"):
+            if f.is_file() and f.relative_to(self.root).as_posix() not in sources:
+                f.unlink(missing_ok=True)
+                removed["sources"] += 1
+        return removed
+
+    def remove_versions(self, victims: Iterable["MotionRecord"]) -> None:
+        """Delete the versions' rows, then their data. A crash between the two leaves unreferenced
+        directories that the next write sweeps."""
+        victims = list(victims)
+        with self.index.write() as w:
+            w.delete_versions([rec.id for rec in victims])
+        with self.index.reader() as r:
+            still_used = r.source_paths()
+        for rec in victims:
+            remove_tree(self.root / rec.store_path)
+            sidecars.remove(self.root / rec.store_path)
+            if rec.source_path and rec.source_path not in still_used:
+                (self.root / rec.source_path).unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def staging(self) -> Iterator[Path]:
+        """A new staging directory, removed when the block ends."""
+        path = self.new_staging()
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)

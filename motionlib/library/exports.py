@@ -1,0 +1,76 @@
+"""A version written out of the library for people and other tools: preview videos, and
+keypoints as OpenPose JSON, NPZ, CSV or pose-map MP4 (docs/exchange.md). Every file is written
+aside and renamed into place; every check runs before any work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from motionlib.core.errors import InputError, SourceUnavailable
+from motionlib.core.names import file_stem
+from motionlib.library.base import LibraryBase
+
+# progress(frames done, frames in all)
+Progress = Callable[[int, int], None]
+
+
+def _counter(progress: Progress | None, total: int) -> Callable[[int], None] | None:
+    return None if progress is None else (lambda done: progress(done, total))
+
+
+class Exports(LibraryBase):
+    def preview(self, ref: str, output: Path | None = None, *, size: str | int | None = None,
+                over_source: bool = False, threshold: float = 0.3, progress: Progress | None = None) -> dict:
+        """A video of the version at its true timing: its pose maps, or (``over_source``) its
+        skeleton over the kept source clip. ``output`` defaults to ``NAME-vN-preview.mp4`` in the
+        working directory. Returns what was written."""
+        from motionlib.media.encode import check_output
+        from motionlib.render.posemap import output_size
+        from motionlib.render.preview import write_preview
+
+        record = self.get(ref)
+        out = check_output(output or Path(f"{file_stem(record.ref, 'motion')}-preview.mp4"))
+        if not 0 <= threshold <= 1:
+            raise InputError("{threshold} must lie in [0, 1]", params=["threshold"])
+        output_size(record.width, record.height, size)  # a bad size fails before any work
+        source, offset = None, 0.0
+        if over_source:
+            try:
+                source, offset = self.aligned_source(record)
+            except SourceUnavailable as err:
+                raise InputError(err.template + "; preview it without {over_source}",
+                                 params={**err.params, "over_source": "over_source"}) from None
+        motion = self.load(record.ref)
+        info = write_preview(motion, out, size=size, source=source, source_offset=offset, threshold=threshold,
+                             progress=_counter(progress, motion.frames))
+        info["ref"] = record.ref
+        return info
+
+    def export(self, ref: str, fmt: str, output: Path, *, size: str | int | None = None,
+               overwrite: bool = False, progress: Progress | None = None) -> dict:
+        """Write a version's keypoints as ``fmt`` (exchange.EXPORT_FORMATS): ``openpose-json`` into
+        a new or empty directory, the others into one file. Returns what was written."""
+        from motionlib import exchange
+        from motionlib.media.encode import check_output
+
+        if fmt not in exchange.EXPORT_FORMATS:
+            raise InputError(f"{{format}} {fmt!r}: choose one of {', '.join(exchange.EXPORT_FORMATS)}",
+                             params=["format"])
+        record = self.get(ref)
+        if fmt == "openpose-json":
+            out = Path(output).expanduser()
+            if out.exists() and (not out.is_dir() or any(out.iterdir())):
+                raise InputError(f"{out} exists and is not an empty directory")
+            check_output(out / "x", suffixes=()) if out.exists() else check_output(out, suffixes=())
+        else:
+            out = check_output(output, overwrite=overwrite, suffixes=(f".{fmt}",))
+        motion = self.load(record.ref)
+        if fmt == "mp4":
+            from motionlib.render.preview import write_preview
+
+            info = write_preview(motion, out, size=size, progress=_counter(progress, motion.frames))
+        else:
+            info = exchange.write(motion, fmt, out, stem=file_stem(record.ref, "motion"), meta={"ref": record.ref})
+        info.update(ref=record.ref, format=fmt, frames=motion.frames)
+        return info

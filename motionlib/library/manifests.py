@@ -1,0 +1,186 @@
+"""The manifest each version stores beside its arrays (schemas/motion-manifest.schema.json): how
+it was made (ingest, edit, import), from what, with which settings, and how it scores.
+
+``name``, ``version``, ``created`` and the kept source's path are filled in at commit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from motionlib import __version__
+from motionlib.core.jsonable import jsonable
+from motionlib.core.motion import SCHEMA_VERSION, Motion
+
+if TYPE_CHECKING:
+    from motionlib.exchange import Imported
+    from motionlib.index.reader import MotionRecord
+    from motionlib.ingest.pipeline import Analysis, IngestOptions
+    from motionlib.processing.ops import Edit
+    from motionlib.processing.quality import QualityReport
+
+
+def motion_fields(m: Motion) -> dict:
+    """The manifest fields that describe the stored arrays of Motion ``m``."""
+    return {
+        "skeleton": m.skeleton.name,
+        "joint_names": list(m.skeleton.joint_names),
+        "frames": m.frames,
+        "fps": round(m.fps, 6),
+        "duration": round(m.duration, 6),
+        "width": m.width,
+        "height": m.height,
+        "variable_frame_rate": is_vfr(m.timestamps),
+        "arrays": _array_docs(m),
+    }
+
+
+def _array_docs(m: Motion) -> dict:
+    return {
+        "keypoints": "float32 [T,J,2] pixels of the displayed source frame, NaN when not detected",
+        "confidence": "float32 [T,J] visibility in [0,1], 0 when not detected",
+        "timestamps": "float64 [T] seconds from the first frame",
+        **({"world": "float32 [T,J,3] metres, hip-centred"} if m.world is not None else {}),
+        **({"presence": "float32 [T,J] in [0,1]"} if m.presence is not None else {}),
+    }
+
+
+def is_vfr(timestamps: np.ndarray) -> bool:
+    if len(timestamps) < 3:
+        return False
+    d = np.diff(timestamps)
+    return bool((d.max() - d.min()) > 0.1 * np.median(d))
+
+
+def _unset() -> dict:
+    return {"schema_version": SCHEMA_VERSION, "name": None, "version": None, "created": None}
+
+
+def ingest_manifest(path: Path, sha: str, size: int, options: "IngestOptions", analysis: "Analysis") -> dict:
+    from motionlib.ingest.estimators.mediapipe import mediapipe_version
+
+    m, info, spec = analysis.motion, analysis.info, options.spec()
+    return jsonable({
+        **_unset(),
+        **motion_fields(m),
+        "source": {
+            "file_name": path.name,
+            "sha256": sha,
+            "size_bytes": size,
+            "container": info.container,
+            "codec": info.codec,
+            "coded_width": info.coded_width,
+            "coded_height": info.coded_height,
+            "rotation": info.rotation,
+            "declared_duration": info.declared_duration,
+            "average_fps": info.average_fps,
+            "time_offset": m.attrs.get("source_time_offset", 0.0),
+            "aligned": True,
+            "start": options.start,
+            "end": options.end,
+            "kept_path": None,
+        },
+        "estimator": {
+            "name": spec.name,
+            "library": f"mediapipe {mediapipe_version()}",
+            "settings": spec.settings,
+            "inference_size": analysis.stats.get("inference_size"),
+            "settings_digest": options.digest(),
+            "workers": analysis.stats.get("workers"),
+        },
+        "lineage": {"source_sha256": sha, "parent": None, "operation": "ingest",
+                    "params": {"start": options.start, "end": options.end}},
+        "quality": analysis.quality.as_dict(),
+        "track": analysis.track,
+        "motionlib_version": __version__,
+    })
+
+
+def derived_manifest(parent: "MotionRecord", pm: dict, edit: "Edit", quality: "QualityReport", track: dict) -> dict:
+    """The manifest of an edit's result: the parent's (``pm``), with the new arrays, lineage and
+    scores; its source offset moves with a trim, and ``aligned`` drops once frames leave the
+    source's."""
+    m = edit.motion
+    src = dict(pm["source"])
+    offset = float(src.get("time_offset") or 0.0)
+    aligned = bool(src.get("aligned", True)) and edit.aligned
+    if edit.span is not None:
+        offset += edit.span[0]
+    src.update(time_offset=round(offset, 6), aligned=aligned)
+    return jsonable({
+        **pm,
+        **_unset(),
+        **motion_fields(m),
+        "source": src,
+        "lineage": {
+            "source_sha256": pm["lineage"].get("source_sha256"),
+            "parent": parent.ref,
+            "operation": edit.operation,
+            "params": edit.params,
+            "result": edit.result,
+        },
+        "quality": quality.as_dict(),
+        "track": track,
+        "motionlib_version": __version__,
+    })
+
+
+def import_manifest(got: "Imported", quality: "QualityReport") -> dict:
+    m = got.motion
+    digest = hashlib.sha256(json.dumps(got.settings, sort_keys=True).encode()).hexdigest()[:16]
+    return jsonable({
+        **_unset(),
+        **motion_fields(m),
+        "source": {
+            "file_name": got.file_name, "sha256": got.sha256, "size_bytes": got.size_bytes,
+            "container": got.settings["format"], "codec": None, "coded_width": None, "coded_height": None,
+            "rotation": 0, "time_offset": 0.0, "start": None, "end": None, "kept_path": None,
+            "aligned": False,
+        },
+        "estimator": {
+            "name": "import", "library": got.settings["format"], "settings": got.settings,
+            "inference_size": None, "settings_digest": digest,
+        },
+        "lineage": {"source_sha256": got.sha256, "parent": None, "operation": "import",
+                    "params": got.settings, "result": {"notes": got.notes}},
+        "quality": quality.as_dict(),
+        "track": {"jumps": [], "dropped_frames": 0, "people": 1},
+        "motionlib_version": __version__,
+    })
+
+
+def _map_time(t: float, edit: "Edit") -> float | None:
+    """Parent seconds -> child seconds for an edit, None when that moment is not in the child."""
+    t0 = edit.span[0] if edit.span else 0.0
+    if edit.span and not (edit.span[0] <= t < edit.span[1]):
+        return None
+    child = (t - t0) / edit.time_scale
+    return child if 0 <= child < edit.motion.duration else None
+
+
+def carry_events(parent_manifest: dict, edit: "Edit") -> tuple[dict, list[dict]]:
+    """The parent's hard cuts and track jumps, moved to the child's timeline (those it keeps)."""
+    ts = edit.motion.timestamps
+    q = parent_manifest.get("quality", {})
+    cuts = []
+    for cut in q.get("details", {}).get("framing", {}).get("cuts", []):
+        t = _map_time(float(cut["time"]), edit)
+        if t is not None and t > 0:
+            cuts.append(dict(cut, time=round(t, 3), frame=int(np.searchsorted(ts, t - 1e-6))))
+    track = parent_manifest.get("track") or {"jumps": [], "dropped_frames": 0, "people": 0}
+    jumps = []
+    for jump in track.get("jumps", []):
+        t = _map_time(float(jump["time"]), edit)
+        if t is not None:
+            jumps.append(dict(jump, time=round(t, 3), frame=int(np.searchsorted(ts, t - 1e-6))))
+    whole = edit.span is None
+    carried = {
+        "jumps": jumps,
+        "dropped_frames": int(track.get("dropped_frames", 0)) if (whole or jumps) else 0,
+        "people": int(track.get("people", 0)) if (whole or jumps) else min(1, int(track.get("people", 0))),
+    }
+    return carried, cuts

@@ -1,0 +1,313 @@
+"""Renders: the library owns each one's whole life. A job is checked and its output placed before
+any work (``plan_renders``: a batch with one bad job renders nothing); ``render`` records it as
+``running``, retargets (cached under ``cache/retarget``), lets the backend make the frames, writes
+the video aside and renames it into place, hashes it, and finishes the record (``done``, or
+``failed`` with the reason) and the JSON sidecar beside the video. ``render_all`` runs a batch or
+a campaign: a failing job is recorded and the others go on. ``render_again`` repeats a recorded
+render with every parameter and its seed."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator
+
+import numpy as np
+
+from motionlib.core.errors import InputError, MotionlibError, RenderFailed, SourceUnavailable
+from motionlib.core.faults import fault
+from motionlib.core.jsonable import jsonable
+from motionlib.core.names import file_stem
+from motionlib.library.base import LibraryBase, pid_alive
+from motionlib.library.paths import now
+from motionlib.render.pipeline import RenderJob, Settings
+
+if TYPE_CHECKING:
+    from motionlib.core.motion import Motion
+    from motionlib.index.reader import IdentityRecord, MotionRecord, RenderRecord
+    from motionlib.render.retarget import IdentityBody, Retargeted
+
+# progress(stage, done, total) while a render runs
+Progress = Callable[[str, int, int], None]
+DEFAULT_DIR = Path("renders")
+AGAIN_FIELDS = ("motion", "identity", "backend", "size", "retarget", "seed", "prompt", "negative_prompt",
+                "threshold", "params", "campaign")
+
+
+@dataclass
+class Prepared:
+    """A checked job: the records it renders, its settings, and where its video goes."""
+
+    job: RenderJob
+    motion: "MotionRecord"
+    identity: "IdentityRecord"
+    settings: Settings
+    output: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.motion.ref} x {self.identity.name} ({self.job.backend})"
+
+
+def default_output(job: RenderJob, directory: Path) -> Path:
+    """``<motion>_<identity>_<backend>.mp4`` in ``directory``, numbered when taken."""
+    base = f"{file_stem(job.motion)}_{file_stem(job.identity)}_{job.backend}"
+    path = directory / f"{base}.mp4"
+    n = 2
+    while path.exists():
+        path = directory / f"{base}-{n}.mp4"
+        n += 1
+    return path
+
+
+def _check_creatable(directory: Path) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory} exists and is not a directory")
+    probe = directory
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK):
+        raise InputError(f"cannot write into {directory}: {probe} is not writable")
+
+
+class Renders(LibraryBase):
+    # ------------------------------------------------------------------ before any work
+    def plan_renders(self, jobs: Iterable[RenderJob], *, output: Path | None = None, overwrite: bool = False,
+                     default_dir: Path = DEFAULT_DIR) -> list[Prepared]:
+        """Check every job and place its output, writing nothing. ``output`` is the MP4 of a single
+        job, or the directory of several (default ``default_dir``); ``overwrite`` lets a named
+        output replace a file."""
+        jobs = list(jobs)
+        if output is not None:
+            output = Path(output)
+            if len(jobs) == 1 and output.suffix.lower() == ".mp4":
+                jobs[0] = replace(jobs[0], output=str(output))
+            elif output.suffix.lower() == ".mp4":
+                raise InputError(f"{len(jobs)} renders cannot all be written to {output}; give a directory")
+            else:
+                default_dir = output
+        taken: set[Path] = set()
+        return [self._prepare(j, overwrite, taken, Path(default_dir)) for j in jobs]
+
+    def plan_campaign(self, path: Path, *, output: Path | None = None, overwrite: bool = False) -> list[Prepared]:
+        """The jobs of a campaign file (schemas/campaign.schema.json), checked and placed."""
+        from motionlib.render import campaign
+
+        _name, out_dir, jobs = campaign.load(path)
+        return self.plan_renders(jobs, output=output, overwrite=overwrite, default_dir=out_dir)
+
+    def plan_again(self, render_id: int, *, output: Path | None = None, overwrite: bool = False) -> Prepared:
+        """Render ``render_id`` again: its exact motion version, identity picture, parameters and
+        seed (its output file, or ``output``, is not reused unless ``overwrite``)."""
+        old = self.get_render(render_id)
+        p = dict(old.params)
+        p.pop("result", None)
+        identity = self.get_identity(old.identity_name)
+        if identity.sha256 != old.identity_sha256:
+            raise InputError(f"identity {old.identity_name!r} is not the picture render {render_id} used "
+                             "(it was replaced); cannot reproduce it")
+        fields = {k: p[k] for k in AGAIN_FIELDS if k in p}
+        fields["motion"] = old.motion_ref  # the exact version, even if the name has newer ones
+        fields["seed"] = old.seed
+        fields["output"] = str(output) if output is not None else None
+        return self._prepare(RenderJob(**fields), overwrite, set(), DEFAULT_DIR)
+
+    def _prepare(self, job: RenderJob, overwrite: bool, taken: set[Path], default_dir: Path) -> Prepared:
+        from motionlib.media.encode import check_output
+        from motionlib.render import pipeline
+
+        record = self.get(job.motion)
+        identity = self.get_identity(job.identity)
+        settings = pipeline.check(job, identity.width, identity.height)
+        if job.output and not (job.campaign and not Path(job.output).parent.exists()):
+            out = Path(job.output).expanduser()
+            check_output(out, overwrite=overwrite)
+        else:
+            # a directory we create: the default ./renders, -o DIR, or a campaign's output_dir
+            directory = Path(job.output).parent if job.output else default_dir
+            _check_creatable(directory)
+            out = Path(job.output) if job.output else default_output(job, directory)
+        if out.resolve() in taken:
+            raise InputError(f"two jobs would write {out}")
+        taken.add(out.resolve())
+        return Prepared(job, record, identity, settings, out)
+
+    # ------------------------------------------------------------------ running
+    def render(self, job: RenderJob | Prepared, *, overwrite: bool = False,
+               progress: Progress | None = None) -> "RenderRecord":
+        """Render one job (checked first unless it is already ``Prepared``); returns its record.
+        Raises RenderFailed (with the ``failed`` record) when it fails once started."""
+        prep = job if isinstance(job, Prepared) else self.plan_renders([job], overwrite=overwrite)[0]
+        prep.output.parent.mkdir(parents=True, exist_ok=True)
+        return self._run(prep, progress)
+
+    def render_again(self, render_id: int, *, output: Path | None = None, overwrite: bool = False,
+                     progress: Progress | None = None) -> "RenderRecord":
+        return self.render(self.plan_again(render_id, output=output, overwrite=overwrite), progress=progress)
+
+    def render_all(self, prepared: list[Prepared], *,
+                   job_progress: Callable[[Prepared], ContextManager[Progress | None]] | None = None,
+                   on_failure: Callable[[Prepared, Exception], None] | None = None) -> list["RenderRecord"]:
+        """Run every prepared job in turn (a batch, a campaign): one that fails is recorded as
+        failed, reported to ``on_failure``, and the others go on. ``job_progress(prep)`` gives
+        each job's progress callback for the time it runs. An interrupt stops the batch (the
+        running job is recorded as failed)."""
+        for d in {p.output.parent for p in prepared}:
+            d.mkdir(parents=True, exist_ok=True)
+        records = []
+        for prep in prepared:
+            try:
+                with (job_progress(prep) if job_progress else contextlib.nullcontext(None)) as cb:
+                    records.append(self._run(prep, cb))
+            except Exception as err:  # one failing job does not stop the others
+                if isinstance(err, RenderFailed) and err.record is not None:
+                    records.append(err.record)
+                if on_failure is not None:
+                    on_failure(prep, err)
+        return records
+
+    def _run(self, prep: Prepared, progress: Progress | None) -> "RenderRecord":
+        from motionlib.media.encode import write_mp4
+        from motionlib.render import pipeline
+        from motionlib.render.retarget import IdentityBody
+        from motionlib.store.files import hash_file
+
+        progress = progress or (lambda stage, done, total: None)
+        backend = prep.settings.backend
+        timings: dict[str, float] = {}
+        t_all = time.perf_counter()
+        render_id = self._start_render(prep)
+        try:
+            t = time.perf_counter()
+            motion = self.load(prep.motion.ref)
+            image = self.identity_image(prep.identity)
+            body = IdentityBody.from_record(prep.identity)
+            timings["resolve"] = time.perf_counter() - t
+            t = time.perf_counter()
+            retargeted = self._retarget_cached(prep, motion, body)
+            timings["retarget"] = time.perf_counter() - t
+            ctx = pipeline.context(prep.job, prep.settings, retargeted.motion, image, prep.identity.width,
+                                   prep.identity.height)
+            if backend.needs_face:
+                t = time.perf_counter()
+                try:
+                    source = self.aligned_source(prep.motion)
+                except SourceUnavailable:
+                    source = None
+                ctx.source_face, backend.report["face_video"] = pipeline.face_video(
+                    backend, motion, source, image, body,
+                    f"the source clip of {prep.motion.ref} is not kept or shows none, and identity "
+                    f"{prep.identity.name!r} shows no face either")
+                timings["faces"] = time.perf_counter() - t
+            plan = backend.plan(motion.frames, motion.fps)
+            t = time.perf_counter()
+            write_mp4(prep.output, _watch(backend.render(ctx, plan, progress)), motion.timestamps, motion.duration)
+            timings["render_encode"] = time.perf_counter() - t
+            sha = hash_file(prep.output).sha256
+            timings["total"] = time.perf_counter() - t_all
+            extra = {"warnings": pipeline.framing_warnings(retargeted.motion), "retarget": retargeted.report,
+                     "chunks": [[c.start, c.stop] for c in plan], "frames": motion.frames,
+                     "duration": motion.duration, "output_size": pipeline.video_size(prep.settings)}
+            if backend.report:
+                extra["backend_report"] = dict(backend.report)
+            record = self._finish_render(render_id, "done", output_sha256=sha, timings=timings, extra=extra)
+            _write_sidecar(prep.output, record, extra)
+            return record
+        except BaseException as err:
+            reason = "interrupted" if isinstance(err, KeyboardInterrupt) else (str(err) or type(err).__name__)
+            timings["total"] = time.perf_counter() - t_all
+            record = self._finish_render(render_id, "failed", error=reason, timings=timings)
+            if not isinstance(err, Exception):
+                raise
+            if isinstance(err, MotionlibError):
+                raise RenderFailed(err.template, record, params=err.params) from err
+            raise RenderFailed(f"{type(err).__name__}: {err}", record) from err
+
+    def _retarget_cached(self, prep: Prepared, motion: "Motion", body: "IdentityBody") -> "Retargeted":
+        """Retarget, reusing an earlier result for the same (motion version, identity, method)."""
+        from motionlib.render.retarget import RETARGET_VERSION, Retargeted, retarget
+        from motionlib.store.files import atomic_path
+
+        key_src = json.dumps([prep.motion.store_path, prep.motion.created, prep.identity.sha256,
+                              prep.identity.pose, prep.job.retarget, RETARGET_VERSION], sort_keys=True)
+        key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
+        path = self.cache_dir("retarget") / f"{key}.npz"
+        if path.exists():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    kp, conf, report = z["keypoints"], z["confidence"], json.loads(str(z["report"]))
+                m = replace(motion, keypoints=kp, confidence=conf, width=body.width, height=body.height,
+                            world=None, attrs={}).validate()
+                return Retargeted(m, prep.job.retarget, dict(report, cached=True))
+            except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed
+                path.unlink(missing_ok=True)
+        result = retarget(motion, body, prep.job.retarget)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, keypoints=result.motion.keypoints, confidence=result.motion.confidence,
+                     report=np.array(json.dumps(result.report)))
+        result.report["cached"] = False
+        return result
+
+    def cache_dir(self, kind: str) -> Path:
+        """A directory for derived data that can always be rebuilt (``cache/<kind>``)."""
+        path = self.root / "cache" / kind
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # ------------------------------------------------------------------ records
+    def _start_render(self, prep: Prepared) -> int:
+        """Record a render about to run (status ``running``, with this process's id)."""
+        s = prep.settings
+        job = dict(prep.job.to_json(), seed=s.seed, params=s.params)
+        with self.index.write() as w:
+            return w.insert_render(
+                created=now(), status="running", pid=os.getpid(), motion_ref=prep.motion.ref,
+                motion_store=prep.motion.store_path, identity_name=prep.identity.name,
+                identity_sha256=prep.identity.sha256, backend=prep.job.backend,
+                models=json.dumps([asdict(m) for m in s.backend.models(s.params)]),
+                params=json.dumps(jsonable(job)), seed=s.seed, output=str(Path(prep.output).resolve()),
+                campaign=prep.job.campaign,
+            )
+
+    def _finish_render(self, render_id: int, status: str, *, output_sha256: str | None = None,
+                       timings: dict | None = None, error: str | None = None,
+                       extra: dict | None = None) -> "RenderRecord":
+        with self.index.write() as w:
+            w.finish_render(render_id, status, now(), output_sha256=output_sha256, error=error,
+                            timings={k: round(v, 4) for k, v in (timings or {}).items()},
+                            result=jsonable(extra) if extra else None)
+        return self.get_render(render_id)
+
+    def renders(self, *, limit: int | None = None) -> list["RenderRecord"]:
+        """Render records, oldest first. Runs whose process died (SIGKILL, power loss) are marked
+        failed here, so no record stays ``running`` for ever."""
+        with self.index.reader() as r:
+            records = r.renders(limit=limit)
+        stale = [rec.id for rec in records if rec.status == "running" and rec.pid and not pid_alive(rec.pid)]
+        if stale:
+            with self.index.write() as w:
+                w.fail_renders(stale, "process died", now())
+            with self.index.reader() as r:
+                records = r.renders(limit=limit)
+        return records
+
+
+def _watch(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """Pass frames through; the fault point ``render-frames`` stops after 10 of them."""
+    for i, frame in enumerate(frames):
+        if i == 10:
+            fault("render-frames")
+        yield frame
+
+
+def _write_sidecar(output: Path, record: "RenderRecord", extra: dict) -> None:
+    from motionlib import __version__
+    from motionlib.store.files import write_json
+
+    doc = {"motionlib_render": 1, "motionlib_version": __version__, **record.to_json(), **extra}
+    write_json(output.with_name(output.name + ".json"), jsonable(doc), indent=2)
