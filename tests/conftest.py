@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -109,6 +112,8 @@ def demo_frames() -> list[np.ndarray]:
 
 
 def run_cli(*args, library: Path | None = None, env: dict | None = None, timeout: float = 300, **kw):
+    """``motionlib ARGS`` as a new process (the end-to-end tests: exit codes, signals, what a user
+    sees); most CLI tests use :func:`invoke`, the same entry point in this process."""
     cmd = [sys.executable, "-m", "motionlib"]
     if library is not None:
         cmd += ["--library", str(library)]
@@ -117,6 +122,51 @@ def run_cli(*args, library: Path | None = None, env: dict | None = None, timeout
     full_env.pop("MOTIONLIB_LIBRARY", None)
     full_env.update(env or {})
     return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout, **kw)
+
+
+@dataclass
+class Ran:
+    """What a command did: like subprocess.CompletedProcess."""
+
+    args: list
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke(*args, library: Path | None = None, env: dict | None = None, cwd: Path | None = None) -> Ran:
+    """``motionlib ARGS`` in this process, through the installed command's entry point
+    (``motionlib.cli.main``): its exit code and what it printed, without starting an interpreter
+    and importing mediapipe or torch again for every call."""
+    from motionlib.cli import main
+
+    argv = (["--library", str(library)] if library is not None else []) + [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    os.environ.pop("MOTIONLIB_LIBRARY", None)
+    os.environ.update(env or {})
+    os.environ["MOTIONLIB_NO_FAST_EXIT"] = "1"  # ingest would leave with os._exit
+    code = 0
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(argv)
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return Ran(argv, code, out.getvalue(), err.getvalue())
+
+
+def invoke_json(*args, library: Path, **kw):
+    """``motionlib ARGS --json`` in this process; its parsed output (the command must succeed)."""
+    ran = invoke(*args, "--json", library=library, **kw)
+    assert ran.returncode == 0, ran.stderr
+    return json.loads(ran.stdout)
 
 
 def assert_one_line_error(proc, words: str | None = None, context=None) -> None:
@@ -180,11 +230,23 @@ def library_snapshot(root: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def demo_library(tmp_path_factory):
-    """A library holding the whole sample clip, ingested once through the CLI (real pipeline)."""
-    lib = tmp_path_factory.mktemp("demo-library")
-    proc = run_cli("ingest", SAMPLE, "--name", "demo", "--tag", "sample", "--json", library=lib)
-    assert proc.returncode == 0, proc.stderr
-    return lib, json.loads(proc.stdout)[0]
+    """A library holding the whole sample clip, ingested once (real pipeline); (its directory, the
+    ingest's result as ``motionlib ingest --json`` prints it)."""
+    from motionlib.library import Library
+
+    root = tmp_path_factory.mktemp("demo-library")
+    lib = Library(root)
+    result = lib.ingest(SAMPLE, name="demo", tags=["sample"])
+    lib.close()
+    return root, json.loads(json.dumps(result.to_json()))
+
+
+def copy_library(src: Path, dest: Path) -> Path:
+    """A copy of a library (a fixture's), for a test to change."""
+    import shutil
+
+    shutil.copytree(src, dest)
+    return dest
 
 
 @pytest.fixture(scope="session")
