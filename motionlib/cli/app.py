@@ -9,6 +9,9 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
+# the argument naming one motion version, shared by every command that takes one
+Ref_ = Annotated[str, typer.Argument(metavar="NAME[@VERSION]", help="Motion (latest version) or name@N.")]
+
 app = typer.Typer(
     name="motionlib",
     help="Keep the performance of a reference video as a versioned, scored motion asset.",
@@ -45,6 +48,13 @@ def _root(
     ] = None,
 ):
     ctx.obj = State(library)
+
+
+def console(stderr: bool = False):
+    """A rich console on stdout (or stderr) that colours only what we mark."""
+    from rich.console import Console
+
+    return Console(highlight=False, stderr=stderr)
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -6,9 +6,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from motionlib.cli.app import app, handles_errors, print_json
+from motionlib.cli.app import Ref_, app, console, handles_errors, print_json
 
-Ref_ = Annotated[str, typer.Argument(metavar="NAME[@VERSION]", help="Motion (latest version) or name@N.")]
 Name_ = Annotated[Optional[str], typer.Option("--name", "-n", help="Store the result under this name (default: the same name, next version).")]
 Tags_ = Annotated[List[str], typer.Option("--tag", "-t", help="Tag to attach to the new version (repeatable).")]
 Json_ = Annotated[bool, typer.Option("--json", help="Print the new version, its parent and the measurements as JSON.")]
@@ -23,12 +22,11 @@ def _run(ctx: typer.Context, ref: str, edit, name, tags, as_json: bool) -> None:
 
 
 def _print(result) -> None:
-    from rich.console import Console
     from rich.text import Text
 
     from motionlib.present import score_text
 
-    out = Console(highlight=False)
+    out = console()
     r, p = result.record, result.parent
     line = Text(f"{r.ref}  {result.operation} of {p.ref}  {r.frames} frames  {r.duration:.2f}s  {r.fps:.2f} fps")
     out.print(line)

@@ -9,9 +9,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from motionlib.cli.app import app, handles_errors, print_json
+from motionlib.cli.app import Ref_, app, console, handles_errors, print_json
 
-Ref_ = Annotated[str, typer.Argument(metavar="NAME[@VERSION]", help="Motion (latest version) or name@N.")]
 
 
 def _progress(label: str):
@@ -24,11 +23,10 @@ def _progress(label: str):
 
     @contextlib.contextmanager
     def bar():
-        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
-                      transient=True, console=Console(stderr=True)) as p:
+                      transient=True, console=console(stderr=True)) as p:
             task = p.add_task(label, total=None)
             yield lambda done, total: p.update(task, completed=done, total=total)
 
@@ -103,9 +101,9 @@ def import_(
     if as_json:
         print_json(result.to_json() | {"notes": result.warnings})
         return
-    from motionlib.cli.motions import _out_console, _print_result
+    from motionlib.cli.motions import _print_result
 
-    out = _out_console()
+    out = console()
     if result.status == "unchanged":
         out.print(f"{result.record.ref}  unchanged: it already holds {result.record.source_name} imported with these settings")
         return

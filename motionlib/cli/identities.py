@@ -7,17 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from motionlib.cli.app import app, handles_errors, print_json
+from motionlib.cli.app import app, console, handles_errors, print_json
 
 identity_app = typer.Typer(help="Add, list, show and remove identities (pictures of the people to render).",
                            no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(identity_app, name="identity")
-
-
-def _console():
-    from rich.console import Console
-
-    return Console(highlight=False)
 
 
 @identity_app.command("add")
@@ -33,7 +27,7 @@ def add(
     if as_json:
         print_json(rec.to_json())
         return
-    out = _console()
+    out = console()
     out.print(f"{rec.name}  {rec.width}x{rec.height} {rec.format}  {'full body' if rec.body == 'full' else 'upper body'}")
     for w in rec.warnings:
         out.print(f"  ! {w}", style="yellow")
@@ -51,7 +45,7 @@ def list_(
         print_json([r.to_json() for r in records])
         return
     if not records:
-        _console().print("no identities yet: add one with `motionlib identity add IMAGE --name NAME`")
+        console().print("no identities yet: add one with `motionlib identity add IMAGE --name NAME`")
         return
     from rich.table import Table
 
@@ -60,7 +54,7 @@ def list_(
         t.add_column(col)
     for r in records:
         t.add_row(r.name, f"{r.width}x{r.height}", r.body, r.file_name, r.created[:10])
-    _console().print(t)
+    console().print(t)
 
 
 @identity_app.command("show")
@@ -75,7 +69,7 @@ def show(
     if as_json:
         print_json(r.to_json())
         return
-    out = _console()
+    out = console()
     out.print(f"[bold]{r.name}[/bold]  {r.width}x{r.height} {r.format}, {r.size_bytes} bytes, "
               f"{'full body' if r.body == 'full' else 'upper body'}")
     out.print(f"file      {r.file_name}  sha256 {r.sha256[:16]}…  kept as {r.path}")
@@ -93,4 +87,4 @@ def rm(
 ):
     """Remove an identity (its picture goes too unless another identity uses it)."""
     r = ctx.obj.library.remove_identity(name)
-    _console().print(f"removed identity {r.name}")
+    console().print(f"removed identity {r.name}")

@@ -7,7 +7,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from motionlib.cli.app import app, handles_errors, print_json
+from motionlib.cli.app import app, console, handles_errors, print_json
 
 
 @app.command(rich_help_panel="Render")
@@ -37,10 +37,9 @@ def models(
     if as_json:
         print_json({"config": config.source, "safetensors_only": config.safetensors_only, "models": rows})
         return
-    from rich.console import Console
     from rich.table import Table
 
-    out = Console(highlight=False)
+    out = console()
     out.print(f"models config: {config.source}" + ("" if config.safetensors_only else " (pickle weights allowed)"))
     t = Table(box=None, header_style="bold", pad_edge=False)
     t.add_column("backend", no_wrap=True)

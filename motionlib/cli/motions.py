@@ -8,19 +8,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from motionlib.cli.app import app, describe, fail, handles_errors, print_json
-
-
-def _err_console():
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
-
-
-def _out_console():
-    from rich.console import Console
-
-    return Console(highlight=False)
+from motionlib.cli.app import Ref_, app, console, describe, fail, handles_errors, print_json
 
 
 @app.command()
@@ -50,8 +38,8 @@ def ingest(
     )
     options.spec()  # option conflicts fail before any work
     lib = ctx.obj.library
-    err = _err_console()
-    out = _out_console()
+    err = console(stderr=True)
+    out = console()
     show_progress = not (as_json or quiet) and sys.stderr.isatty()
     results, failed = [], 0
     for path in files:
@@ -99,7 +87,7 @@ def _ingest_one(lib, path, name, tags, options, keep_source, show_progress):
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("frames"), TimeRemainingColumn(), transient=True,
-        console=_err_console(),
+        console=console(stderr=True),
     ) as bar:
         task = bar.add_task(Path(path).name, total=None)
         return lib.ingest(
@@ -164,18 +152,18 @@ def list_(
     if not records:
         hint = "no motions match" if (tag or min_score is not None or q) else \
             "the library is empty: add a clip with `motionlib ingest CLIP.mp4`"
-        _err_console().print(hint)
+        console(stderr=True).print(hint)
         return
     from motionlib.present import motions_table
 
-    _out_console().print(motions_table(records))
+    console().print(motions_table(records))
 
 
 @app.command()
 @handles_errors
 def show(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="NAME[@VERSION]", help="Motion (latest version) or name@N.")],
+    ref: Ref_,
     as_json: Annotated[bool, typer.Option("--json", help="Print the record, with the full quality report, as JSON.")] = False,
 ):
     """Show one version: scores explained, warnings, source, estimator, lineage."""
@@ -203,7 +191,7 @@ def _print_show(record, manifest) -> None:
 
     from motionlib.present import EXPLAIN, score_text
 
-    out = _out_console()
+    out = console()
     src = manifest.get("source", {})
     est = manifest.get("estimator", {})
     out.print(f"[bold]{record.ref}[/bold]  {record.frames} frames, {record.duration:.2f}s, "
@@ -241,24 +229,24 @@ def _print_show(record, manifest) -> None:
 @handles_errors
 def tag(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="NAME[@VERSION]", help="Motion (latest version) or name@N.")],
+    ref: Ref_,
     tags: Annotated[List[str], typer.Argument(help="Tags to add.")],
 ):
     """Add tags to a version (the latest unless name@N)."""
     record = ctx.obj.library.tag(ref, tags)
-    _out_console().print(f"{record.ref}: {', '.join(record.tags)}")
+    console().print(f"{record.ref}: {', '.join(record.tags)}")
 
 
 @app.command()
 @handles_errors
 def untag(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="NAME[@VERSION]", help="Motion (latest version) or name@N.")],
+    ref: Ref_,
     tags: Annotated[List[str], typer.Argument(help="Tags to remove.")],
 ):
     """Remove tags from a version (the latest unless name@N)."""
     record = ctx.obj.library.untag(ref, tags)
-    _out_console().print(f"{record.ref}: {', '.join(record.tags) or '(no tags)'}")
+    console().print(f"{record.ref}: {', '.join(record.tags) or '(no tags)'}")
 
 
 @app.command()
@@ -274,7 +262,7 @@ def rename(
     if as_json:
         print_json([r.to_json() for r in records])
     else:
-        _out_console().print(f"renamed {old} to {new}: " + ", ".join(r.ref for r in records))
+        console().print(f"renamed {old} to {new}: " + ", ".join(r.ref for r in records))
 
 
 @app.command()
@@ -290,7 +278,7 @@ def rm(
     if as_json:
         print_json([r.to_json() for r in removed])
     else:
-        _out_console().print("removed " + ", ".join(r.ref for r in removed))
+        console().print("removed " + ", ".join(r.ref for r in removed))
 
 
 @app.command()
@@ -304,12 +292,12 @@ def reindex(
 
     lib, aside = Library.open_repairing(ctx.obj.library_path)
     if aside is not None:
-        _err_console().print(f"the index was unreadable; moved it to {aside.name}")
+        console(stderr=True).print(f"the index was unreadable; moved it to {aside.name}")
     result = lib.reindex()
     if as_json:
         print_json(result)
         return
-    _out_console().print(f"indexed {result['versions']} versions")
+    console().print(f"indexed {result['versions']} versions")
     for s in result["skipped"]:
         sys.stderr.write(f"skipped {s}\n")
 

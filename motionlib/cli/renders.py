@@ -10,13 +10,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from motionlib.cli.app import app, describe, fail, handles_errors, print_json
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(highlight=False, stderr=stderr)
+from motionlib.cli.app import app, console, describe, fail, handles_errors, print_json
 
 
 def _params(pairs: list[str]) -> dict:
@@ -134,7 +128,7 @@ def _bar(label: str, frames: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stage]}"),
-                  TimeRemainingColumn(), transient=True, console=_console(stderr=True)) as bar:
+                  TimeRemainingColumn(), transient=True, console=console(stderr=True)) as bar:
         task = bar.add_task(label, total=frames, stage="")
         yield lambda stage, done, total: bar.update(task, completed=done, total=total, stage=stage)
 
@@ -142,7 +136,7 @@ def _bar(label: str, frames: int):
 def _summary(results, single: bool) -> None:
     from motionlib.present import renders_table
 
-    out = _console()
+    out = console()
     if single and results and results[0].status == "done":
         r = results[0]
         out.print(f"render {r.id}: {r.motion_ref} x {r.identity_name} ({r.backend}, seed {r.seed}) -> {r.output} "
@@ -168,8 +162,8 @@ def renders(
         print_json([r.to_json() for r in records])
         return
     if not records:
-        _console().print("no renders yet: try `motionlib render --motion NAME --identity NAME`")
+        console().print("no renders yet: try `motionlib render --motion NAME --identity NAME`")
         return
     from motionlib.present import renders_table
 
-    _console().print(renders_table(records, output_heading="output (--json: full paths)"))
+    console().print(renders_table(records, output_heading="output (--json: full paths)"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -14,6 +14,9 @@ from motionlib.core.motion import Motion
 from motionlib.core.skeleton import get_skeleton
 from motionlib.ingest.estimators import EstimatorSpec, spec_for
 from motionlib.media.video import VideoInfo
+
+if TYPE_CHECKING:
+    from motionlib.processing.quality import QualityReport
 
 PIPELINE_VERSION = 1  # bump when a change alters what the same settings produce
 
@@ -62,7 +65,7 @@ class IngestOptions:
 @dataclass
 class Analysis:
     motion: Motion
-    quality: Any  # QualityReport
+    quality: "QualityReport"
     info: VideoInfo
     track: dict
     stats: dict = field(default_factory=dict)

@@ -17,19 +17,19 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator
 
-import numpy as np
-
 from motionlib.core.errors import InputError, MotionlibError, RenderFailed, SourceUnavailable
 from motionlib.core.faults import fault
 from motionlib.core.jsonable import jsonable
 from motionlib.core.names import file_stem
 from motionlib.library.base import LibraryBase, pid_alive
 from motionlib.library.paths import now
-from motionlib.render.pipeline import RenderJob, Settings
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from motionlib.core.motion import Motion
     from motionlib.index.reader import IdentityRecord, MotionRecord, RenderRecord
+    from motionlib.render.pipeline import RenderJob, Settings
     from motionlib.render.retarget import IdentityBody, Retargeted
 
 # progress(stage, done, total) while a render runs
@@ -43,10 +43,10 @@ AGAIN_FIELDS = ("motion", "identity", "backend", "size", "retarget", "seed", "pr
 class Prepared:
     """A checked job: the records it renders, its settings, and where its video goes."""
 
-    job: RenderJob
+    job: "RenderJob"
     motion: "MotionRecord"
     identity: "IdentityRecord"
-    settings: Settings
+    settings: "Settings"
     output: Path
 
     @property
@@ -54,7 +54,7 @@ class Prepared:
         return f"{self.motion.ref} x {self.identity.name} ({self.job.backend})"
 
 
-def default_output(job: RenderJob, directory: Path) -> Path:
+def default_output(job: "RenderJob", directory: Path) -> Path:
     """``<motion>_<identity>_<backend>.mp4`` in ``directory``, numbered when taken."""
     base = f"{file_stem(job.motion)}_{file_stem(job.identity)}_{job.backend}"
     path = directory / f"{base}.mp4"
@@ -77,7 +77,7 @@ def _check_creatable(directory: Path) -> None:
 
 class Renders(LibraryBase):
     # ------------------------------------------------------------------ before any work
-    def plan_renders(self, jobs: Iterable[RenderJob], *, output: Path | None = None, overwrite: bool = False,
+    def plan_renders(self, jobs: Iterable["RenderJob"], *, output: Path | None = None, overwrite: bool = False,
                      default_dir: Path = DEFAULT_DIR) -> list[Prepared]:
         """Check every job and place its output, writing nothing. ``output`` is the MP4 of a single
         job, or the directory of several (default ``default_dir``); ``overwrite`` lets a named
@@ -104,6 +104,8 @@ class Renders(LibraryBase):
     def plan_again(self, render_id: int, *, output: Path | None = None, overwrite: bool = False) -> Prepared:
         """Render ``render_id`` again: its exact motion version, identity picture, parameters and
         seed (its output file, or ``output``, is not reused unless ``overwrite``)."""
+        from motionlib.render.pipeline import RenderJob
+
         old = self.get_render(render_id)
         p = dict(old.params)
         p.pop("result", None)
@@ -117,7 +119,7 @@ class Renders(LibraryBase):
         fields["output"] = str(output) if output is not None else None
         return self._prepare(RenderJob(**fields), overwrite, set(), DEFAULT_DIR)
 
-    def _prepare(self, job: RenderJob, overwrite: bool, taken: set[Path], default_dir: Path) -> Prepared:
+    def _prepare(self, job: "RenderJob", overwrite: bool, taken: set[Path], default_dir: Path) -> Prepared:
         from motionlib.media.encode import check_output
         from motionlib.render import pipeline
 
@@ -138,7 +140,7 @@ class Renders(LibraryBase):
         return Prepared(job, record, identity, settings, out)
 
     # ------------------------------------------------------------------ running
-    def render(self, job: RenderJob | Prepared, *, overwrite: bool = False,
+    def render(self, job: "RenderJob | Prepared", *, overwrite: bool = False,
                progress: Progress | None = None) -> "RenderRecord":
         """Render one job (checked first unless it is already ``Prepared``); returns its record.
         Raises RenderFailed (with the ``failed`` record) when it fails once started."""
@@ -230,6 +232,8 @@ class Renders(LibraryBase):
 
     def _retarget_cached(self, prep: Prepared, motion: "Motion", body: "IdentityBody") -> "Retargeted":
         """Retarget, reusing an earlier result for the same (motion version, identity, method)."""
+        import numpy as np
+
         from motionlib.render.retarget import RETARGET_VERSION, Retargeted, retarget
         from motionlib.store.files import atomic_path
 
@@ -297,7 +301,7 @@ class Renders(LibraryBase):
         return records
 
 
-def _watch(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+def _watch(frames: Iterator["np.ndarray"]) -> Iterator["np.ndarray"]:
     """Pass frames through; the fault point ``render-frames`` stops after 10 of them."""
     for i, frame in enumerate(frames):
         if i == 10:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from motionlib.core.names import validate_name
-from motionlib.store import read_manifest
 from motionlib.store.files import write_json
 
 TAGS = ".tags.json"
@@ -56,6 +55,8 @@ def remove(version_dir: Path) -> None:
 
 def renames(motions_dir: Path) -> dict[tuple[str, int], str]:
     """(any earlier name, version) -> current name, from the name sidecars below ``motions_dir``."""
+    from motionlib.store import read_manifest
+
     out: dict[tuple[str, int], str] = {}
     for side in motions_dir.glob(f"*/v[0-9]*{NAME}"):
         try:

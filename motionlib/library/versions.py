@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from motionlib.core.errors import InputError, NotFound
 from motionlib.core.faults import fault
 from motionlib.core.names import Ref, validate_name, validate_tag
-from motionlib.library import manifests, sidecars
+from motionlib.library import sidecars
 from motionlib.library.base import LibraryBase
 from motionlib.library.paths import now, version_dir
 from motionlib.store.files import content_path, hash_file, place, remove_tree
@@ -84,6 +84,7 @@ class Versions(LibraryBase):
         """Estimate the poses in a clip and store them as the next version of ``name`` (default:
         the file's stem). The same file with the same settings again is a no-op (``unchanged``)."""
         from motionlib.ingest.pipeline import IngestOptions, analyze
+        from motionlib.library import manifests
         from motionlib.media.video import check_file
 
         t0 = time.perf_counter()
@@ -111,6 +112,7 @@ class Versions(LibraryBase):
                tags: Iterable[str] = ()) -> DeriveResult:
         """Apply ``edit`` (Motion -> processing.ops.Edit) to a stored version and store the result
         as the next version of ``name`` (default: the same name), with its lineage."""
+        from motionlib.library import manifests
         from motionlib.processing.quality import assess_motion
 
         parent = self.get(ref)
@@ -131,6 +133,7 @@ class Versions(LibraryBase):
         """Store keypoints made elsewhere (exchange.IMPORT_FORMATS) as the next version of ``name``,
         scored like an ingest. Importing the same content with the same settings again is a no-op."""
         from motionlib import exchange
+        from motionlib.library import manifests
         from motionlib.processing.quality import assess_motion
 
         path = Path(path)

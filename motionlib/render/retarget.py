@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from motionlib.core.errors import InputError
+from motionlib.core.motion import Motion
 from motionlib.core.skeleton import MEDIAPIPE_POSE_33
 
 METHODS = ("bones", "global")
@@ -76,7 +77,7 @@ class IdentityBody:
 
 @dataclass
 class Retargeted:
-    motion: object  # Motion in identity-image pixels
+    motion: Motion  # in identity-image pixels
     method: str
     report: dict = field(default_factory=dict)
 

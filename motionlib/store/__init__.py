@@ -16,17 +16,18 @@ Versions are written once, into a staging directory, then renamed into place and
 content (it imports nothing but the standard library).
 """
 
-from motionlib.store.zarrstore import (
-    MANIFEST_KEY,
-    finalize,
-    read_manifest,
-    read_motion,
-    set_manifest,
-    write_version,
-)
-
 __all__ = ["MANIFEST_KEY", "finalize", "read_manifest", "read_motion", "set_manifest", "warm_imports",
            "write_version"]
+
+
+def __getattr__(name: str):
+    # the Zarr store's functions, imported on first use: ``motionlib.store.files`` stays as light
+    # as the standard library for the code that only writes files
+    if name in __all__ and name != "warm_imports":
+        from motionlib.store import zarrstore
+
+        return getattr(zarrstore, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def warm_imports() -> None:

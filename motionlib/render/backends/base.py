@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from motionlib.core.motion import Motion
 
 DEFAULT_CHUNK_SECONDS = 4.0  # 3-6 s chunks are the rule of thumb for stable generation
 
@@ -63,7 +66,7 @@ class ModelSpec:
 class RenderContext:
     identity_image: np.ndarray  # RGB uint8 at the output size
     pose_map: Callable[[int], np.ndarray]  # frame index -> RGB uint8 pose map at the output size
-    motion: Any  # the retargeted Motion (identity-image pixels)
+    motion: "Motion"  # the retargeted Motion (identity-image pixels)
     width: int
     height: int
     seed: int
