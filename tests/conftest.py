@@ -21,8 +21,37 @@ SCHEMAS = ROOT / "schemas"
 
 
 def pytest_configure(config):
-    if not SAMPLE.exists():
+    # once, in the main process (pytest-xdist's workers start after it)
+    if not SAMPLE.exists() and not os.environ.get("PYTEST_XDIST_WORKER"):
         subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_samples.py")], check=True)
+
+
+# fixtures that bring the real sample clip (decoded, re-encoded or ingested): tests using them,
+# directly or through other fixtures, take seconds and are marked slow
+REAL_MEDIA = {"sample", "demo_frames", "short_clip", "demo_library"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if REAL_MEDIA & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@contextlib.contextmanager
+def _shared(tmp_path_factory, name: str):
+    """A directory shared by every pytest-xdist worker of this run (this run's own one when there
+    are none), held under a lock: the first worker to get there builds what it holds."""
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the workers' temp dirs sit side by side in one run's folder
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield base / name
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")
@@ -162,6 +191,12 @@ def invoke(*args, library: Path | None = None, env: dict | None = None, cwd: Pat
     return Ran(argv, code, out.getvalue(), err.getvalue())
 
 
+def as_printed(value):
+    """A result as ``--json`` prints it: its ``to_json()`` (when it has one) through JSON, so
+    tuples are lists and numbers plain."""
+    return json.loads(json.dumps(value.to_json() if hasattr(value, "to_json") else value))
+
+
 def invoke_json(*args, library: Path, **kw):
     """``motionlib ARGS --json`` in this process; its parsed output (the command must succeed)."""
     ran = invoke(*args, "--json", library=library, **kw)
@@ -230,15 +265,17 @@ def library_snapshot(root: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def demo_library(tmp_path_factory):
-    """A library holding the whole sample clip, ingested once (real pipeline); (its directory, the
-    ingest's result as ``motionlib ingest --json`` prints it)."""
+    """A library holding the whole sample clip, ingested once per test run (real pipeline) and
+    shared by every worker; tests that change it work on a copy (copy_library). Returns (its
+    directory, the ingest's result as ``motionlib ingest --json`` prints it)."""
     from motionlib.library import Library
 
-    root = tmp_path_factory.mktemp("demo-library")
-    lib = Library(root)
-    result = lib.ingest(SAMPLE, name="demo", tags=["sample"])
-    lib.close()
-    return root, json.loads(json.dumps(result.to_json()))
+    with _shared(tmp_path_factory, "demo-library") as root:
+        result = root.with_suffix(".json")
+        if not result.exists():
+            with Library(root) as lib:
+                result.write_text(json.dumps(as_printed(lib.ingest(SAMPLE, name="demo", tags=["sample"]))))
+        return root, json.loads(result.read_text())
 
 
 def copy_library(src: Path, dest: Path) -> Path:

@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
 from motionlib.library import Library
-from tests.conftest import run_cli
+from tests.conftest import copy_library, invoke
 
 pytest.importorskip("textual")
 
 from motionlib.tui.app import AskScreen, BrowseApp, ConfirmScreen, HelpScreen, SkeletonView  # noqa: E402
 
 
-@pytest.fixture
-def lib(demo_library, tmp_path) -> Path:
-    root = tmp_path / "lib"
-    shutil.copytree(demo_library[0], root)
-    for args in (("smooth", "demo"), ("trim", "demo@1", "--start", "1", "--end", "3"), ("tag", "demo@2", "smooth")):
-        assert run_cli(*args, library=root).returncode == 0
+@pytest.fixture(scope="module")
+def three_versions(demo_library, tmp_path_factory) -> Path:
+    """The demo library plus a smoothed version (tagged smooth) and a trimmed one, made once."""
+    from motionlib.processing import ops
+
+    root = copy_library(demo_library[0], tmp_path_factory.mktemp("browse") / "lib")
+    library = Library(root)
+    library.derive("demo", ops.smooth)  # demo@2
+    library.derive("demo@1", lambda m: ops.trim(m, 1.0, 3.0))  # demo@3
+    library.tag("demo@2", ["smooth"])
+    library.close()
     return root
+
+
+@pytest.fixture
+def lib(three_versions, tmp_path) -> Path:
+    """A copy of ``three_versions`` for one test to browse and change."""
+    return copy_library(three_versions, tmp_path / "lib")
 
 
 def drive(root: Path, script, size=(80, 24), query: str = ""):
@@ -39,10 +49,16 @@ def drive(root: Path, script, size=(80, 24), query: str = ""):
     return asyncio.run(main())
 
 
-async def settle(app, pilot, seconds: float = 0.1):
-    for _ in range(5):
+async def settle(app, pilot, timeout: float = 10.0):
+    """Until the app is quiet twice in a row: every worker (reads, writes) finished, its results
+    handed to the interface, and no selection waiting to be read (the app's SETTLE timer)."""
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < 2 and time.monotonic() < deadline:
         await app.workers.wait_for_complete()
-        await pilot.pause(seconds)
+        await pilot.pause(0.05)
+        busy = app.selection_pending or any(not w.is_finished for w in app.workers)
+        quiet = 0 if busy else quiet + 1
 
 
 def refs(app):
@@ -135,7 +151,7 @@ def test_tag_untag_rename_delete_write_the_index(lib):
         assert "bad,tag" not in Library(lib).get("dance@2").tags
 
     drive(lib, script)
-    proc = run_cli("list", "tag:fresh", "--json", library=lib)
+    proc = invoke("list", "tag:fresh", "--json", library=lib)
     assert '"dance@1"' in proc.stdout, "changes are visible to motionlib list"
 
 
@@ -208,7 +224,8 @@ def test_empty_library_says_how_to_start(tmp_path):
 
 
 def test_browse_command_refuses_without_a_terminal(lib):
-    proc = run_cli("browse", library=lib)
+    # in this process, stdout is captured: not a terminal
+    proc = invoke("browse", library=lib)
     assert proc.returncode == 1 and "needs a terminal" in proc.stderr
-    proc = run_cli("browse", "foo:1", library=lib)
+    proc = invoke("browse", "foo:1", library=lib)
     assert proc.returncode == 1 and "unknown field" in proc.stderr

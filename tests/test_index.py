@@ -44,15 +44,22 @@ def test_a_newer_index_is_refused(tmp_path):
 
 
 def test_corrupt_index_is_reported_and_reindex_repairs_it(tmp_path, short_clip):
-    from conftest import cli_json, run_cli
+    from conftest import invoke
+
+    from motionlib.library import Library
 
     lib = tmp_path / "lib"
-    cli_json("ingest", short_clip, "--tag", "t1", library=lib)
+    library = Library(lib)
+    library.ingest(short_clip, tags=["t1"])
+    library.close()
     for suffix in ("-wal", "-shm"):
         (lib / f"index.sqlite{suffix}").unlink(missing_ok=True)
     (lib / "index.sqlite").write_bytes(b"garbage" * 100)
-    proc = run_cli("list", library=lib)
+    # the commands' words and exit codes: in this process (invoke)
+    proc = invoke("list", library=lib)
     assert proc.returncode == 1 and "reindex" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-    proc = run_cli("reindex", library=lib)
+    proc = invoke("reindex", library=lib)
     assert proc.returncode == 0, proc.stderr
-    assert [(r["ref"], r["tags"]) for r in cli_json("list", library=lib)] == [("short@1", ["t1"])]
+    library = Library(lib)
+    assert [(r.ref, r.tags) for r in library.list()] == [("short@1", ["t1"])]
+    library.close()

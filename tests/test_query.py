@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from motionlib.core.errors import InputError
 from motionlib.index.query import Query, parse_sort, parse_term
-from tests.conftest import assert_one_line_error, cli_json, run_cli
+from tests.conftest import assert_one_line_error, copy_library, invoke, invoke_json
 
 
 @pytest.mark.parametrize("text, words", [
@@ -34,14 +32,20 @@ def test_terms():
 
 @pytest.fixture(scope="module")
 def varied_library(demo_library, tmp_path_factory):
-    """The demo library plus derived versions, tags and another name."""
-    root = tmp_path_factory.mktemp("query") / "lib"
-    shutil.copytree(demo_library[0], root)
-    for args in (("smooth", "demo"), ("trim", "demo@1", "--start", "0.5", "--end", "3"),
-                 ("loop", "demo@2", "--name", "wave-loop"), ("retime", "demo@1", "--fps", "24"),
-                 ("tag", "demo@2", "dance", "draft"), ("tag", "wave-loop", "dance")):
-        proc = run_cli(*args, library=root)
-        assert proc.returncode == 0, proc.stderr
+    """The demo library plus derived versions, tags and another name (made through the library;
+    the tests only read it)."""
+    from motionlib.library import Library
+    from motionlib.processing import ops
+
+    root = copy_library(demo_library[0], tmp_path_factory.mktemp("query") / "lib")
+    lib = Library(root)
+    lib.derive("demo", ops.smooth)  # demo@2
+    lib.derive("demo@1", lambda m: ops.trim(m, 0.5, 3.0))  # demo@3
+    lib.derive("demo@2", ops.loop, name="wave-loop")  # wave-loop@1
+    lib.derive("demo@1", lambda m: ops.retime(m, fps=24.0))  # demo@4
+    lib.tag("demo@2", ["dance", "draft"])
+    lib.tag("wave-loop", ["dance"])
+    lib.close()
     return root
 
 
@@ -70,8 +74,10 @@ def test_sql_and_python_agree(varied_library, text):
 
 
 def test_expected_answers(varied_library):
+    """``motionlib list`` (in this process): its terms, --sort and --limit."""
+
     def refs(*terms, **kw):
-        return [r["ref"] for r in cli_json("list", *terms, library=varied_library, **kw)]
+        return [r["ref"] for r in invoke_json("list", *terms, library=varied_library, **kw)]
 
     assert refs("tag:dance") == ["demo@2", "wave-loop@1"]
     assert refs("tag:dance", "-tag:draft") == ["wave-loop@1"]
@@ -81,13 +87,13 @@ def test_expected_answers(varied_library):
     assert refs("op:trim") == ["demo@3"]
     assert refs("--sort", "-duration", "--limit", "2") == ["demo@1", "demo@2"]
     assert refs("--sort", "duration") [0] == "wave-loop@1"
-    smooth = cli_json("show", "demo@2", library=varied_library)
+    smooth = invoke_json("show", "demo@2", library=varied_library)
     assert refs(f"jitter>{smooth['scores']['jitter'] - 0.001}") == [
-        r["ref"] for r in cli_json("list", library=varied_library)
+        r["ref"] for r in invoke_json("list", library=varied_library)
         if r["scores"]["jitter"] is not None and r["scores"]["jitter"] > smooth["scores"]["jitter"] - 0.001
     ]
 
 
 def test_list_errors_are_one_line(varied_library):
     for args in (("foo:1",), ("score>x",), ("--sort", "nope"), ("--limit", "-1")):
-        assert_one_line_error(run_cli("list", *args, library=varied_library))
+        assert_one_line_error(invoke("list", *args, library=varied_library))

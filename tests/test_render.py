@@ -1,9 +1,10 @@
-"""Identities and the render pipeline with the pose backend, through the command line."""
+"""Identities and the render pipeline with the pose backend: identities, render records, sidecars,
+outputs and campaigns through the library API; the command line's one-line errors and exit codes
+in this process (``invoke``); a render stopped by a signal in a real process."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import struct
 import zlib
@@ -12,8 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from motionlib.library import Library
+from motionlib.render.pipeline import RenderJob
 from tests.conftest import (
-    ROOT, assert_one_line_error, cli_json, library_snapshot, run_cli, schema_validator, spawn_cli, wait_for_fault,
+    ROOT, as_printed, assert_one_line_error, copy_library, invoke, library_snapshot, schema_validator, spawn_cli,
+    wait_for_fault,
 )
 
 ASTRONAUT = ROOT / "assets" / "samples" / "astronaut.png"
@@ -22,18 +26,30 @@ ASTRONAUT = ROOT / "assets" / "samples" / "astronaut.png"
 @pytest.fixture(scope="module")
 def rlib(demo_library, tmp_path_factory) -> Path:
     """The demo library with the astronaut as an identity."""
-    root = tmp_path_factory.mktemp("render") / "lib"
-    shutil.copytree(demo_library[0], root)
-    out = cli_json("identity", "add", ASTRONAUT, "--name", "astronaut", library=root)
-    assert out["body"] == "upper"
+    root = copy_library(demo_library[0], tmp_path_factory.mktemp("render") / "lib")
+    library = Library(root)
+    assert library.add_identity(ASTRONAUT, name="astronaut").body == "upper"
+    library.close()
     return root
 
 
 @pytest.fixture
 def lib(rlib, tmp_path) -> Path:
-    root = tmp_path / "lib"
-    shutil.copytree(rlib, root)
-    return root
+    return copy_library(rlib, tmp_path / "lib")
+
+
+@pytest.fixture
+def library(lib):
+    """The test's copy of the library, open."""
+    library = Library(lib)
+    yield library
+    library.close()
+
+
+
+def _render(library: Library, jobs: list[RenderJob], output: Path) -> list[dict]:
+    """Check and place every job, then render them (`motionlib render ... -o OUTPUT`): the records."""
+    return as_printed([r.to_json() for r in library.render_all(library.plan_renders(jobs, output=output))])
 
 
 def _png_header(path: Path, width: int, height: int) -> Path:
@@ -47,10 +63,9 @@ def _png_header(path: Path, width: int, height: int) -> Path:
     return path
 
 
-def test_identity_add_show_list_rm(lib, tmp_path):
-    listed = cli_json("identity", "list", library=lib)
-    assert [i["name"] for i in listed] == ["astronaut"]
-    shown = cli_json("identity", "show", "astronaut", library=lib)
+def test_identity_add_show_list_rm(library, lib, tmp_path):
+    assert [i.name for i in library.identities()] == ["astronaut"]
+    shown = as_printed(library.get_identity("astronaut"))
     assert shown["format"] == "PNG" and len(shown["pose"]["keypoints"]) == 33 and shown["pose"]["faces"] == 1
     assert any("half-body" in w for w in shown["warnings"])
     assert (lib / shown["path"]).exists()
@@ -62,16 +77,15 @@ def test_identity_add_show_list_rm(lib, tmp_path):
     exif[0x0112] = 6  # the camera held sideways: display = rotate 90 degrees clockwise
     side = tmp_path / "Sideways Photo (1).jpg"
     img.save(side, exif=exif.tobytes(), quality=95)
-    rec = cli_json("identity", "add", side, "--name", "astro sideways", library=lib)
+    rec = as_printed(library.add_identity(side, name="astro sideways"))
     assert (rec["width"], rec["height"]) == (512, 512)
     assert "EXIF orientation applied" in rec["warnings"]
     a = np.array(shown["pose"]["keypoints"][:13])
     b = np.array(rec["pose"]["keypoints"][:13])
     assert np.median(np.abs(a - b)) < 6, "upright pose matches the original"
-    proc = run_cli("identity", "rm", "astro sideways", library=lib)
-    assert proc.returncode == 0
+    assert library.remove_identity("astro sideways").name == "astro sideways"
     assert not (lib / rec["path"]).exists()
-    assert [i["name"] for i in cli_json("identity", "list", library=lib)] == ["astronaut"]
+    assert [i.name for i in library.identities()] == ["astronaut"]
 
 
 def test_identity_bad_images_are_refused_with_one_line(lib, tmp_path):
@@ -98,9 +112,9 @@ def test_identity_bad_images_are_refused_with_one_line(lib, tmp_path):
         (tmp_path / "missing.jpg", "does not exist"),
     ]
     for path, words in cases:
-        proc = run_cli("identity", "add", path, "--name", "x", library=lib)
+        proc = invoke("identity", "add", path, "--name", "x", library=lib)
         assert_one_line_error(proc, words, path.name)
-    proc = run_cli("identity", "add", ASTRONAUT, "--name", "astronaut", library=lib)
+    proc = invoke("identity", "add", ASTRONAUT, "--name", "astronaut", library=lib)
     assert proc.returncode == 1 and "exists already" in proc.stderr
     assert library_snapshot(lib) == before
 
@@ -117,19 +131,17 @@ def _joint_positions(frame: np.ndarray, colours, min_pixels: int = 4):
     return out
 
 
-def test_pose_render_rereads_as_the_retargeted_track(lib, tmp_path):
+def test_pose_render_rereads_as_the_retargeted_track(library, tmp_path):
     """Decode the rendered video and find each joint by its colour: it lies where the retargeted
     track says, frame by frame, at the motion's timing."""
     import av
 
     from motionlib.core.openpose import to_openpose
-    from motionlib.library import Library
     from motionlib.render.posemap import LIMB_COLOURS, Placement
     from motionlib.render.retarget import IdentityBody, retarget
 
     out = tmp_path / "astro.mp4"
-    recs = cli_json("render", "-m", "demo", "-i", "astronaut", "-o", out, "-p", "layout=posemap",
-                    "--size", "768", "--seed", "7", library=lib)
+    recs = _render(library, [RenderJob("demo", "astronaut", size="768", seed=7, params={"layout": "posemap"})], out)
     rec = recs[0]
     assert rec["status"] == "done" and rec["seed"] == 7 and rec["backend"] == "pose"
     side = json.loads(Path(str(out) + ".json").read_text())
@@ -139,7 +151,6 @@ def test_pose_render_rereads_as_the_retargeted_track(lib, tmp_path):
     assert side["retarget"]["method"] == "bones"
     with av.open(str(out)) as c:
         frames = [(f.time, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
-    library = Library(lib)
     m = library.load("demo")
     assert len(frames) == m.frames and frames[0][1].shape == (768, 768, 3)
     np.testing.assert_allclose([t for t, _ in frames], m.timestamps, atol=1e-3)
@@ -163,15 +174,17 @@ def test_pose_render_rereads_as_the_retargeted_track(lib, tmp_path):
     assert np.median(errors) < 2.0
 
 
-def test_matrix_records_again_and_history(lib, tmp_path):
-    cli_json("smooth", "demo", library=lib)
+def test_matrix_records_again_and_history(library, tmp_path):
+    from motionlib.processing import ops
+
+    library.derive("demo", ops.smooth)  # `motionlib smooth demo`, its defaults
     outdir = tmp_path / "batch"
-    recs = cli_json("render", "-m", "demo@1", "-m", "demo@2", "-i", "astronaut", "-o", outdir, "--size", "128", library=lib)
+    recs = _render(library, [RenderJob(m, "astronaut", size="128") for m in ("demo@1", "demo@2")], outdir)
     assert [r["motion_ref"] for r in recs] == ["demo@1", "demo@2"] and all(r["status"] == "done" for r in recs)
     assert sorted(p.name for p in outdir.iterdir()) == sorted(
         ["demo-v1_astronaut_pose.mp4", "demo-v1_astronaut_pose.mp4.json", "demo-v2_astronaut_pose.mp4",
          "demo-v2_astronaut_pose.mp4.json"])
-    hist = cli_json("renders", library=lib)
+    hist = as_printed([r.to_json() for r in library.renders()])
     assert [h["id"] for h in hist] == [r["id"] for r in recs]
     validator = schema_validator("render-record.schema.json")
     for h in hist:
@@ -180,7 +193,7 @@ def test_matrix_records_again_and_history(lib, tmp_path):
     first = hist[0]
     assert first["params"]["size"] == "128" and first["params"]["retarget"] == "bones"
     assert first["timings"]["total"] > 0 and first["identity_sha256"] and first["models"] == []
-    again = cli_json("render", "--again", str(first["id"]), "-o", tmp_path / "again.mp4", library=lib)[0]
+    again = as_printed(library.render_again(first["id"], output=tmp_path / "again.mp4"))
     assert again["seed"] == first["seed"] and again["motion_ref"] == "demo@1"
     import av
 
@@ -191,7 +204,20 @@ def test_matrix_records_again_and_history(lib, tmp_path):
     assert np.array_equal(decoded(first["output"]), decoded(tmp_path / "again.mp4"))
 
 
-def test_campaign_runs_all_jobs_and_one_failure_does_not_stop_them(lib, tmp_path):
+def _campaign(directory: Path) -> Path:
+    """A campaign of three jobs whose second (motion ``nohips``) cannot be retargeted by bones."""
+    directory.mkdir(exist_ok=True)
+    camp = directory / "spring.toml"
+    camp.write_text(
+        'name = "spring"\noutput_dir = "out"\n[defaults]\nsize = 128\nseed = 3\n[defaults.params]\nlayout = "overlay"\n'
+        '[[jobs]]\nmotion = "demo"\nidentity = "astronaut"\n'
+        '[[jobs]]\nmotion = "nohips"\nidentity = "astronaut"\n'
+        '[[jobs]]\nmotions = ["demo"]\nidentities = ["astronaut"]\nretarget = "global"\noutput = "global.mp4"\n'
+    )
+    return camp
+
+
+def test_campaign_runs_all_jobs_and_one_failure_does_not_stop_them(library, lib, tmp_path):
     # a motion that cannot be retargeted by bones: imported keypoints without hips
     frames = []
     for t in range(30):
@@ -201,24 +227,23 @@ def test_campaign_runs_all_jobs_and_one_failure_does_not_stop_them(lib, tmp_path
         frames.append({"people": [{"pose_keypoints_2d": pts}], "canvas_width": 200, "canvas_height": 200})
     src = tmp_path / "nohips.json"
     src.write_text(json.dumps(frames))
-    cli_json("import", src, "--format", "openpose-json", "--name", "nohips", library=lib)
-    camp = tmp_path / "spring.toml"
-    camp.write_text(
-        'name = "spring"\noutput_dir = "out"\n[defaults]\nsize = 128\nseed = 3\n[defaults.params]\nlayout = "overlay"\n'
-        '[[jobs]]\nmotion = "demo"\nidentity = "astronaut"\n'
-        '[[jobs]]\nmotion = "nohips"\nidentity = "astronaut"\n'
-        '[[jobs]]\nmotions = ["demo"]\nidentities = ["astronaut"]\nretarget = "global"\noutput = "global.mp4"\n'
-    )
-    proc = run_cli("render", "--campaign", camp, "--json", library=lib)
-    assert proc.returncode == 1, proc.stderr
-    recs = json.loads(proc.stdout)
+    library.import_keypoints(src, "openpose-json", name="nohips")
+    failures = []
+    prepared = library.plan_campaign(_campaign(tmp_path))
+    records = library.render_all(prepared, on_failure=lambda prep, err: failures.append(prep.label))
+    recs = as_printed([r.to_json() for r in records])
     assert [r["status"] for r in recs] == ["done", "failed", "done"]
     for r in recs:
         schema_validator("render-record.schema.json").validate(r)
-    assert "hips" in recs[1]["error"] and "nohips" in proc.stderr
+    assert "hips" in recs[1]["error"] and [label.split("@")[0] for label in failures] == ["nohips"]
     assert all(r["campaign"] == "spring" for r in recs)
     assert (tmp_path / "out" / "global.mp4").exists()
     assert not list((tmp_path / "out").glob("nohips*.mp4"))
+    # the command line: the failed job named on stderr, exit code 1 (the same campaign, its own output_dir)
+    proc = invoke("render", "--campaign", _campaign(tmp_path / "cli"), "--json", library=lib)
+    assert proc.returncode == 1, proc.stderr
+    assert [r["status"] for r in json.loads(proc.stdout)] == ["done", "failed", "done"]
+    assert "nohips" in proc.stderr
 
 
 @pytest.mark.parametrize("args, words", [
@@ -235,26 +260,28 @@ def test_campaign_runs_all_jobs_and_one_failure_does_not_stop_them(lib, tmp_path
 ])
 def test_bad_render_input_fails_before_any_work(lib, args, words, tmp_path):
     before = library_snapshot(lib)
-    proc = run_cli(*args, library=lib, cwd=tmp_path)
+    proc = invoke(*args, library=lib, cwd=tmp_path)
     assert_one_line_error(proc, words)
     after = library_snapshot(lib)
     assert after == before, "no record, no file"
     assert not (tmp_path / "renders").exists()
 
 
-def test_bad_campaign_file_is_refused(lib, tmp_path):
+def test_bad_campaign_file_is_refused(library, lib, tmp_path):
     bad = tmp_path / "bad.toml"
     for text, words in (('[[jobs]]\nmotion = "demo"\n', "identity"), ('jobs = []\n', "jobs"),
                         ('[[jobs]]\nmotion = "demo"\nidentity = "astronaut"\ncolour = "red"\n', "colour"),
                         ('[[jobs]\n', "not valid TOML"), ('[defaults]\nsizee = 1\n[[jobs]]\nmotion="demo"\nidentity="astronaut"\n', "sizee")):
         bad.write_text(text)
-        proc = run_cli("render", "--campaign", bad, library=lib)
+        proc = invoke("render", "--campaign", bad, library=lib)
         assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and words in proc.stderr, (text, proc.stderr)
-    assert cli_json("renders", library=lib) == []
+    assert library.renders() == []
 
 
 @pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
 def test_a_stopped_render_leaves_no_output_and_a_failed_record(lib, tmp_path, how):
+    # A real process: it is stopped by a signal mid-render (SIGKILL cannot be caught in this one),
+    # and its exit code, left-over files and record are what a user would find.
     out = tmp_path / "stopped.mp4"
     proc = spawn_cli("render", "-m", "demo", "-i", "astronaut", "-o", out, "--size", "128", library=lib,
                      env={"MOTIONLIB_FAULT": "render-frames"})
@@ -263,7 +290,9 @@ def test_a_stopped_render_leaves_no_output_and_a_failed_record(lib, tmp_path, ho
     proc.wait(timeout=30)
     assert proc.returncode == (130 if how == "SIGINT" else -9)
     assert not out.exists() and not Path(str(out) + ".json").exists()
-    recs = cli_json("renders", library=lib)
-    assert len(recs) == 1 and recs[0]["status"] == "failed"
-    assert recs[0]["error"] == ("interrupted" if how == "SIGINT" else "process died")
+    library = Library(lib)
+    recs = library.renders()  # marks a render whose process died as failed, as `motionlib renders` does
+    library.close()
+    assert len(recs) == 1 and recs[0].status == "failed"
+    assert recs[0].error == ("interrupted" if how == "SIGINT" else "process died")
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")], "temporary file cleaned up"

@@ -77,10 +77,13 @@ def build_sd15(root: Path) -> Path:
 
     folder = root / "sd15"
     torch.manual_seed(0)
+    # attention only in the lower-resolution block, two heads: the same code paths as a real UNet
+    # at a fraction of the CPU time (self-attention over 16x16 latents instead of 32x32)
     unet = UNet2DConditionModel(
         block_out_channels=(8, 16), layers_per_block=2, sample_size=16, in_channels=4, out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32, norm_num_groups=2)
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32, norm_num_groups=2,
+        attention_head_dim=2)
     torch.manual_seed(0)
     vae = AutoencoderKL(block_out_channels=[8, 16], in_channels=3, out_channels=3,
                         down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
@@ -107,13 +110,13 @@ def build_openpose_controlnet(root: Path) -> Path:
 
     torch.manual_seed(0)
     cn = ControlNetModel(block_out_channels=(8, 16), layers_per_block=2, in_channels=4,
-                         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), cross_attention_dim=32,
-                         conditioning_embedding_out_channels=(8, 16), norm_num_groups=2)
+                         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), cross_attention_dim=32,
+                         conditioning_embedding_out_channels=(8, 16), norm_num_groups=2, attention_head_dim=2)
     # a new ControlNet's "zero convolutions" make it a no-op; give them weights, as training would
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for conv in [*cn.controlnet_down_blocks, cn.controlnet_mid_block, cn.controlnet_cond_embedding.conv_out]:
-            conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * 0.3)
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=g))
     cn.save_pretrained(root / "openpose")
     return root / "openpose"
 

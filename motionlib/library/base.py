@@ -59,6 +59,12 @@ class LibraryBase:
     def close(self) -> None:
         self.index.close()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # ------------------------------------------------------------------ reads
     def list(self, **filters: Any) -> list["MotionRecord"]:
         """Versions matching ``filters`` (see index.reader.Reader.list)."""

@@ -217,9 +217,23 @@ def _root(ref: ModelRef) -> tuple[Path | None, str | None]:
     except ImportError:  # pragma: no cover - huggingface_hub comes with diffusers
         return None, "huggingface_hub is not installed (pip install 'motionlib[diffusion]')"
     try:
-        return Path(snapshot_download(ref.id, revision=ref.revision, local_files_only=True)), None
+        return Path(snapshot_download(ref.id, revision=ref.revision, local_files_only=True,
+                                      cache_dir=hf_cache_dir())), None
     except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
         return None, "not in the local Hugging Face cache"
+
+
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache as the environment says now ($HF_HUB_CACHE, else $HF_HOME/hub,
+    else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub). huggingface_hub reads
+    these once, when it is imported; reading them per call keeps a long-lived process (a test, a
+    notebook) looking where its environment points."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg).expanduser() / "huggingface" / "hub"
 
 
 def weighted_components(base: Path, index: Path) -> list[Path]:

@@ -305,6 +305,11 @@ class BrowseApp(App):
         self.timings: dict[str, float] = {}
         self._started = time.perf_counter()
 
+    @property
+    def selection_pending(self) -> bool:
+        """Whether the cursor moved and the selection's details are still to be read."""
+        return self._pending is not None
+
     # -------------------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
         with Horizontal(id="filterbar"):

@@ -43,6 +43,11 @@ COMMON_DEFAULTS: dict[str, Any] = {
 _CACHE: dict[str, Any] = {}  # one loaded pipeline, reused while the models and runtime match
 
 
+def clear_pipeline_cache() -> None:
+    """Forget the loaded pipeline (the next render loads its models again)."""
+    _CACHE.clear()
+
+
 @dataclass
 class Runtime:
     device: str
