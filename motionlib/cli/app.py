@@ -57,6 +57,12 @@ def console(stderr: bool = False):
     return Console(highlight=False, stderr=stderr)
 
 
+def warn_lines(out, warnings) -> None:
+    """Each warning on its own line, ``  ! ...`` in yellow."""
+    for w in warnings:
+        out.print(f"  ! {w}", style="yellow")
+
+
 def fail(message: str, code: int = 1) -> None:
     sys.stderr.write(f"error: {message}\n")
     raise typer.Exit(code)

@@ -6,7 +6,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from motionlib.cli.app import Ref_, app, console, handles_errors, print_json
+from motionlib.cli.app import Ref_, app, console, handles_errors, print_json, warn_lines
 
 Name_ = Annotated[Optional[str], typer.Option("--name", "-n", help="Store the result under this name (default: the same name, next version).")]
 Tags_ = Annotated[List[str], typer.Option("--tag", "-t", help="Tag to attach to the new version (repeatable).")]
@@ -41,8 +41,7 @@ def _print(result) -> None:
     if shown:
         out.print("  " + ", ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in shown.items()))
     new = [w for w in result.warnings if w not in p.warnings]
-    for w in new:
-        out.print(f"  ! {w}", style="yellow")
+    warn_lines(out, new)
     if len(new) < len(result.warnings):
         out.print(f"  ({len(result.warnings) - len(new)} warnings as before; `motionlib show {r.ref}` lists them)",
                   style="dim")

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from motionlib.cli.app import app, console, handles_errors, print_json
+from motionlib.cli.app import app, console, handles_errors, print_json, warn_lines
 
 identity_app = typer.Typer(help="Add, list, show and remove identities (pictures of the people to render).",
                            no_args_is_help=True, rich_markup_mode=None)
@@ -29,8 +29,7 @@ def add(
         return
     out = console()
     out.print(f"{rec.name}  {rec.width}x{rec.height} {rec.format}  {'full body' if rec.body == 'full' else 'upper body'}")
-    for w in rec.warnings:
-        out.print(f"  ! {w}", style="yellow")
+    warn_lines(out, rec.warnings)
 
 
 @identity_app.command("list")
@@ -75,8 +74,7 @@ def show(
     out.print(f"file      {r.file_name}  sha256 {r.sha256[:16]}…  kept as {r.path}")
     seen = sum(1 for c in r.pose["confidence"] if c >= 0.5)
     out.print(f"pose      {seen} of {len(r.pose['confidence'])} joints seen ({r.estimator}); faces: {r.pose.get('faces')}")
-    for w in r.warnings:
-        out.print(f"  ! {w}", style="yellow")
+    warn_lines(out, r.warnings)
 
 
 @identity_app.command("rm")

@@ -8,7 +8,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from motionlib.cli.app import Ref_, app, console, describe, fail, handles_errors, print_json
+from motionlib.cli.app import Ref_, app, console, describe, fail, handles_errors, print_json, warn_lines
 
 
 @app.command()
@@ -115,8 +115,7 @@ def _print_result(out, result) -> None:
     line.append_text(score_text(r.framing))
     line.append(")")
     out.print(line)
-    for w in result.warnings:
-        out.print(f"  ! {w}", style="yellow")
+    warn_lines(out, result.warnings)
 
 
 @app.command("list", context_settings={"ignore_unknown_options": True})
@@ -208,8 +207,7 @@ def _print_show(record, manifest) -> None:
     out.print(t)
     if record.warnings:
         out.print("[bold]warnings[/bold]")
-        for w in record.warnings:
-            out.print(f"  ! {w}", style="yellow")
+        warn_lines(out, record.warnings)
     out.print(f"[bold]tags[/bold]      {', '.join(record.tags) or '-'}")
     out.print(f"[bold]source[/bold]    {src.get('file_name')}  sha256 {str(src.get('sha256'))[:16]}…  "
               f"{src.get('codec')} {src.get('coded_width')}x{src.get('coded_height')}"

@@ -10,7 +10,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from motionlib.cli.app import app, console, describe, fail, handles_errors, print_json
+from motionlib.cli.app import app, console, describe, fail, handles_errors, print_json, warn_lines
 
 
 def _params(pairs: list[str]) -> dict:
@@ -141,8 +141,7 @@ def _summary(results, single: bool) -> None:
         r = results[0]
         out.print(f"render {r.id}: {r.motion_ref} x {r.identity_name} ({r.backend}, seed {r.seed}) -> {r.output} "
                   f"in {r.timings.get('total', 0):.1f}s")
-        for w in r.params.get("result", {}).get("warnings", []):
-            out.print(f"  ! {w}", style="yellow")
+        warn_lines(out, r.params.get("result", {}).get("warnings", []))
         return
     out.print(renders_table(results, ("id", "motion", "identity", "backend", "status", "s")))
     failed = sum(r.status != "done" for r in results)
