@@ -103,7 +103,7 @@ class Renders(LibraryBase):
 
     def plan_again(self, render_id: int, *, output: Path | None = None, overwrite: bool = False) -> Prepared:
         """Render ``render_id`` again: its exact motion version, identity picture, parameters and
-        seed (its output file, or ``output``, is not reused unless ``overwrite``)."""
+        seed, written to ``output`` (replacing it only with ``overwrite``), else under ./renders."""
         from motionlib.render.pipeline import RenderJob
 
         old = self.get_render(render_id)
