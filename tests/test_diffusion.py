@@ -254,7 +254,7 @@ def test_a_real_size_model_on_the_cpu_needs_allow_cpu(dlib, env, tiny, tmp_path)
     assert not (tmp_path / "o.mp4").exists()
 
 
-# --- the real command, as new processes -----------------------------------------------------------
+# --- models in the Hugging Face cache --------------------------------------------------------------
 
 
 def test_models_are_found_in_the_hugging_face_cache(lib, dlib, env, tiny, tmp_path, monkeypatch):

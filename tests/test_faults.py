@@ -12,18 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import copy_library, spawn_cli, wait_for_fault, write_clip
+from motionlib.ingest.pipeline import IngestOptions
 from motionlib.library import Library
 from motionlib.processing import ops
-
-
-@pytest.fixture(scope="module")
-def base_library(tmp_path_factory, short_clip) -> Path:
-    """A library holding the short clip as base@1 (ingested once); each test kills a writer in a copy."""
-    root = tmp_path_factory.mktemp("faults") / "lib"
-    library = Library(root)
-    library.ingest(short_clip, name="base")
-    library.close()
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +22,17 @@ def victim_clip(tmp_path_factory, demo_frames) -> Path:
     """Half a second of the sample clip (the performer in view): the ingests that are killed at a
     fault point after estimation, where the clip's length does not matter."""
     return write_clip(tmp_path_factory.mktemp("victim") / "victim.mp4", demo_frames[60:75])
+
+
+@pytest.fixture(scope="module")
+def base_library(tmp_path_factory, victim_clip) -> Path:
+    """A library holding the victim clip as base@1 (ingested once, with other settings): a killed
+    ingest of that clip places a source that base@1 still needs, which the sweep must keep. Each
+    test kills a writer in a copy."""
+    root = tmp_path_factory.mktemp("faults") / "lib"
+    with Library(root) as library:
+        library.ingest(victim_clip, name="base", options=IngestOptions(max_size=320))
+    return root
 
 
 def _write(lib: Path, work):

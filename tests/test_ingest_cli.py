@@ -75,6 +75,7 @@ def _bad_inputs(tmp_path, sample):
         "at in name": ([black, "--name", "x@1"], "'@'"),
         "bad task file": ([black, "--task-file", tmp_path / "none.task"], "no such file"),
         "start after end": ([black, "--start", "2", "--end", "1"], "--end must be after --start"),
+        "max size": ([black, "--max-size", "10"], "--max-size"),  # the library says max_size (test_estimators)
     }
 
 
@@ -116,6 +117,25 @@ def test_other_commands_reject_unknown_things(tmp_path, short_library):
         assert proc.returncode == 1 and proc.stderr.startswith("error: ") and words in proc.stderr, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1
     assert library_snapshot(lib) == before
+
+
+def test_tag_untag_and_rm_exit_0(tmp_path, short_library):
+    """The commands that change tags and remove versions succeed with exit code 0 (what they
+    store: test_ingest.py::test_versions_lineage_tags_and_remove)."""
+    from motionlib.processing import ops
+
+    lib = copy_library(short_library, tmp_path / "lib")
+    library = Library(lib)
+    library.derive("short", ops.mirror)  # short@2
+    library.close()
+    assert invoke("tag", "short@1", "loop", library=lib).returncode == 0
+    assert invoke("untag", "short@1", "keep", library=lib).returncode == 0
+    assert invoke_json("show", "short@1", library=lib)["tags"] == ["loop"]
+    proc = invoke("rm", "short@1", library=lib)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["ref"] for r in invoke_json("list", library=lib)] == ["short@2"]
+    assert invoke("rm", "short", "--all", library=lib).returncode == 0
+    assert _names(lib) == []
 
 
 def test_many_clips_one_bad_does_not_stop_the_others(tmp_path, demo_frames):

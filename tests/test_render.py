@@ -117,6 +117,9 @@ def test_identity_bad_images_are_refused_with_one_line(lib, tmp_path):
     proc = invoke("identity", "add", ASTRONAUT, "--name", "astronaut", library=lib)
     assert proc.returncode == 1 and "exists already" in proc.stderr
     assert library_snapshot(lib) == before
+    # and the command that removes one exits 0 (what it removes: test_identity_add_show_list_rm)
+    proc = invoke("identity", "rm", "astronaut", library=lib)
+    assert proc.returncode == 0, proc.stderr
 
 
 def _joint_positions(frame: np.ndarray, colours, min_pixels: int = 4):
