@@ -22,11 +22,10 @@ def three_versions(demo_library, tmp_path_factory) -> Path:
     from motionlib.processing import ops
 
     root = copy_library(demo_library[0], tmp_path_factory.mktemp("browse") / "lib")
-    library = Library(root)
-    library.derive("demo", ops.smooth)  # demo@2
-    library.derive("demo@1", lambda m: ops.trim(m, 1.0, 3.0))  # demo@3
-    library.tag("demo@2", ["smooth"])
-    library.close()
+    with Library(root) as library:
+        library.derive("demo", ops.smooth)  # demo@2
+        library.derive("demo@1", lambda m: ops.trim(m, 1.0, 3.0))  # demo@3
+        library.tag("demo@2", ["smooth"])
     return root
 
 

@@ -22,9 +22,8 @@ def root(demo_library, tmp_path) -> Path:
 
 @pytest.fixture
 def lib(root):
-    library = Library(root)
-    yield library
-    library.close()
+    with Library(root) as library:
+        yield library
 
 
 # id (the command line that makes the same edit) -> (operation, Motion -> Edit)

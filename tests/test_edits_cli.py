@@ -22,15 +22,6 @@ def lib(demo_library, tmp_path) -> Path:
     return copy_library(demo_library[0], tmp_path / "lib")
 
 
-def _library(root: Path, change):
-    """Set-up through the library: ``change(Library)``'s result."""
-    library = Library(root)
-    try:
-        return change(library)
-    finally:
-        library.close()
-
-
 @pytest.mark.parametrize("command", EDITS, ids=EDITS.keys())
 def test_each_edit_command_passes_its_options_to_its_edit(lib, command):
     """Every edit command, with the options of test_edits.EDITS, stores the edit the library
@@ -39,7 +30,8 @@ def test_each_edit_command_passes_its_options_to_its_edit(lib, command):
     name, *options = command.split()
     out = invoke_json(name, "demo", *options, library=lib)
     assert out["ref"] == "demo@2" and out["parent"] == "demo@1" and out["operation"] == operation
-    assert out["params"] == as_printed(_library(lib, lambda library: edit(library.load("demo@1")).params))
+    with Library(lib) as library:
+        assert out["params"] == as_printed(edit(library.load("demo@1")).params)
 
 
 @pytest.mark.parametrize("args, words", [
@@ -67,7 +59,8 @@ def test_bad_input_is_one_line_and_changes_nothing(lib, args, words, tmp_path):
 def test_preview_over_source_refuses_versions_that_left_the_source(lib, tmp_path):
     from motionlib.processing import ops
 
-    _library(lib, lambda library: library.derive("demo", ops.mirror))
+    with Library(lib) as library:
+        library.derive("demo", ops.mirror)
     proc = invoke("preview", "demo@2", "--over-source", "-o", tmp_path / "x.mp4", library=lib)
     assert proc.returncode == 1 and "no longer sit on the source" in proc.stderr
     assert not (tmp_path / "x.mp4").exists()
@@ -75,7 +68,8 @@ def test_preview_over_source_refuses_versions_that_left_the_source(lib, tmp_path
 
 def test_export_keeps_an_existing_file_without_force(lib, tmp_path):
     path = tmp_path / "demo.csv"
-    _library(lib, lambda library: library.export("demo", "csv", path))
+    with Library(lib) as library:
+        library.export("demo", "csv", path)
     proc = invoke("export", "demo", "--format", "csv", "-o", path, library=lib)
     assert proc.returncode == 1 and "--force" in proc.stderr
 

@@ -35,15 +35,6 @@ def base_library(tmp_path_factory, victim_clip) -> Path:
     return root
 
 
-def _write(lib: Path, work):
-    """``work(library)`` in this process, the library closed after."""
-    library = Library(lib)
-    try:
-        return work(library)
-    finally:
-        library.close()
-
-
 def _spawn(lib, *args, env=None):
     return spawn_cli(*args, library=lib, env=env)
 
@@ -77,7 +68,8 @@ def test_sigkill_at_each_step_of_a_write_leaves_no_half_version(tmp_path, base_l
     _assert_consistent(lib)
     assert [r[0] for r in _rows(lib)] == ["base"]  # the killed ingest never committed
     # The next run cleans up and succeeds, as version 1.
-    rec = _write(lib, lambda library: library.ingest(victim_clip, name="victim"))
+    with Library(lib) as library:
+        rec = library.ingest(victim_clip, name="victim")
     assert rec.record.ref == "victim@1" and rec.status == "created"
     _assert_consistent(lib)
     assert list((lib / "tmp").iterdir()) == []
@@ -99,8 +91,9 @@ def test_sigkill_during_pose_estimation(tmp_path, short_clip):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert _rows(lib) == []
-    assert _write(lib, lambda library: library.list()) == []
-    rec = _write(lib, lambda library: library.ingest(short_clip))
+    with Library(lib) as library:
+        assert library.list() == []
+        rec = library.ingest(short_clip)
     assert rec.record.ref == "short@1"
     assert list((lib / "tmp").iterdir()) == []
 
@@ -131,7 +124,8 @@ def test_sigkill_during_an_edit_leaves_the_parent_and_no_half_version(tmp_path, 
     _kill_at_fault(proc, point)
     _assert_consistent(lib)
     assert _rows(lib) == before
-    out = _write(lib, lambda library: library.derive("base", lambda m: ops.smooth(m)))  # `motionlib smooth base`
+    with Library(lib) as library:
+        out = library.derive("base", lambda m: ops.smooth(m))  # `motionlib smooth base`
     assert out.record.ref == "base@2"
     _assert_consistent(lib)
     assert len(list((lib / "motions").glob("*/v*[0-9]"))) == 2  # the killed one's data was swept

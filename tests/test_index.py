@@ -49,9 +49,8 @@ def test_corrupt_index_is_reported_and_reindex_repairs_it(tmp_path, short_clip):
     from motionlib.library import Library
 
     lib = tmp_path / "lib"
-    library = Library(lib)
-    library.ingest(short_clip, tags=["t1"])
-    library.close()
+    with Library(lib) as library:
+        library.ingest(short_clip, tags=["t1"])
     for suffix in ("-wal", "-shm"):
         (lib / f"index.sqlite{suffix}").unlink(missing_ok=True)
     (lib / "index.sqlite").write_bytes(b"garbage" * 100)
@@ -60,6 +59,5 @@ def test_corrupt_index_is_reported_and_reindex_repairs_it(tmp_path, short_clip):
     assert proc.returncode == 1 and "reindex" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     proc = invoke("reindex", library=lib)
     assert proc.returncode == 0, proc.stderr
-    library = Library(lib)
-    assert [(r.ref, r.tags) for r in library.list()] == [("short@1", ["t1"])]
-    library.close()
+    with Library(lib) as library:
+        assert [(r.ref, r.tags) for r in library.list()] == [("short@1", ["t1"])]

@@ -20,18 +20,14 @@ def short_library(tmp_path_factory, short_clip):
     """A library holding the short clip as short@1, tagged ``keep`` (ingested once, through the
     library); tests change copies of it."""
     root = tmp_path_factory.mktemp("short-library") / "lib"
-    library = Library(root)
-    library.ingest(short_clip, tags=["keep"])
-    library.close()
+    with Library(root) as library:
+        library.ingest(short_clip, tags=["keep"])
     return root
 
 
 def _names(root) -> list[str]:
-    library = Library(root)
-    try:
+    with Library(root) as library:
         return sorted(r.name for r in library.list())
-    finally:
-        library.close()
 
 
 def test_json_of_ingest_list_and_show_follows_the_record_schema(demo_library, sample):
@@ -125,9 +121,8 @@ def test_tag_untag_and_rm_exit_0(tmp_path, short_library):
     from motionlib.processing import ops
 
     lib = copy_library(short_library, tmp_path / "lib")
-    library = Library(lib)
-    library.derive("short", ops.mirror)  # short@2
-    library.close()
+    with Library(lib) as library:
+        library.derive("short", ops.mirror)  # short@2
     assert invoke("tag", "short@1", "loop", library=lib).returncode == 0
     assert invoke("untag", "short@1", "keep", library=lib).returncode == 0
     assert invoke_json("show", "short@1", library=lib)["tags"] == ["loop"]

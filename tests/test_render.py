@@ -27,9 +27,8 @@ ASTRONAUT = ROOT / "assets" / "samples" / "astronaut.png"
 def rlib(demo_library, tmp_path_factory) -> Path:
     """The demo library with the astronaut as an identity."""
     root = copy_library(demo_library[0], tmp_path_factory.mktemp("render") / "lib")
-    library = Library(root)
-    assert library.add_identity(ASTRONAUT, name="astronaut").body == "upper"
-    library.close()
+    with Library(root) as library:
+        assert library.add_identity(ASTRONAUT, name="astronaut").body == "upper"
     return root
 
 
