@@ -79,6 +79,20 @@ def test_sigkill_at_each_step_of_a_write_leaves_no_half_version(tmp_path, base_l
     assert sources == sorted({r[3] for r in _rows(lib) if r[3]})
 
 
+def test_recover_sweeps_what_a_killed_writer_left(tmp_path, base_library, victim_clip):
+    """Library.recover, without a write: the staging folder of the dead process and its renamed
+    but uncommitted version go; the committed version and its source stay."""
+    lib = copy_library(base_library, tmp_path / "lib")
+    proc = _spawn(lib, "ingest", victim_clip, "--name", "victim", env={"MOTIONLIB_FAULT": "after-rename"})
+    _kill_at_fault(proc, "after-rename")
+    assert len(list((lib / "motions").glob("*/v*[0-9]"))) == 2 and list((lib / "tmp").iterdir())
+    with Library(lib) as library:
+        assert library.recover() == {"staging": 1, "versions": 1, "sources": 0}
+        assert [r.ref for r in library.list()] == ["base@1"]
+    assert len(list((lib / "motions").glob("*/v*[0-9]"))) == 1 and list((lib / "tmp").iterdir()) == []
+    _assert_consistent(lib)
+
+
 def test_sigkill_during_pose_estimation(tmp_path, short_clip):
     lib = tmp_path / "lib"
     proc = _spawn(lib, "ingest", short_clip)

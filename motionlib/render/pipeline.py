@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from motionlib.render.backends import Backend, RenderContext
     from motionlib.render.retarget import IdentityBody
 
-PIPELINE_VERSION = 1
 DEFAULT_LONG_SIDE = 512
 
 
