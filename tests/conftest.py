@@ -15,6 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Several pytest-xdist workers share the cores: one OpenMP thread each (torch), rather than every
+# worker's threads spinning against the others' (measured here: 88 s for the suite instead of 106)
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") != "1":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "samples" / "demo.mp4"
 SCHEMAS = ROOT / "schemas"
