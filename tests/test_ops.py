@@ -10,7 +10,7 @@ from motionlib.core.motion import Motion
 from motionlib.core.skeleton import MEDIAPIPE_POSE_33 as SK
 from motionlib.processing import ops
 from motionlib.processing.quality import assess_motion
-from motionlib.processing.tracking import body_centre_and_scale
+from motionlib.processing.cleaning import body_centre_and_scale
 
 # A standing pose (pixels) in MediaPipe order, roughly 200 px tall.
 _NAMED = {
@@ -145,10 +145,10 @@ def test_mirror_swaps_sides_and_flips_x():
 
 def test_in_place_removes_travel_and_keeps_the_movement():
     m = make_motion(T=180, travel=(60.0, 0.0), wave_hz=2.0, wave_px=30)
-    centre, _ = body_centre_and_scale(m.keypoints)
+    centre, _ = body_centre_and_scale(m.keypoints, m.skeleton)
     assert np.ptp(centre[:, 0]) > 300
     e = ops.in_place(m)
-    c2, _ = body_centre_and_scale(e.motion.keypoints)
+    c2, _ = body_centre_and_scale(e.motion.keypoints, e.motion.skeleton)
     assert np.ptp(c2[:, 0]) < 10
     assert abs(np.median(c2[:, 0]) - 320) < 5, "centred in the frame"
     rw = SK.index("right_wrist")
@@ -157,7 +157,7 @@ def test_in_place_removes_travel_and_keeps_the_movement():
     np.testing.assert_allclose(rel, rel0, atol=1e-3)
     # pinned (cutoff 0): exactly constant
     pinned = ops.in_place(m, cutoff=0)
-    c3, _ = body_centre_and_scale(pinned.motion.keypoints)
+    c3, _ = body_centre_and_scale(pinned.motion.keypoints, pinned.motion.skeleton)
     assert np.ptp(c3[:, 0]) < 1e-3
 
 

@@ -208,6 +208,7 @@ def _print_show(record, manifest) -> None:
     if record.warnings:
         out.print("[bold]warnings[/bold]")
         warn_lines(out, record.warnings)
+    _print_cleaning(out, manifest.get("track") or {})
     out.print(f"[bold]tags[/bold]      {', '.join(record.tags) or '-'}")
     out.print(f"[bold]source[/bold]    {src.get('file_name')}  sha256 {str(src.get('sha256'))[:16]}…  "
               f"{src.get('codec')} {src.get('coded_width')}x{src.get('coded_height')}"
@@ -221,6 +222,25 @@ def _print_show(record, manifest) -> None:
     if lineage.get("result"):
         out.print(f"          result {lineage['result']}")
     out.print(f"[bold]created[/bold]   {record.created}   store {record.store_path}")
+
+
+def _print_cleaning(out, track: dict) -> None:
+    """What cleaning changed (docs/fidelity.md), each repair and rejection with its time."""
+    if "swaps" not in track:
+        return  # stored before cleaning existed
+    out.print(f"[bold]cleaning[/bold]  {track.get('swapped_frames', 0)} frames with left/right swaps repaired, "
+              f"{track.get('rejected_frames', 0)} frames rejected, {track.get('doubted_joints', 0)} joint "
+              f"confidences doubted, {track.get('recovered_frames', 0)} frames recovered")
+
+    def frames(s: dict) -> str:
+        return f"frames {s['start_frame']}-{s['end_frame'] - 1}"
+
+    for s in track.get("rejected", []):
+        out.print(f"  rejected  {s['start']:.2f}-{s['end']:.2f} s  {frames(s)}  {s['reason']}")
+    for c in track.get("jump_cuts", []):
+        out.print(f"  jump cut  {c['time']:.2f} s  frame {c['frame']}")
+    for s in track.get("swaps", []):
+        out.print(f"  swap      {s['start']:.2f}-{s['end']:.2f} s  {frames(s)}  {s['part']}")
 
 
 @app.command()

@@ -18,7 +18,7 @@ from motionlib.media.video import VideoInfo
 if TYPE_CHECKING:
     from motionlib.processing.quality import QualityReport
 
-PIPELINE_VERSION = 1  # bump when a change alters what the same settings produce
+PIPELINE_VERSION = 2  # bump when a change alters what the same settings produce
 
 
 @dataclass
@@ -64,11 +64,12 @@ class IngestOptions:
 
 @dataclass
 class Analysis:
-    motion: Motion
+    motion: Motion  # the cleaned track: what is stored, scored and used
     quality: "QualityReport"
     info: VideoInfo
-    track: dict
+    track: dict  # the cleaning report (processing.cleaning.CleanReport.as_dict)
     stats: dict = field(default_factory=dict)
+    raw: Motion | None = None  # the estimator's own track, kept beside the cleaned one
 
 
 def analyze(
@@ -82,8 +83,8 @@ def analyze(
     from motionlib.media import video
     from motionlib.ingest.estimators.mediapipe import quiet_native_stderr
     from motionlib.ingest.tracker import track
-    from motionlib.processing.quality import assess
-    from motionlib.processing.tracking import follow_performer
+    from motionlib.processing.cleaning import clean
+    from motionlib.processing.quality import assess, detect_cuts
 
     t0 = time.perf_counter()
     spec = options.spec()
@@ -128,30 +129,20 @@ def analyze(
 
     if not np.isfinite(keypoints).any():
         raise NoPersonError(f"no person found in any frame of {info.path.name}")
-    report = follow_performer(keypoints, timestamps)
-    if report.dropped_frames:
-        other = ~report.keep & ~nan.all(axis=1)
-        keypoints[other] = np.nan
-        confidence[other] = 0.0
-        world[other] = np.nan
-        if presence is not None:
-            presence[other] = 0.0
-    track_info = report.as_dict()
-    motion = Motion(
-        skeleton=skeleton,
-        keypoints=keypoints,
-        confidence=confidence,
-        timestamps=timestamps,
-        width=info.width,
-        height=info.height,
-        duration=duration,
-        world=world if np.isfinite(world).any() else None,
-        presence=presence,
-        attrs={"source_time_offset": offset},
-    ).validate()
+    common = dict(skeleton=skeleton, timestamps=timestamps, width=info.width, height=info.height,
+                  duration=duration)
+    raw = Motion(keypoints=keypoints, confidence=confidence, world=world if np.isfinite(world).any() else None,
+                 presence=presence, attrs={"source_time_offset": offset}, **common).validate()
+    scene_cuts = detect_cuts(out.frame_diffs, timestamps)
+    cleaned = clean(keypoints, confidence, timestamps, duration, skeleton, world=raw.world,
+                    presence=presence, looks=out.looks, cut_frames=[c["frame"] for c in scene_cuts])
+    track_info = cleaned.report.as_dict()
+    track_info["recovered_frames"] = out.stats.get("recovered_frames", 0)
+    motion = Motion(keypoints=cleaned.keypoints, confidence=cleaned.confidence, world=cleaned.world,
+                    presence=cleaned.presence, attrs={"source_time_offset": offset}, **common).validate()
     quality = assess(
-        keypoints, confidence, timestamps, duration, info.width, info.height,
-        frame_diffs=out.frame_diffs, track=track_info, skeleton=skeleton,
+        motion.keypoints, motion.confidence, timestamps, duration, info.width, info.height,
+        track=track_info, skeleton=skeleton, cuts=scene_cuts + cleaned.report.jump_cuts,
     )
     stats = dict(out.stats)
     stats.update(
@@ -160,7 +151,7 @@ def analyze(
         seconds_total=round(time.perf_counter() - t0, 3),
         inference_size=list(info.scaled_size(options.max_size)),
     )
-    return Analysis(motion=motion, quality=quality, info=info, track=track_info, stats=stats)
+    return Analysis(motion=motion, quality=quality, info=info, track=track_info, stats=stats, raw=raw)
 
 
 def _expected_span(info: VideoInfo, options: IngestOptions) -> float | None:

@@ -41,6 +41,8 @@ from motionlib.media.video import VideoInfo
 WARMUP = 8  # frames a worker's fresh tracker runs before its segment starts
 AGREE_FRAMES = 3  # consecutive agreeing frames that make two tracks "the same"
 MIN_SEGMENT_SECONDS = 2.0
+RECOVER_SECONDS = 1.0  # longest run of missed frames the backward pass goes back over
+RECOVER_WARMUP = 6  # frames the backward tracker runs where the forward one found the performer
 
 Progress = Callable[[int], None]
 
@@ -59,6 +61,7 @@ class FrameRecord:
     duration: float | None
     diff: float | None  # mean abs difference to the previous frame's grey thumbnail
     pose: PoseResult | None
+    look: np.ndarray | None = None  # body colours (see body_look), None when nobody was found
 
 
 @dataclass
@@ -67,8 +70,42 @@ class TrackOutput:
     stats: dict = field(default_factory=dict)
 
     @property
+    def looks(self) -> np.ndarray:
+        """[T, 9] body colours per frame (NaN where unknown)."""
+        out = np.full((len(self.frames), LOOK_SIZE), np.nan, np.float32)
+        for i, f in enumerate(self.frames):
+            if f.look is not None:
+                out[i] = f.look
+        return out
+
+    @property
     def frame_diffs(self) -> np.ndarray:
         return np.asarray([f.diff if f.diff is not None else 0.0 for f in self.frames[1:]], np.float32)
+
+
+LOOK_SIZE = 9
+_LOOK_POINTS = ((11, 12, 23, 24), (23, 25), (24, 26))  # torso centre, middle of each thigh
+
+
+def body_look(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """What the followed person looks like: the mean RGB (0-1) of a small patch at the torso's
+    centre and at the middle of each thigh, [9] float32, NaN for a patch outside the image. Used
+    to tell the performer from someone else after a break (processing.cleaning)."""
+    h, w = image.shape[:2]
+    pts = xy[:33] * np.array([w, h], np.float32)
+    torso = float(np.linalg.norm((pts[11] + pts[12]) / 2 - (pts[23] + pts[24]) / 2))
+    r = max(1, int(round(0.08 * torso)))
+    out = np.full(LOOK_SIZE, np.nan, np.float32)
+    for k, joints in enumerate(_LOOK_POINTS):
+        c = pts[list(joints)].mean(axis=0)
+        if not np.isfinite(c).all():
+            continue
+        x, y = int(round(c[0])), int(round(c[1]))
+        if not (0 <= x < w and 0 <= y < h):
+            continue
+        patch = image[max(0, y - r):y + r + 1, max(0, x - r):x + r + 1]
+        out[3 * k:3 * k + 3] = patch.reshape(-1, 3).mean(axis=0) / 255.0
+    return out
 
 
 def agree(a: PoseResult | None, b: PoseResult | None, aspect: float) -> bool:
@@ -115,7 +152,9 @@ class SegmentRunner:
     def _record(self, f) -> FrameRecord:
         diff = None if self._prev_thumb is None else float(np.abs(f.thumb - self._prev_thumb).mean())
         self._prev_thumb = f.thumb
-        return FrameRecord(f.time, f.duration, diff, self.tracker.process(f.image, f.time))
+        pose = self.tracker.process(f.image, f.time)
+        look = body_look(f.image, pose.xy) if pose is not None else None
+        return FrameRecord(f.time, f.duration, diff, pose, look)
 
     def run(self, progress: Progress | None = None) -> tuple[list[FrameRecord], list[FrameRecord]]:
         """(warm-up records, segment records)."""
@@ -192,8 +231,56 @@ def track(
     workers = workers or default_workers()
     bounds = plan_segments(info, start, end, workers)
     if len(bounds) == 2:
-        return _track_here(info, spec, max_size, start, end, progress, while_waiting)
-    return _track_workers(info, spec, max_size, bounds, end, progress, while_waiting)
+        out = _track_here(info, spec, max_size, start, end, progress, while_waiting)
+    else:
+        out = _track_workers(info, spec, max_size, bounds, end, progress, while_waiting)
+    out.stats["recovered_frames"] = recover(info, spec, max_size, out.frames)
+    return out
+
+
+def recover(info: VideoInfo, spec: EstimatorSpec, max_size: int, records: list[FrameRecord]) -> int:
+    """Backward pass over runs of frames where the forward tracker found nobody (up to
+    RECOVER_SECONDS before a frame where it did): a fresh tracker starts RECOVER_WARMUP frames
+    after the run, where the performer is found, and follows them back in time. MediaPipe
+    re-detects only when it loses a track, so a performer the detector misses on the first frames
+    (small, backlit) is often followed fine once found. Fills ``records`` in place; returns the
+    frames found. Whether they are the performer is for cleaning to judge, as for any frame."""
+    from motionlib.media import video
+
+    found = [r.pose is not None for r in records]
+    times = [r.time for r in records]
+    fps = info.average_fps or 30.0
+    limit = int(round(RECOVER_SECONDS * fps))
+    recovered = 0
+    k = 0
+    while k < len(records):
+        if found[k]:
+            k += 1
+            continue
+        a = k
+        while k < len(records) and not found[k]:
+            k += 1
+        b = k  # first frame found after the run (or the end)
+        if b >= len(records):
+            break
+        a = max(a, b - limit)
+        last = min(len(records) - 1, b + RECOVER_WARMUP)
+        frames = list(video.decode(info, max_size=max_size, start=times[a],
+                                   end=times[last] + 0.5 / fps, threads=False))
+        tracker = spec.build()
+        try:
+            for f in reversed(frames):
+                i = a + f.index
+                if i >= len(records) or abs(records[i].time - f.time) > 1e-6:
+                    continue  # decoding did not land on the same frames: leave the run alone
+                pose = tracker.process(f.image, f.time)
+                if i < b and pose is not None and records[i].pose is None:
+                    records[i].pose = pose
+                    records[i].look = body_look(f.image, pose.xy)
+                    recovered += 1
+        finally:
+            tracker.close()
+    return recovered
 
 
 def _track_here(info, spec, max_size, start, end, progress, while_waiting=None) -> TrackOutput:

@@ -80,11 +80,12 @@ class LibraryBase:
 
         return read_manifest(self.root / record.store_path)
 
-    def load(self, ref: str | Ref) -> "Motion":
-        """The stored Motion of a version (imports zarr)."""
+    def load(self, ref: str | Ref, *, raw: bool = False) -> "Motion":
+        """The stored Motion of a version (imports zarr); ``raw=True``: the estimator's uncleaned
+        track that an ingested version keeps beside it (docs/fidelity.md)."""
         from motionlib.store import read_motion
 
-        return read_motion(self.root / self.get(ref).store_path)
+        return read_motion(self.root / self.get(ref).store_path, raw=raw)
 
     def tags(self) -> list[tuple[str, int]]:
         with self.index.reader() as r:

@@ -49,6 +49,10 @@ def _array_docs(m: Motion) -> dict:
     }
 
 
+RAW_DOC = ("raw/: the estimator's own track before cleaning (keypoints, confidence, timestamps and, "
+           "where it gives them, world and presence), same frames; see docs/fidelity.md")
+
+
 def is_vfr(timestamps: np.ndarray) -> bool:
     if len(timestamps) < 3:
         return False
@@ -96,6 +100,7 @@ def ingest_manifest(path: Path, sha: str, size: int, options: "IngestOptions", a
                     "params": {"start": options.start, "end": options.end}},
         "quality": analysis.quality.as_dict(),
         "track": analysis.track,
+        "raw": RAW_DOC if analysis.raw is not None else None,
         "motionlib_version": __version__,
     })
 
@@ -148,7 +153,8 @@ def import_manifest(got: "Imported", quality: "QualityReport") -> dict:
         "lineage": {"source_sha256": got.sha256, "parent": None, "operation": "import",
                     "params": got.settings, "result": {"notes": got.notes}},
         "quality": quality.as_dict(),
-        "track": {"jumps": [], "dropped_frames": 0, "people": 1},
+        "track": {"swaps": [], "rejected": [], "jump_cuts": [], "doubted_joints": 0, "people": 1,
+                  "swapped_frames": 0, "rejected_frames": 0, "recovered_frames": 0},
         "motionlib_version": __version__,
     })
 
@@ -162,6 +168,22 @@ def _map_time(t: float, edit: "Edit") -> float | None:
     return child if 0 <= child < edit.motion.duration else None
 
 
+def _map_span(span: dict, edit: "Edit") -> dict | None:
+    """A [start, end) seconds span of the parent on the child's timeline, clipped; None if gone."""
+    a, b = float(span["start"]), float(span["end"])
+    if edit.span:
+        a, b = max(a, edit.span[0]), min(b, edit.span[1])
+        a, b = a - edit.span[0], b - edit.span[0]
+    a, b = a / edit.time_scale, min(b / edit.time_scale, edit.motion.duration)
+    if b <= a or a >= edit.motion.duration:
+        return None
+    ts = edit.motion.timestamps
+    fa, fb = int(np.searchsorted(ts, a - 1e-6)), int(np.searchsorted(ts, b - 1e-6))
+    if fb <= fa:
+        return None
+    return dict(span, start=round(a, 3), end=round(b, 3), start_frame=fa, end_frame=fb, frames=fb - fa)
+
+
 def carry_events(parent_manifest: dict, edit: "Edit") -> tuple[dict, list[dict]]:
     """The parent's hard cuts and track jumps, moved to the child's timeline (those it keeps)."""
     ts = edit.motion.timestamps
@@ -171,16 +193,24 @@ def carry_events(parent_manifest: dict, edit: "Edit") -> tuple[dict, list[dict]]
         t = _map_time(float(cut["time"]), edit)
         if t is not None and t > 0:
             cuts.append(dict(cut, time=round(t, 3), frame=int(np.searchsorted(ts, t - 1e-6))))
-    track = parent_manifest.get("track") or {"jumps": [], "dropped_frames": 0, "people": 0}
-    jumps = []
-    for jump in track.get("jumps", []):
-        t = _map_time(float(jump["time"]), edit)
-        if t is not None:
-            jumps.append(dict(jump, time=round(t, 3), frame=int(np.searchsorted(ts, t - 1e-6))))
-    whole = edit.span is None
-    carried = {
-        "jumps": jumps,
-        "dropped_frames": int(track.get("dropped_frames", 0)) if (whole or jumps) else 0,
-        "people": int(track.get("people", 0)) if (whole or jumps) else min(1, int(track.get("people", 0))),
-    }
+    track = parent_manifest.get("track") or {}
+    carried = {k: v for k, v in track.items() if k not in ("swaps", "rejected", "jump_cuts", "jumps")}
+    for key in ("swaps", "rejected"):
+        carried[key] = [m for m in (_map_span(s, edit) for s in track.get(key, [])) if m is not None]
+    carried["jump_cuts"] = [c for c in cuts if c.get("kind") == "jump"]
+    if "jumps" in track:  # a parent stored before cleaning existed
+        jumps = []
+        for jump in track["jumps"]:
+            t = _map_time(float(jump["time"]), edit)
+            if t is not None:
+                jumps.append(dict(jump, time=round(t, 3), frame=int(np.searchsorted(ts, t - 1e-6))))
+        carried["jumps"] = jumps
+        if not (edit.span is None or jumps):
+            carried["dropped_frames"] = 0
+    if edit.span is not None and not carried["rejected"]:
+        carried["people"] = min(1, int(track.get("people", 0)))
+    from motionlib.processing.cleaning import swapped_frames
+
+    carried["swapped_frames"] = swapped_frames(carried["swaps"])
+    carried["rejected_frames"] = int(sum(s["frames"] for s in carried["rejected"]))
     return carried, cuts

@@ -101,7 +101,7 @@ class Versions(LibraryBase):
             analysis = analyze(path, options, on_start=on_start, progress=progress, while_waiting=_warm_imports)
             manifest = manifests.ingest_manifest(path, source.sha256, source.size, options, analysis)
             record = self._store(staging, name, tags, analysis.motion, manifest, source=source.copy,
-                                 dedupe="ingest")
+                                 dedupe="ingest", raw=analysis.raw)
             if record is None:  # an identical ingest committed while we worked
                 return IngestResult(str(path), "unchanged", self._same(name, source.sha256, digest, "ingest"))
         stats = dict(analysis.stats, seconds_ingest=round(time.perf_counter() - t0, 3))
@@ -162,14 +162,15 @@ class Versions(LibraryBase):
 
     # ------------------------------------------------------------------ the commit
     def _store(self, staging: Path, name: str, tags: list[str], motion: "Motion", manifest: dict, *,
-               source: Path | None = None, dedupe: str | None = None) -> "MotionRecord | None":
+               source: Path | None = None, dedupe: str | None = None,
+               raw: "Motion | None" = None) -> "MotionRecord | None":
         """Write ``motion`` into ``staging`` and commit it as the next version of ``name``, with the
         staged ``source`` copy placed by content. With ``dedupe`` (an operation), return None instead
         when a version of that operation already holds the same name, source and settings."""
         from motionlib.store import finalize, set_manifest, write_version
 
         staged = staging / "version"
-        write_version(staged, motion, manifest)
+        write_version(staged, motion, manifest, raw)
         fault("after-write")
         sha = manifest["source"]["sha256"]
         digest = manifest["estimator"]["settings_digest"]

@@ -16,7 +16,7 @@ from motionlib.core.errors import InputError
 from motionlib.core.motion import Motion
 from motionlib.processing import filtering
 from motionlib.processing.signal import lowpass, runs
-from motionlib.processing.tracking import body_centre_and_scale
+from motionlib.processing.cleaning import body_centre_and_scale
 
 OPERATIONS = ("trim", "smooth", "loop", "mirror", "in-place", "retime", "fill-gaps")
 

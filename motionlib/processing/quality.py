@@ -43,7 +43,7 @@ import numpy as np
 
 from motionlib.core.skeleton import MEDIAPIPE_POSE_33, Skeleton
 from motionlib.processing.signal import lowpass, runs
-from motionlib.processing.tracking import body_centre_and_scale
+from motionlib.processing.cleaning import body_centre_and_scale
 
 VISIBLE = 0.5
 JITTER_SCALE = 0.05
@@ -219,12 +219,11 @@ def framing(keypoints, width, height, timestamps, frame_diffs, track: dict | Non
     if drift < 0.8:
         warnings.append(f"performer drifts across {_pct(spread)} of the frame")
     for cut in cuts:
-        warnings.append(f"cut at {cut['time']:.1f} s (a clip with a cut is a poor motion source)")
-    for jump in (track or {}).get("jumps", []):
-        what = "back to the performer" if jump.get("to_performer") else "to another person"
-        warnings.append(f"track jumped {what} at {jump['time']:.1f} s")
-    if track and track.get("dropped_frames"):
-        warnings.append(f"{track['dropped_frames']} frames of other people dropped")
+        if cut.get("kind") == "jump":
+            warnings.append(f"jump cut at {cut['time']:.1f} s: the performer teleports while the scene stays")
+        else:
+            warnings.append(f"cut at {cut['time']:.1f} s (a clip with a cut is a poor motion source)")
+    warnings.extend(track_warnings(track))
     details = {
         "detection": _r(detection),
         "inside": _r(inside),
@@ -237,6 +236,34 @@ def framing(keypoints, width, height, timestamps, frame_diffs, track: dict | Non
         "cuts": cuts,
     }
     return score, joints_inside, details, warnings
+
+
+def _spans(spans: list[dict], most: int = 3) -> str:
+    text = ", ".join(f"{s['start']:.2f}-{s['end']:.2f} s" for s in spans[:most])
+    return text + (f" and {len(spans) - most} more" if len(spans) > most else "")
+
+
+def track_warnings(track: dict | None) -> list[str]:
+    """Warnings for what cleaning did (processing.cleaning) - or, for versions stored before it,
+    the old track report's jumps."""
+    track = track or {}
+    out = []
+    for reason in ("other person", "implausible body"):
+        spans = [r for r in track.get("rejected", []) if r.get("reason") == reason]
+        if spans:
+            frames = sum(r["frames"] for r in spans)
+            what = "of another person" if reason == "other person" else "with an implausible body"
+            out.append(f"{frames} frames {what} rejected ({_spans(spans)})")
+    swaps = track.get("swaps", [])
+    if swaps:
+        frames = len({f for s in swaps for f in range(s["start_frame"], s["end_frame"])})
+        out.append(f"left/right swaps repaired in {frames} frames ({_spans(swaps)})")
+    for jump in track.get("jumps", []):  # versions stored before cleaning existed
+        what = "back to the performer" if jump.get("to_performer") else "to another person"
+        out.append(f"track jumped {what} at {jump['time']:.1f} s")
+    if track.get("dropped_frames"):
+        out.append(f"{track['dropped_frames']} frames of other people dropped")
+    return out
 
 
 def assess(

@@ -123,7 +123,7 @@ def face_video(backend: "Backend", motion: "Motion", source: tuple[Path, float] 
 
 def framing_warnings(m: "Motion") -> list[str]:
     """Say when the retargeted performer leaves the picture (travel is kept, scaled)."""
-    from motionlib.processing.tracking import body_centre_and_scale
+    from motionlib.processing.cleaning import body_centre_and_scale
 
     centre, _ = body_centre_and_scale(m.keypoints, m.skeleton)
     known = np.isfinite(centre).all(axis=1)

@@ -18,8 +18,12 @@ CHUNK_FRAMES = 1024
 _ARRAYS = ("keypoints", "confidence", "timestamps", "world", "presence")
 
 
-def write_version(path: Path, motion: Motion, manifest: dict[str, Any]) -> None:
-    """Write ``motion`` as a new Zarr v3 group at ``path`` (which must not exist)."""
+RAW_GROUP = "raw"
+
+
+def write_version(path: Path, motion: Motion, manifest: dict[str, Any], raw: Motion | None = None) -> None:
+    """Write ``motion`` as a new Zarr v3 group at ``path`` (which must not exist); ``raw`` (the
+    estimator's uncleaned track, same frames) goes into its ``raw`` subgroup."""
     import zarr
     from zarr.storage import LocalStore
 
@@ -28,6 +32,16 @@ def write_version(path: Path, motion: Motion, manifest: dict[str, Any]) -> None:
     if path.exists():
         raise LibraryError(f"refusing to overwrite {path}")
     group = zarr.open_group(store=LocalStore(str(path)), mode="w-", zarr_format=3)
+    _write_arrays(group, motion)
+    if raw is not None:
+        raw.validate()
+        if raw.frames != motion.frames:
+            raise LibraryError("the raw track must have the stored track's frames")
+        _write_arrays(group.create_group(RAW_GROUP), raw)
+    group.attrs[MANIFEST_KEY] = manifest
+
+
+def _write_arrays(group, motion: Motion) -> None:
     arrays = {
         "keypoints": motion.keypoints.astype(np.float32, copy=False),
         "confidence": motion.confidence.astype(np.float32, copy=False),
@@ -42,7 +56,6 @@ def write_version(path: Path, motion: Motion, manifest: dict[str, Any]) -> None:
         fill = float("nan") if data.dtype.kind == "f" and name in ("keypoints", "world") else 0.0
         arr = group.create_array(name, shape=data.shape, dtype=data.dtype, chunks=chunks, fill_value=fill)
         arr[...] = data
-    group.attrs[MANIFEST_KEY] = manifest
 
 
 def set_manifest(path: Path, manifest: dict[str, Any]) -> None:
@@ -76,12 +89,19 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise LibraryError(f"{path} is not a readable motion version ({err})") from None
 
 
-def read_motion(path: Path) -> Motion:
+def read_motion(path: Path, *, raw: bool = False) -> Motion:
+    """The stored track of a version; ``raw=True``: the estimator's uncleaned track kept beside
+    it (LibraryError when the version keeps none: imports and edits do not)."""
     import zarr
     from zarr.storage import LocalStore
 
     manifest = read_manifest(path)
     group = zarr.open_group(store=LocalStore(str(path), read_only=True), mode="r")
+    if raw:
+        if RAW_GROUP not in set(group.group_keys()):
+            raise LibraryError(f"{manifest.get('name')}@{manifest.get('version')} keeps no raw track "
+                               "(only ingested versions do)")
+        group = group[RAW_GROUP]
     names = set(group.array_keys())
     data = {n: (group[n][...] if n in names else None) for n in _ARRAYS}
     return Motion(
