@@ -225,16 +225,18 @@ def track(
     workers: int = 0,
     progress: Progress | None = None,
     while_waiting: Callable[[], None] | None = None,
+    recover_missed: bool = True,
 ) -> TrackOutput:
     """``while_waiting`` runs in this process while worker processes track (e.g. imports the
-    caller needs afterwards); with a single in-process tracker it runs first."""
+    caller needs afterwards); with a single in-process tracker it runs first. ``recover_missed``
+    runs the backward pass (``recover``) over frames the forward pass missed."""
     workers = workers or default_workers()
     bounds = plan_segments(info, start, end, workers)
     if len(bounds) == 2:
         out = _track_here(info, spec, max_size, start, end, progress, while_waiting)
     else:
         out = _track_workers(info, spec, max_size, bounds, end, progress, while_waiting)
-    out.stats["recovered_frames"] = recover(info, spec, max_size, out.frames)
+    out.stats["recovered_frames"] = recover(info, spec, max_size, out.frames) if recover_missed else 0
     return out
 
 

@@ -16,8 +16,9 @@ scores, edits, exports and renders use. Every change is reported (docs/fidelity.
    ``BREAK_SPEED`` per second of missing frames), the torso turns by more than ``BREAK_TURN``
    degrees in one frame, or its length changes by more than ``BREAK_SCALE`` x - split the track
    into segments.
-3. **Who is who** (``follow``). Segments are joined into people by appearance (the colours of the
-   torso and thighs measured while tracking) and, where appearance is unknown, by where the body
+3. **Who is who** (``follow``). Segments are joined into people by appearance (the chromaticity of
+   the torso and thighs measured while tracking, compared where one segment ends and the other
+   starts) and, where appearance is unknown, by where the body
    is. The person with most frames is the performer; frames of anyone else are rejected
    (``other person``). A short segment of the performer (under ``GLITCH_SECONDS``) whose body is
    less plausible than the performer's usual body - bones out of proportion, torso turned away
@@ -53,7 +54,7 @@ BREAK_TURN = 55.0  # degrees the torso may turn between consecutive frames
 BREAK_TURN_SPEED = 720.0  # degrees per second of missing frames (a flip turns ~900 deg/s)
 BREAK_SCALE = 1.6  # torso length ratio between consecutive frames
 GLITCH_SECONDS = 0.5  # a performer segment shorter than this may be a wrong body
-SAME_LOOK = 0.08  # mean RGB difference (0-1) under which two segments look like one person
+SAME_LOOK = 0.009  # mean chromaticity difference under which two segments look like one person
 LOOK_FRAMES = 5  # frames at each end of a segment that say how it looks
 LONG_BONE = 1.5
 ODD_FRAME = 1.0  # implausibility (mean |log| proportion error + turn / 90 deg) of a doubted frame
@@ -308,9 +309,18 @@ def _implausibility(kp, L: _Layout, frames, ratios, up_ref) -> float:
         return float(np.nanmedian(prop + turn))
 
 
+def _chroma(look: np.ndarray) -> np.ndarray:
+    """Each patch's colour without its brightness (r, g, b) / (r + g + b): light that changes as
+    the performer moves (backlight, shade) barely moves it; other clothes and skin do."""
+    rgb = look.reshape(-1, 3)
+    with np.errstate(all="ignore"):
+        return (rgb / rgb.sum(axis=1, keepdims=True)).ravel()
+
+
 def _look_distance(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
     if a is None or b is None:
         return None
+    a, b = _chroma(a), _chroma(b)
     ok = np.isfinite(a) & np.isfinite(b)
     return float(np.abs(a[ok] - b[ok]).mean()) if ok.sum() >= 3 else None
 
