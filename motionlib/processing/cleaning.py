@@ -270,7 +270,7 @@ def breaks(kp, conf, ts, L: _Layout) -> tuple[np.ndarray, np.ndarray]:
         ratio = max(torso[a], torso[b]) / max(min(torso[a], torso[b]), 1e-6)
         turn = float(_angle(up[a], up[b]))
         pred = kp[a, body]
-        if k >= 2:
+        if k >= 2 and not out[k - 2]:  # no speed across a break
             a0 = idx[k - 2]
             if ts[a] - ts[a0] <= 3 * step:
                 v = (kp[a, body] - kp[a0, body]) / (ts[a] - ts[a0])
