@@ -33,7 +33,7 @@ def main() -> None:
         info = video.probe(Path(job["path"]))
         runner = SegmentRunner(
             info, job["spec"], max_size=job["max_size"], start=job["start"], end=job["end"],
-            warmup=job["warmup"], clip_end=job["clip_end"],
+            warmup=job["warmup"], clip_end=job["clip_end"], recover=job.get("recover", True),
         )
         t_ready = time.perf_counter()
         step = [0]

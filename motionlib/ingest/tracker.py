@@ -21,6 +21,7 @@ worker -> main: ("progress", n), ("frames", [FrameRecord...], warm), ("done", st
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
 import pickle
@@ -41,8 +42,9 @@ from motionlib.media.video import VideoInfo
 WARMUP = 8  # frames a worker's fresh tracker runs before its segment starts
 AGREE_FRAMES = 3  # consecutive agreeing frames that make two tracks "the same"
 MIN_SEGMENT_SECONDS = 2.0
-RECOVER_SECONDS = 1.0  # longest run of missed frames the backward pass goes back over
-RECOVER_WARMUP = 6  # frames the backward tracker runs where the forward one found the performer
+RECOVER_SECONDS = 1.0  # how far back the backward pass goes (frames kept in memory for it)
+RECOVER_MIN_RUN = 2  # missed frames in a row (inside a track) that call for the backward pass
+RECOVER_WARMUP = 3  # frames the backward tracker runs where the forward one found someone
 
 Progress = Callable[[int], None]
 
@@ -62,6 +64,7 @@ class FrameRecord:
     diff: float | None  # mean abs difference to the previous frame's grey thumbnail
     pose: PoseResult | None
     look: np.ndarray | None = None  # body colours (see body_look), None when nobody was found
+    recovered: bool = False  # found by the backward pass (SegmentRunner), not the forward one
 
 
 @dataclass
@@ -132,9 +135,11 @@ class SegmentRunner:
     ``end`` to catch up with a reference track. Used in-process and inside worker processes."""
 
     def __init__(self, info: VideoInfo, spec: EstimatorSpec, *, max_size: int, start: float | None,
-                 end: float | None, warmup: bool, clip_end: float | None = None, prefetch: bool = False):
+                 end: float | None, warmup: bool, clip_end: float | None = None, prefetch: bool = False,
+                 recover: bool = True):
         """``prefetch`` decodes in a thread ahead of the tracker (used when this process has no
-        other busy threads; worker processes decode inline, one per core)."""
+        other busy threads; worker processes decode inline, one per core). ``recover``: run the
+        backward pass over frames the tracker missed (``_recover``)."""
         from motionlib.media import video
 
         self.end = end
@@ -147,7 +152,13 @@ class SegmentRunner:
         self._frames = video.prefetch(frames) if prefetch else frames
         self._pending = None  # first frame at/after ``end``, read but not yet used
         self._prev_thumb = None
+        self.spec = spec
         self.tracker: PoseEstimator = spec.build()
+        self.recover = recover
+        self._back: PoseEstimator | None = None  # the backward tracker, built when first needed
+        self._recent: collections.deque = collections.deque(maxlen=int(round(RECOVER_SECONDS * fps)) + RECOVER_WARMUP + 1)
+        self._due: int | None = None  # index in ``out`` at which to run the backward pass
+        self._missed = 0  # frames missed in a row, up to the newest
 
     def _record(self, f) -> FrameRecord:
         diff = None if self._prev_thumb is None else float(np.abs(f.thumb - self._prev_thumb).mean())
@@ -171,9 +182,52 @@ class SegmentRunner:
             if warm is None:
                 warm = [self._record(w) for w in before]
             out.append(self._record(f))
+            if self.recover:
+                self._watch(f, out)
             if progress:
                 progress(len(out))
+        if self.recover and self._due is not None:
+            self._recover(out)
         return warm or [], out
+
+    def _watch(self, frame, out: list[FrameRecord]) -> None:
+        """Keep the last RECOVER_SECONDS of frames; RECOVER_WARMUP frames after the tracker finds
+        someone right after missing, schedule the backward pass over what it missed."""
+        self._recent.append((len(out) - 1, frame))
+        k = len(out) - 1
+        if out[k].pose is None:
+            self._missed += 1
+            return
+        run, self._missed = self._missed, 0
+        # a single missed frame inside a track is not worth a pass (interpolation is an edit);
+        # a late start or a longer loss is
+        if self._due is None and run and (run >= RECOVER_MIN_RUN or run == k):
+            self._due = k + RECOVER_WARMUP
+        if self._due is not None and k >= self._due:
+            self._recover(out)
+
+    def _recover(self, out: list[FrameRecord]) -> None:
+        """The backward pass: a second tracker, fresh, runs from the newest kept frame back to the
+        oldest missed one, and fills the frames the forward pass missed. MediaPipe detects only
+        when it has lost a track, so a performer the detector misses (small, backlit, fast) is
+        often followed once found. Whether it is the performer is for cleaning to judge."""
+        self._due = None
+        frames = list(self._recent)
+        missed = [k for k, _ in frames if out[k].pose is None]
+        if not missed:
+            return
+        if self._back is None:
+            self._back = self.spec.build()
+        else:
+            self._back.reset()  # nothing of the last pass may carry over
+        for k, f in reversed(frames):
+            if k < missed[0]:
+                break
+            pose = self._back.process(f.image, f.time)
+            if pose is not None and out[k].pose is None:
+                out[k].pose = pose
+                out[k].look = body_look(f.image, pose.xy)
+                out[k].recovered = True
 
     def extend(self, reference: list[FrameRecord]) -> list[FrameRecord]:
         """Go on past ``end`` until this track agrees with ``reference`` (by time) for
@@ -195,6 +249,8 @@ class SegmentRunner:
             self._frames.close()
         finally:
             self.tracker.close()
+            if self._back is not None:
+                self._back.close()
 
 
 # ---------------------------------------------------------------------------- planning
@@ -229,66 +285,18 @@ def track(
 ) -> TrackOutput:
     """``while_waiting`` runs in this process while worker processes track (e.g. imports the
     caller needs afterwards); with a single in-process tracker it runs first. ``recover_missed``
-    runs the backward pass (``recover``) over frames the forward pass missed."""
+    runs the backward pass (``SegmentRunner``) over frames the forward pass missed."""
     workers = workers or default_workers()
     bounds = plan_segments(info, start, end, workers)
     if len(bounds) == 2:
-        out = _track_here(info, spec, max_size, start, end, progress, while_waiting)
+        out = _track_here(info, spec, max_size, start, end, progress, while_waiting, recover_missed)
     else:
-        out = _track_workers(info, spec, max_size, bounds, end, progress, while_waiting)
-    out.stats["recovered_frames"] = recover(info, spec, max_size, out.frames) if recover_missed else 0
+        out = _track_workers(info, spec, max_size, bounds, end, progress, while_waiting, recover_missed)
+    out.stats["recovered_frames"] = sum(f.recovered for f in out.frames)
     return out
 
 
-def recover(info: VideoInfo, spec: EstimatorSpec, max_size: int, records: list[FrameRecord]) -> int:
-    """Backward pass over runs of frames in the clip's first RECOVER_SECONDS where the forward
-    tracker found nobody (a late start): a fresh tracker starts RECOVER_WARMUP frames
-    after the run, where the performer is found, and follows them back in time. MediaPipe
-    re-detects only when it loses a track, so a performer the detector misses on the first frames
-    (small, backlit) is often followed fine once found. Fills ``records`` in place; returns the
-    frames found. Whether they are the performer is for cleaning to judge, as for any frame."""
-    from motionlib.media import video
-
-    found = [r.pose is not None for r in records]
-    times = [r.time for r in records]
-    fps = info.average_fps or 30.0
-    limit = int(round(RECOVER_SECONDS * fps))
-    recovered = 0
-    tracker: PoseEstimator | None = None
-    k = 0
-    while k < len(records):
-        if found[k]:
-            k += 1
-            continue
-        a = k
-        while k < len(records) and not found[k]:
-            k += 1
-        b = k  # first frame found after the run (or the end)
-        if b >= len(records) or times[a] - times[0] > RECOVER_SECONDS:
-            break  # later runs would cost a decode from their keyframe each: measured 1.6 s on the sample
-        a = max(a, b - limit)
-        last = min(len(records) - 1, b + RECOVER_WARMUP)
-        frames = list(video.decode(info, max_size=max_size, start=times[a],
-                                   end=times[last] + 0.5 / fps, threads=False))
-        if tracker is None:
-            tracker = spec.build()
-        else:
-            tracker.reset()  # nothing of the last run's track may carry over
-        for f in reversed(frames):
-            i = a + f.index
-            if i >= len(records) or abs(records[i].time - f.time) > 1e-6:
-                continue  # decoding did not land on the same frames: leave the run alone
-            pose = tracker.process(f.image, f.time)
-            if i < b and pose is not None and records[i].pose is None:
-                records[i].pose = pose
-                records[i].look = body_look(f.image, pose.xy)
-                recovered += 1
-    if tracker is not None:
-        tracker.close()
-    return recovered
-
-
-def _track_here(info, spec, max_size, start, end, progress, while_waiting=None) -> TrackOutput:
+def _track_here(info, spec, max_size, start, end, progress, while_waiting=None, recover=True) -> TrackOutput:
     side = None
     old_interval = sys.getswitchinterval()
     if while_waiting:
@@ -303,7 +311,7 @@ def _track_here(info, spec, max_size, start, end, progress, while_waiting=None) 
 
         side = threading.Thread(target=warm, name="motionlib-warm", daemon=True)
     runner = SegmentRunner(info, spec, max_size=max_size, start=start, end=end, warmup=False,
-                           clip_end=end, prefetch=True)
+                           clip_end=end, prefetch=True, recover=recover)
     try:
         if side is not None:
             sys.setswitchinterval(0.0005)
@@ -349,7 +357,7 @@ class _Worker:
         self.proc.wait()
 
 
-def _track_workers(info, spec, max_size, bounds, end, progress, while_waiting=None) -> TrackOutput:
+def _track_workers(info, spec, max_size, bounds, end, progress, while_waiting=None, recover=True) -> TrackOutput:
     n = len(bounds) - 1
     events: queue.Queue = queue.Queue()
     workers: list[_Worker] = []
@@ -389,6 +397,7 @@ def _track_workers(info, spec, max_size, bounds, end, progress, while_waiting=No
                 "end": bounds[k + 1] if k < n - 1 else end,
                 "warmup": k > 0,
                 "clip_end": end,
+                "recover": recover,
             }
             workers.append(_Worker(k, job, events))
         t0 = time.perf_counter()
