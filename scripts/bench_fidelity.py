@@ -303,8 +303,9 @@ def main() -> None:
         row("spliced performers: 2nd one's frames rejected", f"{caught}/40", "-",
             f"switch at frame 60; rejected spans {[(r['start_frame'], r['end_frame']) for r in other]}")
         figures["splice_rejected"] = [caught, 40]
-        # a jump cut: the sample's performer, 2.3 s left out, same camera and background
-        cut = frames_of(demo, 60, scale=2) + frames_of(demo, 40, scale=2, start=130)
+        # a jump cut: the sample's performer, 0.33 s left out, same camera and background; the
+        # body lands about a torso length away
+        cut = frames_of(demo, 60, scale=2) + frames_of(demo, 40, scale=2, start=70)
         _, _, track, cuts = ingest(write(tmp / "jumpcut.mp4", cut))
         found = [(c["time"], c.get("kind", "scene")) for c in cuts]
         err = min((abs(t - 2.0) for t, _ in found), default=None)

@@ -97,6 +97,29 @@ def test_same_look_after_a_teleport_is_a_jump_cut_other_look_another_person(stor
     assert [(r["reason"], r["start_frame"]) for r in diff.report.rejected] == [("other person", 100)]
 
 
+def test_a_jump_cut_shows_in_the_pixels_where_the_body_was(stored):
+    """The estimator glides a body over a cut in a few frames; the picture in its box does not."""
+    kp, conf, ts = stored
+    glide = kp.copy()
+    shift = np.array([300.0, 0.0])
+    for i, w in enumerate((0.25, 0.5, 0.75)):  # MediaPipe's smoothing spreads the jump
+        glide[100 + i] += w * shift
+    glide[103:] += shift
+    quiet = np.full(len(ts), 0.01, np.float32)
+    spike = quiet.copy()
+    spike[100] = 0.08
+    frames = np.full(len(ts) - 1, 0.01, np.float32)
+    looks = np.full((len(ts), 9), 0.4, np.float32)
+    got = clean(glide, conf, ts, ts[-1] + 1 / 30, SK, body_diffs=spike, frame_diffs=frames, looks=looks)
+    assert [c["frame"] for c in got.report.jump_cuts] == [100] and got.report.rejected == []
+    assert clean(glide, conf, ts, ts[-1] + 1 / 30, SK, body_diffs=quiet, frame_diffs=frames).report.jump_cuts == []
+    still = clean(kp, conf, ts, ts[-1] + 1 / 30, SK, body_diffs=spike, frame_diffs=frames)
+    assert still.report.jump_cuts == [], "a flicker where the body stays is no cut"
+    whole = frames.copy()
+    whole[99] = 0.5  # frame_diffs[t - 1] is the change into frame t
+    assert clean(glide, conf, ts, ts[-1] + 1 / 30, SK, body_diffs=spike, frame_diffs=whole).report.jump_cuts == []
+
+
 def test_a_bone_too_long_caps_its_joint(stored):
     kp, conf, ts = stored
     bad = kp.copy()

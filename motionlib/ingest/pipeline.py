@@ -135,7 +135,8 @@ def analyze(
                  presence=presence, attrs={"source_time_offset": offset}, **common).validate()
     scene_cuts = detect_cuts(out.frame_diffs, timestamps)
     cleaned = clean(keypoints, confidence, timestamps, duration, skeleton, world=raw.world,
-                    presence=presence, looks=out.looks, cut_frames=[c["frame"] for c in scene_cuts])
+                    presence=presence, looks=out.looks, cut_frames=[c["frame"] for c in scene_cuts],
+                    body_diffs=out.body_diffs, frame_diffs=out.frame_diffs)
     track_info = cleaned.report.as_dict()
     track_info["recovered_frames"] = out.stats.get("recovered_frames", 0)
     motion = Motion(keypoints=cleaned.keypoints, confidence=cleaned.confidence, world=cleaned.world,

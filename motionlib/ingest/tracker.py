@@ -65,6 +65,7 @@ class FrameRecord:
     pose: PoseResult | None
     look: np.ndarray | None = None  # body colours (see body_look), None when nobody was found
     recovered: bool = False  # found by the backward pass (SegmentRunner), not the forward one
+    body_diff: float | None = None  # mean abs grey change (0-1) inside the last frame's body box
 
 
 @dataclass
@@ -80,6 +81,12 @@ class TrackOutput:
             if f.look is not None:
                 out[i] = f.look
         return out
+
+    @property
+    def body_diffs(self) -> np.ndarray:
+        """[T] how much the picture changed where the body was (NaN where unknown): a jump cut
+        in a static scene shows here, not in the whole frame's difference."""
+        return np.asarray([np.nan if f.body_diff is None else f.body_diff for f in self.frames], np.float32)
 
     @property
     def frame_diffs(self) -> np.ndarray:
@@ -109,6 +116,20 @@ def body_look(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
         patch = image[max(0, y - r):y + r + 1, max(0, x - r):x + r + 1]
         out[3 * k:3 * k + 3] = patch.reshape(-1, 3).mean(axis=0) / 255.0
     return out
+
+
+def body_box(xy: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    """Pixel box (x0, y0, x1, y1) around the body's landmarks, grown by a fifth, clipped."""
+    h, w = shape[:2]
+    pts = xy[:33] * np.array([w, h], np.float32)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if len(pts) < 4:
+        return None
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    pad = 0.2 * (hi - lo)
+    x0, y0 = np.floor(np.maximum(lo - pad, 0)).astype(int)
+    x1, y1 = np.ceil(np.minimum(hi + pad, [w, h])).astype(int)
+    return (int(x0), int(y0), int(x1), int(y1)) if x1 - x0 >= 2 and y1 - y0 >= 2 else None
 
 
 def agree(a: PoseResult | None, b: PoseResult | None, aspect: float) -> bool:
@@ -152,6 +173,8 @@ class SegmentRunner:
         self._frames = video.prefetch(frames) if prefetch else frames
         self._pending = None  # first frame at/after ``end``, read but not yet used
         self._prev_thumb = None
+        self._prev_grey: np.ndarray | None = None
+        self._prev_box: tuple[int, int, int, int] | None = None
         self.spec = spec
         self.tracker: PoseEstimator = spec.build()
         self.recover = recover
@@ -165,7 +188,14 @@ class SegmentRunner:
         self._prev_thumb = f.thumb
         pose = self.tracker.process(f.image, f.time)
         look = body_look(f.image, pose.xy) if pose is not None else None
-        return FrameRecord(f.time, f.duration, diff, pose, look)
+        grey = f.image.mean(axis=2, dtype=np.float32) / 255.0
+        moved = None
+        if self._prev_box is not None and self._prev_grey is not None and self._prev_grey.shape == grey.shape:
+            x0, y0, x1, y1 = self._prev_box
+            moved = float(np.abs(grey[y0:y1, x0:x1] - self._prev_grey[y0:y1, x0:x1]).mean())
+        self._prev_grey = grey
+        self._prev_box = body_box(pose.xy, grey.shape) if pose is not None else None
+        return FrameRecord(f.time, f.duration, diff, pose, look, body_diff=moved)
 
     def run(self, progress: Progress | None = None) -> tuple[list[FrameRecord], list[FrameRecord]]:
         """(warm-up records, segment records)."""

@@ -46,7 +46,7 @@ import numpy as np
 from motionlib.core.skeleton import Skeleton
 from motionlib.processing.signal import runs
 
-SWAP_PRIOR = 0.02  # torso lengths a swapped frame costs (the estimator is usually right)
+SWAP_PRIOR = 0.01  # torso lengths a swapped frame costs (the estimator is usually right)
 LINK_GAP = 0.5  # seconds: frames further apart are not compared for swaps
 BREAK_POSE = 0.6  # torso lengths: median joint distance from where its speed put it
 BREAK_SPEED = 3.0  # torso lengths per second of missing frames
@@ -56,6 +56,9 @@ BREAK_SCALE = 1.6  # torso length ratio between consecutive frames
 GLITCH_SECONDS = 0.5  # a performer segment shorter than this may be a wrong body
 SAME_LOOK = 0.009  # mean chromaticity difference under which two segments look like one person
 LOOK_FRAMES = 5  # frames at each end of a segment that say how it looks
+SPIKE_MIN = 0.03  # body-box grey change (0-1) of a jump cut's frame ...
+SPIKE_RATIO = 2.5  # ... at least this many times that of the frames either side ...
+SPIKE_MOVE = 0.3  # ... and the body moved this many torso lengths across it (settled 3 frames on)
 LONG_BONE = 1.5
 ODD_FRAME = 1.0  # implausibility (mean |log| proportion error + turn / 90 deg) of a doubted frame
 ODD_RATIO = 4.0  # ... and at least this many times the clip's median
@@ -428,6 +431,35 @@ def _merge(spans: list[dict], ts, duration) -> list[dict]:
     return out
 
 
+def pixel_jump_cuts(kp, ts, L: _Layout, keep: np.ndarray, body_diffs: np.ndarray,
+                    frame_diffs: np.ndarray | None) -> list[dict]:
+    """Jump cuts seen in the pixels where the body is (module docstring, step 3)."""
+    bd = np.asarray(body_diffs, np.float64)
+    T = len(bd)
+    fd = None if frame_diffs is None else np.concatenate([[np.nan], np.asarray(frame_diffs, np.float64)])
+    _, _, torso = torso_vectors(kp, L)
+    body = L.body
+    out = []
+    for t in range(1, T - 3):
+        v = bd[t]
+        if not (np.isfinite(v) and v >= SPIKE_MIN and keep[t - 1] and keep[min(t + 3, T - 1)]):
+            continue
+        side = np.nanmax([bd[t - 1], bd[t + 1]]) if np.isfinite([bd[t - 1], bd[t + 1]]).any() else 0.0
+        if v < SPIKE_RATIO * side:
+            continue
+        if fd is not None and t < len(fd) and np.isfinite(fd[t]):
+            around = fd[max(1, t - 15):t + 16]
+            if fd[t] > 2 * np.nanmedian(around) + 0.01:
+                continue  # the whole picture changed: a scene cut, reported as such
+        d = np.linalg.norm(kp[t + 3, body] - kp[t - 1, body], axis=1)
+        ref = np.nanmax([torso[t - 1], torso[t + 3]])
+        with np.errstate(all="ignore"):
+            moved = float(np.nanmedian(d)) / ref if np.isfinite(d).any() and ref > 0 else 0.0
+        if moved >= SPIKE_MOVE:
+            out.append({"time": round(float(ts[t]), 3), "frame": int(t), "kind": "jump"})
+    return out
+
+
 # --------------------------------------------------------------------------- 4. per joint
 def plausibility(kp, conf, L: _Layout, keep: np.ndarray) -> np.ndarray:
     """[T, J] True where a joint is doubted: it ends a bone too long for the performer's body,
@@ -483,6 +515,8 @@ def clean(
     presence: np.ndarray | None = None,
     looks: np.ndarray | None = None,
     cut_frames=(),
+    body_diffs: np.ndarray | None = None,
+    frame_diffs: np.ndarray | None = None,
 ) -> Cleaned:
     """The four steps of the module docstring on copies of the arrays."""
     kp = np.array(keypoints, np.float32, copy=True)
@@ -504,6 +538,13 @@ def clean(
         world[drop] = np.nan
     if presence is not None:
         presence[drop] = 0.0
+    if body_diffs is not None:
+        seen = [c["frame"] for c in jump_cuts] + [int(c) for c in cut_frames]
+        for cut in pixel_jump_cuts(kp, ts, L, keep, body_diffs, frame_diffs):
+            if all(abs(cut["frame"] - f) > 3 for f in seen):
+                jump_cuts.append(cut)
+                seen.append(cut["frame"])
+        jump_cuts.sort(key=lambda c: c["frame"])
     report.rejected, report.jump_cuts, report.people = rejected, jump_cuts, people
     for part, frames in swapped:
         mask = np.zeros(kp.shape[0], bool)
