@@ -162,3 +162,33 @@ def test_edits_and_imports_keep_no_raw_track(demo_library, tmp_path):
         track = lib.manifest(out.record)["track"]
     assert all(0 <= s["start"] < 2.0 for s in track["swaps"])
     assert track["rejected"] == [], "the trimmed part holds no frame of anyone else"
+
+
+def track_of(root):
+    with Library(root) as lib:
+        return lib.manifest(lib.get("demo"))["track"]
+
+
+def test_preview_over_source_marks_what_cleaning_did(demo_library, tmp_path):
+    import av
+
+    from motionlib.render.preview import MARK_COLOURS, frame_marks
+
+    track = {"rejected": [{"reason": "other person", "start_frame": 2, "end_frame": 4}],
+             "swaps": [{"part": "legs", "start_frame": 3, "end_frame": 5}, {"part": "body", "start_frame": 4, "end_frame": 5}],
+             "jump_cuts": [{"time": 0.2, "frame": 6, "kind": "jump"}]}
+    marks = frame_marks(track, 8)
+    assert [[k for k, _ in m] for m in marks] == [[], [], ["rejected"], ["rejected", "swap"], ["swap"], [], ["jump cut"], []]
+    assert marks[4] == [("swap", "left/right repaired: body, legs")]
+    root, _ = demo_library
+    with Library(root) as lib:
+        rejected = lib.manifest(lib.get("demo"))["track"]["rejected"][-1]
+        lib.preview("demo", tmp_path / "p.mp4", size="256", over_source=True)
+    with av.open(str(tmp_path / "p.mp4")) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    def left_edge(i):  # the left edge, half way down (the text sits top left)
+        return frames[i][frames[i].shape[0] // 2, 0].astype(int)
+
+    assert np.abs(left_edge(rejected["start_frame"] + 1) - MARK_COLOURS["rejected"]).max() < 50, "red border"
+    unmarked = next(i for i, m in enumerate(frame_marks(track_of(root), len(frames))) if not m)
+    assert np.abs(left_edge(unmarked) - MARK_COLOURS["rejected"]).max() > 50

@@ -43,7 +43,8 @@ class Exports(LibraryBase):
                                  params={**err.params, "over_source": "over_source"}) from None
         motion = self.load(record.ref)
         info = write_preview(motion, out, size=size, source=source, source_offset=offset, threshold=threshold,
-                             progress=_counter(progress, motion.frames))
+                             progress=_counter(progress, motion.frames),
+                             track=self.manifest(record).get("track") if over_source else None)
         info["ref"] = record.ref
         return info
 

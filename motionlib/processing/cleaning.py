@@ -407,7 +407,12 @@ def follow(kp, conf, ts, L: _Layout, looks: np.ndarray | None, duration: float, 
             continue
         for s in members:
             seg = segs[s]
-            rejected.append(_span("reason", "other person", seg[0], seg[-1] + 1, ts, duration))
+            # a brief body nobody else owns that the performer's could not be (lying across them,
+            # limbs out of proportion) is a wrong body, not a person
+            brief = ts[seg[-1]] - ts[seg[0]] < GLITCH_SECONDS
+            odd = brief and _implausibility(kp, L, seg, ratios, up_ref) > max(2 * usual, usual + 0.25)
+            reason = "implausible body" if odd else "other person"
+            rejected.append(_span("reason", reason, seg[0], seg[-1] + 1, ts, duration))
     # jump cuts: consecutive kept performer segments with nobody between them, both long
     for s0, s1 in zip(kept_segs, kept_segs[1:]):
         if s1 != s0 + 1:
