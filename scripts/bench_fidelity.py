@@ -84,9 +84,14 @@ def write(path: Path, frames, fps: float = 30, rotation: int = 0, crf: int = 18)
 
 
 def ingest(path: Path, **kw):
-    """(cleaned Motion, raw Motion, cleaning report, all cuts) as `motionlib ingest` stores them."""
+    """(cleaned Motion, raw Motion, cleaning report, all cuts, scores) as `motionlib ingest`
+    stores them; scores = {"clean": (overall, jitter), "raw": (overall, jitter) of the raw track}."""
+    from motionlib.processing.quality import assess_motion
+
     a = analyze(path, IngestOptions(workers=1, **kw))
-    return a.motion, a.raw, a.track, a.quality.details["framing"]["cuts"]
+    raw_q = assess_motion(a.raw, track={}, cuts=a.quality.details["framing"]["cuts"])
+    scores = {"clean": (a.quality.overall, a.quality.scores["jitter"]), "raw": (raw_q.overall, raw_q.scores["jitter"])}
+    return a.motion, a.raw, a.track, a.quality.details["framing"]["cuts"], scores
 
 
 def fps_of(path: Path) -> float:
@@ -298,14 +303,19 @@ def main() -> None:
             c_raw, _ = p90_to(orig[1], got[1], list(SK.core))
             row(label, f"{p_clean:5.1f} / {m_clean:4.0f}", f"{p_raw:5.1f} / {m_raw:4.0f}", "goal p90 <= 5 px")
             row(f"{label}, core joints", f"{c_clean:5.1f}", f"{c_raw:5.1f}")
-            figures["equivalent"][label] = {"p90": [p_clean, p_raw], "core_p90": [c_clean, c_raw]}
+            (o0, j0), (o1, j1) = orig[4]["clean"], got[4]["clean"]
+            (r0, k0), (r1, k1) = orig[4]["raw"], got[4]["raw"]
+            row(f"{label}, overall / jitter score change", f"{abs(o1 - o0):.2f} / {abs(j1 - j0):.2f}",
+                f"{abs(r1 - r0):.2f} / {abs(k1 - k0):.2f}")
+            figures["equivalent"][label] = {"p90": [p_clean, p_raw], "core_p90": [c_clean, c_raw],
+                                            "score_change": [abs(o1 - o0), abs(r1 - r0)]}
 
         # 3. breaks
         print("\n3. track breaks")
         fast = {"cam0%d" % k: runs["cam0%d" % k] for k in range(1, 5)}
         fast["demo 0-3.3 s, half size"] = ingest(write(tmp / "cut.mp4", frames_of(demo, 100, scale=2)))
         false_breaks = 0
-        for label, (_, _, track, _) in fast.items():
+        for label, (_, _, track, _, _) in fast.items():
             n = breaks_of(track)
             false_breaks += n
             row(f"false breaks, one performer: {label}", str(n), "-", "goal 0")
@@ -319,7 +329,7 @@ def main() -> None:
             f = f[: h, :]
             canvas[: f.shape[0], (w - f.shape[1]) // 2:(w - f.shape[1]) // 2 + f.shape[1]] = f
             two.append(canvas)
-        _, _, track, _ = ingest(write(tmp / "splice.mp4", one + two))
+        _, _, track, _, _ = ingest(write(tmp / "splice.mp4", one + two))
         other = [r for r in track["rejected"] if r["reason"] == "other person"]
         caught = sum(r["frames"] for r in other if r["start_frame"] >= 60)
         row("spliced performers: 2nd one's frames rejected", f"{caught}/40", "-",
@@ -328,7 +338,7 @@ def main() -> None:
         # a jump cut: the sample's performer, 0.33 s left out, same camera and background; the
         # body lands about a torso length away
         cut = frames_of(demo, 60, scale=2) + frames_of(demo, 40, scale=2, start=70)
-        _, _, track, cuts = ingest(write(tmp / "jumpcut.mp4", cut))
+        _, _, track, cuts, _ = ingest(write(tmp / "jumpcut.mp4", cut))
         found = [(c["time"], c.get("kind", "scene")) for c in cuts]
         err = min((abs(t - 2.0) for t, _ in found), default=None)
         row("jump cut in a static scene (at 2.000 s)", f"{found}", "-",

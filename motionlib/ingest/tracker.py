@@ -65,7 +65,7 @@ class FrameRecord:
     pose: PoseResult | None
     look: np.ndarray | None = None  # body colours (see body_look), None when nobody was found
     recovered: bool = False  # found by the backward pass (SegmentRunner), not the forward one
-    body_diff: float | None = None  # mean abs grey change (0-1) inside the last frame's body box
+    body_diff: float | None = None  # mean abs RGB change (0-1) inside the last frame's body box
 
 
 @dataclass
@@ -173,7 +173,7 @@ class SegmentRunner:
         self._frames = video.prefetch(frames) if prefetch else frames
         self._pending = None  # first frame at/after ``end``, read but not yet used
         self._prev_thumb = None
-        self._prev_grey: np.ndarray | None = None
+        self._prev_image: np.ndarray | None = None
         self._prev_box: tuple[int, int, int, int] | None = None
         self.spec = spec
         self.tracker: PoseEstimator = spec.build()
@@ -188,13 +188,14 @@ class SegmentRunner:
         self._prev_thumb = f.thumb
         pose = self.tracker.process(f.image, f.time)
         look = body_look(f.image, pose.xy) if pose is not None else None
-        grey = f.image.mean(axis=2, dtype=np.float32) / 255.0
         moved = None
-        if self._prev_box is not None and self._prev_grey is not None and self._prev_grey.shape == grey.shape:
-            x0, y0, x1, y1 = self._prev_box
-            moved = float(np.abs(grey[y0:y1, x0:x1] - self._prev_grey[y0:y1, x0:x1]).mean())
-        self._prev_grey = grey
-        self._prev_box = body_box(pose.xy, grey.shape) if pose is not None else None
+        prev = self._prev_image
+        if self._prev_box is not None and prev is not None and prev.shape == f.image.shape:
+            x0, y0, x1, y1 = self._prev_box  # only the box: the whole frame costs ~3 ms
+            a = f.image[y0:y1, x0:x1].astype(np.int16)
+            moved = float(np.abs(a - prev[y0:y1, x0:x1]).mean()) / 255.0
+        self._prev_image = f.image
+        self._prev_box = body_box(pose.xy, f.image.shape) if pose is not None else None
         return FrameRecord(f.time, f.duration, diff, pose, look, body_diff=moved)
 
     def run(self, progress: Progress | None = None) -> tuple[list[FrameRecord], list[FrameRecord]]:

@@ -56,7 +56,7 @@ BREAK_SCALE = 1.6  # torso length ratio between consecutive frames
 GLITCH_SECONDS = 0.5  # a performer segment shorter than this may be a wrong body
 SAME_LOOK = 0.009  # mean chromaticity difference under which two segments look like one person
 LOOK_FRAMES = 5  # frames at each end of a segment that say how it looks
-SPIKE_MIN = 0.03  # body-box grey change (0-1) of a jump cut's frame ...
+SPIKE_MIN = 0.03  # body-box mean RGB change (0-1) of a jump cut's frame ...
 SPIKE_RATIO = 2.5  # ... at least this many times that of the frames either side ...
 SPIKE_MOVE = 0.3  # ... and the body moved this many torso lengths across it (settled 3 frames on)
 LONG_BONE = 1.5
@@ -125,22 +125,15 @@ class _Layout:
         self.body = np.array(s.body)
         names = s.joint_names
 
-        def pairs(stems: tuple[str, ...], prefix: str = "") -> list[tuple[int, int]]:
-            out = []
-            for a, b in s.mirror_pairs:
-                stem = names[a][len("left_"):]
-                if stem in stems:
-                    out.append((a, b))
-            return out
+        def pairs(stems: tuple[str, ...]) -> list[tuple[int, int]]:
+            return [(a, b) for a, b in s.mirror_pairs if names[a][len("left_"):] in stems]
 
         self.torso_pairs = pairs(TORSO_JOINTS)
         self.arm_pairs = pairs(ARM_JOINTS)
         self.leg_pairs = pairs(LEG_JOINTS)
         hand = [(a, b) for a, b in s.mirror_pairs if names[a].startswith("left_hand_")]
-        limb = {p for p in self.torso_pairs + self.arm_pairs + self.leg_pairs} | set(hand)
-        self.all_pairs = list(s.mirror_pairs)
+        self.all_pairs = list(s.mirror_pairs)  # a swapped body takes face, hands and feet along
         self.arm_all = self.arm_pairs + hand  # a swapped arm takes its hand block along
-        self.face_pairs = [p for p in s.mirror_pairs if p not in limb]
         present = [(a, b) for a, b in BONES if s.find(a) is not None and s.find(b) is not None]
         self.bones = [(s.index(a), s.index(b)) for a, b in present]
         self.bone_names = present
