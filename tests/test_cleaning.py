@@ -134,7 +134,11 @@ def test_ingest_keeps_the_raw_track_and_reports_each_change(demo_library):
     root, result = demo_library
     with Library(root) as lib:
         stored, raw = lib.load("demo"), lib.load("demo", raw=True)
-        track = lib.manifest(lib.get("demo"))["track"]
+        manifest = lib.manifest(lib.get("demo"))
+        track = manifest["track"]
+    lineage = manifest["lineage"]["result"]["cleaning"]
+    assert lineage["swaps"] == [[s["part"], s["start_frame"], s["end_frame"]] for s in track["swaps"]]
+    assert lineage["rejected_frames"] == track["rejected_frames"] > 0
     assert raw.frames == stored.frames and np.array_equal(raw.timestamps, stored.timestamps)
     rejected = [r for r in track["rejected"] if r["reason"] == "other person"]
     assert rejected, "the walker the tracker jumped to is not the performer"

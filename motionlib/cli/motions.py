@@ -219,8 +219,9 @@ def _print_show(record, manifest) -> None:
     lineage = manifest.get("lineage", {})
     out.print(f"[bold]lineage[/bold]   {lineage.get('operation')}"
               f"{' of ' + lineage['parent'] if lineage.get('parent') else ''}  {lineage.get('params') or ''}")
-    if lineage.get("result"):
-        out.print(f"          result {lineage['result']}")
+    result = {k: v for k, v in (lineage.get("result") or {}).items() if k != "cleaning"}  # listed above
+    if result:
+        out.print(f"          result {result}")
     out.print(f"[bold]created[/bold]   {record.created}   store {record.store_path}")
 
 

@@ -97,12 +97,27 @@ def ingest_manifest(path: Path, sha: str, size: int, options: "IngestOptions", a
             "workers": analysis.stats.get("workers"),
         },
         "lineage": {"source_sha256": sha, "parent": None, "operation": "ingest",
-                    "params": {"start": options.start, "end": options.end}},
+                    "params": {"start": options.start, "end": options.end},
+                    "result": {"cleaning": cleaning_summary(analysis.track)}},
         "quality": analysis.quality.as_dict(),
         "track": analysis.track,
         "raw": RAW_DOC if analysis.raw is not None else None,
         "motionlib_version": __version__,
     })
+
+
+def cleaning_summary(track: dict) -> dict:
+    """What cleaning changed, for the lineage: counts, and each range as [first, end) frames
+    (the track report beside it has the times and reasons)."""
+    return {
+        "swapped_frames": track.get("swapped_frames", 0),
+        "rejected_frames": track.get("rejected_frames", 0),
+        "recovered_frames": track.get("recovered_frames", 0),
+        "doubted_joints": track.get("doubted_joints", 0),
+        "swaps": [[s["part"], s["start_frame"], s["end_frame"]] for s in track.get("swaps", [])],
+        "rejected": [[r["reason"], r["start_frame"], r["end_frame"]] for r in track.get("rejected", [])],
+        "jump_cuts": [c["frame"] for c in track.get("jump_cuts", [])],
+    }
 
 
 def derived_manifest(parent: "MotionRecord", pm: dict, edit: "Edit", quality: "QualityReport", track: dict) -> dict:
