@@ -74,6 +74,23 @@ def test_export_keeps_an_existing_file_without_force(lib, tmp_path):
     assert proc.returncode == 1 and "--force" in proc.stderr
 
 
+def test_export_raw_writes_the_estimators_track_and_edits_have_none(lib, tmp_path):
+    import numpy as np
+
+    out = invoke_json("export", "demo", "--format", "npz", "-o", tmp_path / "raw.npz", "--raw", library=lib)
+    assert out["raw"] is True and out["frames"] == 230
+    with Library(lib) as library, np.load(tmp_path / "raw.npz") as z:
+        raw, stored = library.load("demo", raw=True), library.load("demo")
+        assert np.array_equal(z["keypoints"], raw.keypoints, equal_nan=True)
+        assert not np.array_equal(z["keypoints"], stored.keypoints, equal_nan=True)
+        from motionlib.processing import ops
+
+        library.derive("demo", ops.mirror)
+    proc = invoke("export", "demo@2", "--format", "csv", "-o", tmp_path / "m.csv", "--raw", library=lib)
+    assert_one_line_error(proc, "keeps no raw track")
+    assert not (tmp_path / "m.csv").exists()
+
+
 def test_import_rejects_bad_files_and_stores_nothing(lib, tmp_path):
     before = library_snapshot(lib)
     bad = tmp_path / "bad"

@@ -61,16 +61,18 @@ def export(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write (a new or empty directory for openpose-json).")],
     size: Annotated[Optional[str], typer.Option(help="mp4 only: WIDTHxHEIGHT or the long side (default 512).")] = None,
     overwrite: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="The estimator's track before cleaning (ingested versions keep it; docs/fidelity.md).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ):
     """Write a version's keypoints for other tools (ComfyUI, ControlNet, spreadsheets, NumPy)."""
     with _progress("export") as cb:
-        info = ctx.obj.library.export(ref, fmt, output, size=size, overwrite=overwrite, progress=cb)
+        info = ctx.obj.library.export(ref, fmt, output, size=size, overwrite=overwrite, progress=cb, raw=raw)
     if as_json:
         print_json(info)
     else:
         extra = f" ({info['files']} files)" if "files" in info else ""
-        print(f"wrote {info['path']}{extra}: {info['ref']} as {fmt}, {info['frames']} frames")
+        what = " (raw track)" if raw else ""
+        print(f"wrote {info['path']}{extra}: {info['ref']}{what} as {fmt}, {info['frames']} frames")
 
 
 @app.command("import", rich_help_panel="Look and exchange")

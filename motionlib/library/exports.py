@@ -49,9 +49,10 @@ class Exports(LibraryBase):
         return info
 
     def export(self, ref: str, fmt: str, output: Path, *, size: str | int | None = None,
-               overwrite: bool = False, progress: Progress | None = None) -> dict:
+               overwrite: bool = False, progress: Progress | None = None, raw: bool = False) -> dict:
         """Write a version's keypoints as ``fmt`` (exchange.EXPORT_FORMATS): ``openpose-json`` into
-        a new or empty directory, the others into one file. Returns what was written."""
+        a new or empty directory, the others into one file. ``raw``: the estimator's track before
+        cleaning, which ingested versions keep (docs/fidelity.md). Returns what was written."""
         from motionlib import exchange
         from motionlib.media.encode import check_output
 
@@ -59,6 +60,7 @@ class Exports(LibraryBase):
             raise InputError(f"{{format}} {fmt!r}: choose one of {', '.join(exchange.EXPORT_FORMATS)}",
                              params=["format"])
         record = self.get(ref)
+        motion = self.load(record.ref, raw=raw)  # a version without a raw track fails here, before any write
         if fmt == "openpose-json":
             out = Path(output).expanduser()
             if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -66,12 +68,11 @@ class Exports(LibraryBase):
             check_output(out / "x", suffixes=()) if out.exists() else check_output(out, suffixes=())
         else:
             out = check_output(output, overwrite=overwrite, suffixes=(f".{fmt}",))
-        motion = self.load(record.ref)
         if fmt == "mp4":
             from motionlib.render.preview import write_preview
 
             info = write_preview(motion, out, size=size, progress=_counter(progress, motion.frames))
         else:
             info = exchange.write(motion, fmt, out, stem=file_stem(record.ref, "motion"), meta={"ref": record.ref})
-        info.update(ref=record.ref, format=fmt, frames=motion.frames)
+        info.update(ref=record.ref, format=fmt, frames=motion.frames, raw=raw)
         return info
