@@ -56,6 +56,7 @@ BREAK_SCALE = 1.6  # torso length ratio between consecutive frames
 GLITCH_SECONDS = 0.5  # a performer segment shorter than this may be a wrong body
 SAME_LOOK = 0.009  # mean chromaticity difference under which two segments look like one person
 LOOK_FRAMES = 5  # frames at each end of a segment that say how it looks
+CANDIDATES = 8  # people a new segment is compared with: this many most recent, this many biggest
 SPIKE_MIN = 0.03  # body-box mean RGB change (0-1) of a jump cut's frame ...
 SPIKE_RATIO = 2.5  # ... at least this many times that of the frames either side ...
 SPIKE_MOVE = 0.3  # ... and the body moved this many torso lengths across it (settled 3 frames on)
@@ -194,26 +195,26 @@ def _chain(kp, conf, idx, pairs, scale) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _viterbi(same: np.ndarray, cross: np.ndarray, linked: np.ndarray, prior: float) -> np.ndarray:
-    """Two-state chain over N frames (N-1 links): state 1 = swapped. Exact minimum."""
+    """Two-state chain over N frames (N-1 links): state 1 = swapped. Exact minimum. Plain Python
+    floats: per step, numpy's call overhead would cost more than the arithmetic."""
     n = len(same) + 1
-    cost = np.array([0.0, prior])
-    back = np.zeros((n, 2), np.int8)
-    for k in range(1, n):
-        if linked[k - 1]:
-            s, c = same[k - 1], cross[k - 1]
-            stay0, from1_0 = cost[0] + s, cost[1] + c
-            stay1, from0_1 = cost[1] + s, cost[0] + c
-        else:
-            stay0, from1_0 = cost[0], cost[1]
-            stay1, from0_1 = cost[1], cost[0]
-        b0 = 0 if stay0 <= from1_0 else 1
-        b1 = 1 if stay1 <= from0_1 else 0
-        cost = np.array([min(stay0, from1_0), min(stay1, from0_1) + prior])
-        back[k] = (b0, b1)
+    c0, c1 = 0.0, prior
+    back0 = bytearray(n)  # best previous state given state 0 / 1 here
+    back1 = bytearray(n)
+    for k, (s, c, link) in enumerate(zip(same.tolist(), cross.tolist(), linked.tolist()), start=1):
+        if not link:
+            s = c = 0.0
+        stay0, from1_0 = c0 + s, c1 + c
+        stay1, from0_1 = c1 + s, c0 + c
+        back0[k] = 0 if stay0 <= from1_0 else 1
+        back1[k] = 1 if stay1 <= from0_1 else 0
+        c0, c1 = min(stay0, from1_0), min(stay1, from0_1) + prior
     states = np.zeros(n, np.int8)
-    states[-1] = int(np.argmin(cost))
+    state = 0 if c0 <= c1 else 1
+    states[-1] = state
     for k in range(n - 1, 0, -1):
-        states[k - 1] = back[k, states[k]]
+        state = back1[k] if state else back0[k]
+        states[k - 1] = state
     return states
 
 
@@ -248,39 +249,60 @@ def _angle(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(cos, -1, 1)))
 
 
+def _median_moved(dist: np.ndarray, ok: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    """[n] median over joints of [n, J] distances, over the confident joints (``ok``) where at
+    least 4 are, else over all known ones; 0 where none is known."""
+    use = np.where((ok.sum(axis=1) >= 4)[:, None], ok, finite)
+    d = np.where(use, dist, np.nan)
+    out = np.zeros(len(d))
+    has = use.any(axis=1)
+    if has.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[has] = np.nanmedian(d[has], axis=1)
+    return out
+
+
 def breaks(kp, conf, ts, L: _Layout) -> tuple[np.ndarray, np.ndarray]:
-    """(detected frame indices, bool per link idx[k-1] -> idx[k]: the body broke there)."""
+    """(detected frame indices, bool per link idx[k-1] -> idx[k]: the body broke there).
+    Vectorised over links; only "no speed carried across a break" is decided in order."""
     det = _detected(kp, L)
     idx = np.flatnonzero(det)
-    if idx.size < 2:
+    n = idx.size
+    if n < 2:
         return idx, np.zeros(0, bool)
     _, up, torso = torso_vectors(kp, L)
     body = L.body
     step = float(np.median(np.diff(ts))) if len(ts) > 1 else 1 / 30
-    out = np.zeros(idx.size - 1, bool)
-    for k in range(1, idx.size):
-        a, b = idx[k - 1], idx[k]
-        dt = ts[b] - ts[a]
-        missing = max(0.0, dt - step)
-        ref = max(torso[a], torso[b])
-        ratio = max(torso[a], torso[b]) / max(min(torso[a], torso[b]), 1e-6)
-        turn = float(_angle(up[a], up[b]))
-        pred = kp[a, body]
-        if k >= 2 and not out[k - 2]:  # no speed across a break
-            a0 = idx[k - 2]
-            if ts[a] - ts[a0] <= 3 * step:
-                v = (kp[a, body] - kp[a0, body]) / (ts[a] - ts[a0])
-                pred = pred + np.where(np.isfinite(v), v, 0) * min(dt, 2 * step)
-        ok = (conf[a, body] >= MIN_CONF) & (conf[b, body] >= MIN_CONF)
-        if ok.sum() < 4:
-            ok = np.isfinite(kp[b, body]).all(-1) & np.isfinite(pred).all(-1)
-        d = np.linalg.norm(kp[b, body] - pred, axis=-1)[ok]
-        moved = float(np.median(d)) / ref if d.size else 0.0
-        out[k - 1] = (
-            moved > BREAK_POSE + BREAK_SPEED * missing
-            or turn > BREAK_TURN + BREAK_TURN_SPEED * missing
-            or ratio > BREAK_SCALE
-        )
+    a, b = idx[:-1], idx[1:]
+    dt = ts[b] - ts[a]
+    missing = np.maximum(0.0, dt - step)
+    ref = np.maximum(torso[a], torso[b])
+    ratio = ref / np.maximum(np.minimum(torso[a], torso[b]), 1e-6)
+    turn = _angle(up[a], up[b])
+    xa, xb = kp[a][:, body], kp[b][:, body]
+    ok = (conf[a][:, body] >= MIN_CONF) & (conf[b][:, body] >= MIN_CONF)
+    still = _median_moved(np.linalg.norm(xb - xa, axis=-1), ok, np.isfinite(xb).all(-1) & np.isfinite(xa).all(-1))
+    # with the speed of the link before (idx[k-2] -> idx[k-1]) carried over
+    speed = np.full(n - 1, np.nan)
+    if n >= 3:
+        a0 = idx[:-2]
+        gap0 = ts[a[1:]] - ts[a0]
+        v = (kp[a[1:]][:, body] - kp[a0][:, body]) / gap0[:, None, None]
+        v = np.where(np.isfinite(v), v, 0.0)
+        pred = xa[1:] + v * np.minimum(dt[1:], 2 * step)[:, None, None]
+        fin = np.isfinite(xb[1:]).all(-1) & np.isfinite(pred).all(-1)
+        moving = _median_moved(np.linalg.norm(xb[1:] - pred, axis=-1), ok[1:], fin)
+        speed[1:] = np.where(gap0 <= 3 * step, moving, np.nan)
+    with np.errstate(invalid="ignore"):
+        hard = (turn > BREAK_TURN + BREAK_TURN_SPEED * missing) | (ratio > BREAK_SCALE)
+    limit = (BREAK_POSE + BREAK_SPEED * missing) * ref
+    out = np.zeros(n - 1, bool)
+    prev = True  # no speed before the first link
+    for k in range(n - 1):
+        moved = speed[k] if (not prev and speed[k] == speed[k]) else still[k]
+        prev = bool(hard[k] or moved > limit[k])
+        out[k] = prev
     return idx, out
 
 
@@ -293,16 +315,22 @@ def _robust_ratios(kp, L: _Layout, frames) -> np.ndarray:
         return np.nanmedian(r, axis=0) if len(frames) else np.full(len(L.bones), np.nan)
 
 
-def _implausibility(kp, L: _Layout, frames, ratios, up_ref) -> float:
-    """How far a segment's body is from the performer's: median over its frames of the mean
-    |log| bone-proportion error plus the torso's turn from the performer's median (in 90 deg)."""
+def implausibility(kp, L: _Layout, frames, ratios, up_ref) -> np.ndarray:
+    """Per frame of ``frames``, how far its body is from the performer's: the mean |log|
+    bone-proportion error plus the torso's turn from the performer's median (in 90 deg)."""
     _, up, torso = torso_vectors(kp[frames], L)
     r = np.stack([np.linalg.norm(kp[frames, i] - kp[frames, j], axis=1) / torso for i, j in L.bones], axis=1)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         prop = np.nanmean(np.abs(np.log(r / ratios)), axis=1)
-        turn = _angle(up, up_ref[None, :]) / 90.0
-        return float(np.nanmedian(prop + turn))
+        return prop + _angle(up, up_ref[None, :]) / 90.0
+
+
+def _implausibility(kp, L: _Layout, frames, ratios, up_ref) -> float:
+    """The median over a segment's frames of ``implausibility``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(np.nanmedian(implausibility(kp, L, frames, ratios, up_ref)))
 
 
 def _chroma(look: np.ndarray) -> np.ndarray:
@@ -313,10 +341,14 @@ def _chroma(look: np.ndarray) -> np.ndarray:
         return (rgb / rgb.sum(axis=1, keepdims=True)).ravel()
 
 
+def _chroma_of(look: np.ndarray | None) -> np.ndarray | None:
+    return None if look is None else _chroma(look)
+
+
 def _look_distance(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
+    """Mean difference of two chromaticities (``_chroma``), None when too little is known."""
     if a is None or b is None:
         return None
-    a, b = _chroma(a), _chroma(b)
     ok = np.isfinite(a) & np.isfinite(b)
     return float(np.abs(a[ok] - b[ok]).mean()) if ok.sum() >= 3 else None
 
@@ -347,14 +379,20 @@ def follow(kp, conf, ts, L: _Layout, looks: np.ndarray | None, duration: float, 
 
     # how each segment looks where it starts and where it ends (a person's look drifts with the
     # light and the pose, so a segment is compared with the nearest frames of the other)
-    head = [look(s[:LOOK_FRAMES]) for s in segs]
-    tail = [look(s[-LOOK_FRAMES:]) for s in segs]
-    # people: a segment joins the person it looks like (or, look unknown, continues in place)
+    head = [_chroma_of(look(s[:LOOK_FRAMES])) for s in segs]
+    tail = [_chroma_of(look(s[-LOOK_FRAMES:])) for s in segs]
+    # people: a segment joins the person it looks like (or, look unknown, continues in place);
+    # it is compared with the people seen most recently and the biggest, CANDIDATES of each, so
+    # that a long clip with many breaks costs segments x CANDIDATES, not segments squared
     person_of: list[int] = []
     people: list[list[int]] = []
+    sizes_so_far: list[int] = []
     for si, seg in enumerate(segs):
         best, best_d = None, np.inf
-        for pi, members in enumerate(people):
+        recent = sorted(range(len(people)), key=lambda p: people[p][-1], reverse=True)[:CANDIDATES]
+        biggest = sorted(range(len(people)), key=lambda p: sizes_so_far[p], reverse=True)[:CANDIDATES]
+        for pi in dict.fromkeys(recent + biggest):
+            members = people[pi]
             last = segs[members[-1]]
             d = _look_distance(head[si], tail[members[-1]])
             if d is not None:
@@ -368,9 +406,11 @@ def follow(kp, conf, ts, L: _Layout, looks: np.ndarray | None, duration: float, 
                 best, best_d = pi, dist
         if best is None:
             people.append([si])
+            sizes_so_far.append(len(seg))
             person_of.append(len(people) - 1)
         else:
             people[best].append(si)
+            sizes_so_far[best] += len(seg)
             person_of.append(best)
     sizes = [sum(len(segs[s]) for s in m) for m in people]
     performer = int(np.argmax(sizes))
@@ -482,7 +522,7 @@ def plausibility(kp, conf, L: _Layout, keep: np.ndarray) -> np.ndarray:
     ratios = _robust_ratios(kp, trunk, frames)
     with np.errstate(all="ignore"):
         up_ref = np.nanmedian(up[frames] / torso[frames, None], axis=0)
-    score = np.array([_implausibility(kp, trunk, frames[k:k + 1], ratios, up_ref) for k in range(frames.size)])
+    score = implausibility(kp, trunk, frames, ratios, up_ref)
     ok = np.isfinite(score)
     if ok.sum() >= 5:
         limit = max(ODD_FRAME, ODD_RATIO * float(np.median(score[ok])))
