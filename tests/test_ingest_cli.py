@@ -39,6 +39,9 @@ def test_json_of_ingest_list_and_show_follows_the_record_schema(demo_library, sa
     shown = invoke_json("show", "demo", library=lib)
     rec_validator.validate(shown)
     assert shown["quality"]["scores"]["occlusion"] == listed[0]["scores"]["occlusion"]
+    # what cleaning did, with times (docs/fidelity.md), and in the lineage
+    assert {r["reason"] for r in shown["track"]["rejected"]} >= {"other person"}
+    assert shown["lineage"]["result"]["cleaning"]["rejected_frames"] == shown["track"]["rejected_frames"]
 
     # the same file with the same settings again: nothing changes, and the command says so
     before = library_snapshot(lib)
