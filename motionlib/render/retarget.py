@@ -5,13 +5,18 @@ squares on the body joints seen both in the identity and in the motion's median 
 ``out = s * keypoints + t``. Proportions stay the performer's.
 
 ``bones`` (default; as UniAnimate and Wan-Animate do): the skeleton is rebuilt along a tree rooted
-at the hip centre. Each bone keeps the performer's direction in every frame and gets the identity's
-length: it is scaled by ``identity length / performer length``, where the performer's length is the
-90th percentile over the clip (2-D foreshortening only ever shortens a bone, so a high percentile
-is its true length; per-frame foreshortening is kept). Bones the identity image does not show
-(legs of a half-body portrait) take the torso's ratio. Hands (21-point blocks) are re-rooted at the
+at the hip centre and anchored on the identity's body at one *anchor frame* of the motion (the
+first showing shoulders and hips, or ``anchor``). Each bone keeps the performer's direction in
+every frame and is scaled by ``identity length / performer length at the anchor frame``, so that
+frame has her proportions (the performer's 90th-percentile length instead where that ratio is
+over ``ANCHOR_RANGE`` off the body's scale: a bone foreshortened in one picture, not the other).
+Torso and head bones are turned by a constant angle so that at the anchor frame they lie along
+hers. Bones the identity does not show (legs of a half-body portrait) take the body's scale, the
+median ratio of the ``SCALE_BONES`` she shows. Hands (21-point blocks) are re-rooted at the
 retargeted wrists, scaled like the forearm; face points at the nose, scaled like the head. The
-root follows the performer's travel, scaled by the torso ratio, around the identity's hip centre.
+root follows the performer's travel from the anchor frame, scaled by the body's scale; the whole
+skeleton is placed so that the anchor frame's hip centre is hers where her picture shows her
+hips, else its neck (shoulders' midpoint) is hers.
 
 Both return a Motion of the same skeleton in identity-image pixels, and a report.
 """
@@ -28,7 +33,7 @@ from motionlib.core.motion import Motion
 from motionlib.core.skeleton import MEDIAPIPE_POSE_33
 
 METHODS = ("bones", "global")
-RETARGET_VERSION = 1
+RETARGET_VERSION = 2
 VISIBLE = 0.5
 
 # (parent, child) by joint name, parents before children. "hip_centre" is the hips' midpoint;
@@ -100,12 +105,14 @@ def _p90_length(a: np.ndarray, b: np.ndarray, ok: np.ndarray) -> float | None:
     return float(np.percentile(d, 90)) if d.size >= 3 else None
 
 
-def retarget(motion, identity: IdentityBody, method: str = "bones") -> Retargeted:
+def retarget(motion, identity: IdentityBody, method: str = "bones", anchor: int | None = None) -> Retargeted:
+    """``anchor``: the motion frame fitted onto the identity (``bones``; default: the first that
+    shows the performer's shoulders and hips)."""
     if method not in METHODS:
         raise InputError(f"{{retarget}} {method!r}: choose {' or '.join(METHODS)}", params=["retarget"])
     if method == "global":
         return _global(motion, identity)
-    return _bones(motion, identity)
+    return _bones(motion, identity, anchor)
 
 
 def _identity_points(identity: IdentityBody):
@@ -146,58 +153,115 @@ def _as_identity_motion(motion, keypoints: np.ndarray, identity: IdentityBody):
                    height=int(identity.height), world=None, attrs={}).validate()
 
 
-def _bones(motion, identity: IdentityBody) -> Retargeted:
+ANCHOR_BONES = {  # torso and head: at the anchor frame they lie along the identity's own
+    ("hip_centre", "left_hip"), ("hip_centre", "right_hip"), ("hip_centre", "neck"),
+    ("neck", "left_shoulder"), ("neck", "right_shoulder"), ("neck", "nose"),
+    ("nose", "left_eye_inner"), ("nose", "left_eye"), ("nose", "left_eye_outer"),
+    ("nose", "right_eye_inner"), ("nose", "right_eye"), ("nose", "right_eye_outer"),
+    ("nose", "mouth_left"), ("nose", "mouth_right"), ("left_eye", "left_ear"), ("right_eye", "right_ear"),
+}
+SCALE_BONES = {  # the bones whose ratios give the body's scale, for bones the identity hides
+    ("hip_centre", "neck"), ("neck", "left_shoulder"), ("neck", "right_shoulder"),
+    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("right_shoulder", "right_elbow"),
+    ("right_elbow", "right_wrist"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
+    ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+}
+ANCHOR_RANGE = (0.5, 2.0)  # an anchor-frame ratio this far from the body's scale is not trusted
+
+
+def _rotate(v: np.ndarray, angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.stack([c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1]], axis=-1)
+
+
+def anchor_frame(motion, frame: int | None = None) -> int:
+    """The frame that is fitted onto the identity: ``frame`` (checked), else the first frame that
+    shows the performer's shoulders and hips."""
+    pos, conf = _points(motion.keypoints.astype(np.float64), motion.confidence, motion.skeleton)
+    both = np.ones(motion.frames, bool)
+    for n in ("hip_centre", "neck"):
+        both &= (conf[n] >= VISIBLE) & np.isfinite(pos[n]).all(axis=-1)
+    if frame is not None:
+        if not 0 <= frame < motion.frames:
+            raise InputError(f"{{anchor_frame}} {frame} is outside the motion's frames 0-{motion.frames - 1}",
+                             params=["anchor_frame"])
+        if not both[frame]:
+            raise InputError(f"{{anchor_frame}} {frame} does not show the performer's shoulders and hips",
+                             params=["anchor_frame"])
+        return frame
+    if not both.any():
+        raise InputError("the motion never shows the performer's shoulders and hips together, so it cannot be fitted")
+    return int(np.flatnonzero(both)[0])
+
+
+def _bones(motion, identity: IdentityBody, frame: int | None = None) -> Retargeted:
+    """Bones retargeting anchored on the identity (module docstring)."""
     sk = motion.skeleton
     ipos, iseen = _identity_points(identity)
     mpos, mconf = _points(motion.keypoints.astype(np.float64), motion.confidence, sk)
     for needed in ("hip_centre", "neck"):
         if needed not in mpos:
             raise InputError(f"the {sk.name} layout has no hips and shoulders to retarget by bones")
+    if not (iseen.get("left_shoulder") and iseen.get("right_shoulder")):
+        raise InputError("the identity's shoulders are not both visible")
 
     def visible(n):
         return (mconf[n] >= VISIBLE) & np.isfinite(mpos[n]).all(axis=-1)
 
-    if not visible("hip_centre").any():
-        raise InputError("the motion never shows the hips, so bones cannot be rooted; use {retarget=global}",
-                         params=["retarget"])
-    # torso ratio: the fallback for bones the identity does not show
-    lt_m = _p90_length(mpos["hip_centre"], mpos["neck"], visible("hip_centre") & visible("neck"))
-    if not (iseen.get("left_shoulder") and iseen.get("right_shoulder")):
-        raise InputError("the identity's shoulders are not both visible")
-    lt_i = float(np.linalg.norm(ipos["neck"] - ipos["hip_centre"]))
-    if not lt_m or not math.isfinite(lt_i) or lt_i <= 0:
-        raise InputError("cannot measure the torso in the motion or the identity")
-    torso_ratio = lt_i / lt_m
-
-    ratios, fallback, lengths_id = {}, [], {}
+    k = anchor_frame(motion, frame)
+    usual_ratio, anchor_ratio, turns, lengths_id = {}, {}, {}, {}
     for p, c in TREE:
         if c not in mpos or p not in mpos:
             continue
-        lm = _p90_length(mpos[p], mpos[c], visible(p) & visible(c))
+        ok = visible(p) & visible(c)
+        usual = _p90_length(mpos[p], mpos[c], ok)
         li = None
         if p in ipos and c in ipos and iseen.get(p, True) and iseen.get(c):
             li = float(np.linalg.norm(ipos[c] - ipos[p]))
-        if lm and li:
-            ratios[(p, c)] = li / lm
-            lengths_id[(p, c)] = li
-        else:
-            ratios[(p, c)] = torso_ratio
-            if lm:
+        if not usual or not li:
+            continue
+        usual_ratio[(p, c)] = li / usual
+        lengths_id[(p, c)] = li
+        at_k = float(np.linalg.norm(mpos[c][k] - mpos[p][k])) if ok[k] else 0.0
+        if at_k > 0:
+            anchor_ratio[(p, c)] = li / at_k
+            if (p, c) in ANCHOR_BONES:
+                want = ipos[c] - ipos[p]
+                have = mpos[c][k] - mpos[p][k]
+                turns[(p, c)] = math.atan2(want[1], want[0]) - math.atan2(have[1], have[0])
+    scale_ratios = [r for b, r in usual_ratio.items() if b in SCALE_BONES]
+    if not scale_ratios:
+        raise InputError("cannot measure the body's size in both the motion and the identity")
+    scale = float(np.median(scale_ratios))
+    # each bone the identity shows gets her length at the anchor frame (so that frame sits on her),
+    # unless that ratio is far from the body's scale (the bone is foreshortened in one picture and
+    # not in the other): then her length against the performer's usual one
+    ratios = {}
+    for b, r in usual_ratio.items():
+        at = anchor_ratio.get(b)
+        ratios[b] = at if at is not None and ANCHOR_RANGE[0] * scale <= at <= ANCHOR_RANGE[1] * scale else r
+    from_identity = set(ratios)
+    fallback = []
+    for p, c in TREE:
+        if c in mpos and p in mpos and (p, c) not in ratios:
+            ratios[(p, c)] = scale
+            if _p90_length(mpos[p], mpos[c], visible(p) & visible(c)):
                 fallback.append(f"{p}-{c}")
 
-    # root: the performer's travel around their median position, scaled, around the identity's hips
+    # the tree from the hip centre; the performer's travel relative to the anchor frame, scaled
     root = mpos["hip_centre"]
-    known = np.isfinite(root).all(axis=1)
-    if not known.any():
-        raise InputError("the motion never shows the hips")
-    ref = np.median(root[known], axis=0)
-    anchor = ipos["hip_centre"].astype(np.float64)
-    if not np.isfinite(anchor).all():
-        raise InputError("the identity's hips cannot be placed")
-    out: dict[str, np.ndarray] = {"hip_centre": anchor + torso_ratio * (root - ref)}
-    for (p, c), r in ratios.items():
-        if p in out:
-            out[c] = out[p] + r * (mpos[c] - mpos[p])
+    out: dict[str, np.ndarray] = {"hip_centre": scale * (root - root[k])}
+    for p, c in TREE:  # parents before children
+        if (p, c) in ratios and p in out:
+            out[c] = out[p] + ratios[(p, c)] * _rotate(mpos[c] - mpos[p], turns.get((p, c), 0.0))
+    # anchor: the identity's hips where the picture shows them, else her neck (never guessed hips)
+    anchor_name = "hip_centre" if (iseen.get("left_hip") and iseen.get("right_hip")) else "neck"
+    anchor = ipos[anchor_name].astype(np.float64)
+    shift = anchor - out[anchor_name][k]
+    if not np.isfinite(shift).all():
+        raise InputError("the identity's body cannot be placed")
+    for n in out:
+        out[n] = out[n] + shift
 
     kp = np.full(motion.keypoints.shape, np.nan, np.float64)
     for j, n in enumerate(sk.joint_names):
@@ -208,21 +272,24 @@ def _bones(motion, identity: IdentityBody) -> Retargeted:
         block = sk.block(f"{side}_hand_")
         wrist = sk.find(f"{side}_hand_wrist")
         if block and wrist is not None and f"{side}_wrist" in out:
-            r = ratios.get(FOREARM[side], torso_ratio)
+            r = ratios.get(FOREARM[side], scale)
             kp[:, list(block)] = out[f"{side}_wrist"][:, None] + r * (
                 motion.keypoints[:, list(block)] - motion.keypoints[:, [wrist]])
     face = sk.block("face")
     if face and "nose" in out and sk.find("nose") is not None:
-        r = ratios.get(HEAD, torso_ratio)
+        r = ratios.get(HEAD, scale)
         nose = sk.index("nose")
         kp[:, list(face)] = out["nose"][:, None] + r * (motion.keypoints[:, list(face)] - motion.keypoints[:, [nose]])
 
     new = _as_identity_motion(motion, kp.astype(np.float32), identity)
     report = {
         "method": "bones",
-        "torso_ratio": round(torso_ratio, 5),
-        "bones_from_identity": len(lengths_id),
-        "bones_by_torso_ratio": fallback,
+        "anchor_frame": k,
+        "anchored_at": anchor_name,
+        "scale": round(scale, 5),
+        "bones_from_identity": len(from_identity),
+        "bones_by_scale": fallback,
+        "turned_to_identity": sorted(f"{p}-{c}" for p, c in turns),
         "anchor": [round(float(v), 2) for v in anchor],
         **bone_errors(new, identity, lengths_id),
     }
