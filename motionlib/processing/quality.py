@@ -238,8 +238,13 @@ def framing(keypoints, width, height, timestamps, frame_diffs, track: dict | Non
 
 
 def _spans(spans: list[dict], most: int = 3) -> str:
-    text = ", ".join(f"{s['start']:.2f}-{s['end']:.2f} s" for s in spans[:most])
-    return text + (f" and {len(spans) - most} more" if len(spans) > most else "")
+    times = list(dict.fromkeys(f"{s['start']:.2f}-{s['end']:.2f} s" for s in spans))  # parts share frames
+    text = ", ".join(times[:most])
+    return text + (f" and {len(times) - most} more" if len(times) > most else "")
+
+
+def _frames(n: int) -> str:
+    return f"{n} frame" if n == 1 else f"{n} frames"
 
 
 def track_warnings(track: dict | None) -> list[str]:
@@ -252,11 +257,11 @@ def track_warnings(track: dict | None) -> list[str]:
         if spans:
             frames = sum(r["frames"] for r in spans)
             what = "of another person" if reason == "other person" else "with an implausible body"
-            out.append(f"{frames} frames {what} rejected ({_spans(spans)})")
+            out.append(f"{_frames(frames)} {what} rejected ({_spans(spans)})")
     swaps = track.get("swaps", [])
     if swaps:
         frames = len({f for s in swaps for f in range(s["start_frame"], s["end_frame"])})
-        out.append(f"left/right swaps repaired in {frames} frames ({_spans(swaps)})")
+        out.append(f"left/right swaps repaired in {_frames(frames)} ({_spans(swaps)})")
     for jump in track.get("jumps", []):  # versions stored before cleaning existed
         what = "back to the performer" if jump.get("to_performer") else "to another person"
         out.append(f"track jumped {what} at {jump['time']:.1f} s")
