@@ -144,8 +144,59 @@ def _summary(results, single: bool) -> None:
         warn_lines(out, r.params.get("result", {}).get("warnings", []))
         return
     out.print(renders_table(results, ("id", "motion", "identity", "backend", "status", "s")))
+    for r in results:  # each render's fit flags (docs/render.md), so a batch says which to look at
+        result = r.params.get("result", {})
+        if result.get("warnings"):
+            out.print(f"render {r.id} ({r.motion_ref} x {r.identity_name}): risk {result.get('risk', 0):.2f}")
+            warn_lines(out, result["warnings"])
     failed = sum(r.status != "done" for r in results)
     out.print(f"{len(results) - failed} of {len(results)} rendered" + (f", {failed} failed" if failed else ""))
+
+
+@app.command(rich_help_panel="Render")
+@handles_errors
+def fit(
+    ctx: typer.Context,
+    motion: Annotated[str, typer.Option("--motion", "-m", help="Motion (NAME or NAME@N).")],
+    identity: Annotated[str, typer.Option("--identity", "-i", help="Identity.")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the fitted track as .npz (docs/exchange.md), in the identity picture's pixels.")] = None,
+    preview: Annotated[Optional[Path], typer.Option("--preview", help="Write a contact sheet of the fit over the identity at key frames (.png).")] = None,
+    retarget: Annotated[str, typer.Option(help="bones (identity's proportions) or global (one scale and offset).")] = "bones",
+    anchor_frame: Annotated[Optional[int], typer.Option("--anchor-frame", help="The motion frame fitted onto the identity (default: the first showing shoulders and hips).")] = None,
+    overwrite: Annotated[bool, typer.Option("--force", help="Replace existing output files.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+):
+    """Fit a motion onto an identity as render does, before any GPU time: the anchor frame's error
+    against her joints, the proportions used, and risk flags with a risk score (docs/render.md)."""
+    report = ctx.obj.library.fit(motion, identity, method=retarget, anchor=anchor_frame, output=output,
+                                 preview=preview, overwrite=overwrite)
+    if as_json:
+        print_json(report)
+        return
+    _print_fit(report)
+
+
+def _print_fit(report: dict) -> None:
+    from rich.table import Table
+
+    out = console()
+    err = report["anchor_error"]
+    worst = max((v["of_height"] or 0 for v in err["joints"].values()), default=0.0)
+    out.print(f"[bold]{report['motion']} on {report['identity']}[/bold] ({report['method']}): anchor frame "
+              f"{report['anchor_frame']}, at her {report['retarget'].get('anchored_at', '-')}; worst joint there "
+              f"{100 * worst:.1f}% of her height; risk {report['risk']:.2f}")
+    if report["proportions"]:
+        t = Table(box=None, header_style="bold", pad_edge=False)
+        for col in ("bone", "hers px", "performer px", "ratio", "from"):
+            t.add_column(col, justify="left" if col in ("bone", "from") else "right")
+        for b in report["proportions"]:
+            t.add_row(b["bone"], "-" if b["identity_px"] is None else f"{b['identity_px']:.0f}",
+                      "-" if b["performer_px"] is None else f"{b['performer_px']:.0f}", f"{b['ratio']:.2f}", b["from"])
+        out.print(t)
+    warn_lines(out, [f["message"] for f in report["flags"]])
+    for key in ("output", "preview"):
+        if key in report:
+            out.print(f"wrote {report[key]}")
 
 
 @app.command(rich_help_panel="Render")

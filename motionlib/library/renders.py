@@ -175,6 +175,7 @@ class Renders(LibraryBase):
 
     def _run(self, prep: Prepared, progress: Progress | None) -> "RenderRecord":
         from motionlib.media.encode import write_mp4
+        from motionlib.render import fit as fitting
         from motionlib.render import pipeline
         from motionlib.render.retarget import IdentityBody
         from motionlib.store.files import hash_file
@@ -191,7 +192,7 @@ class Renders(LibraryBase):
             body = IdentityBody.from_record(prep.identity)
             timings["resolve"] = time.perf_counter() - t
             t = time.perf_counter()
-            retargeted = self._retarget_cached(prep, motion, body)
+            retargeted = self._retarget_cached(prep.motion, prep.identity, prep.job.retarget, motion, body)
             timings["retarget"] = time.perf_counter() - t
             ctx = pipeline.context(prep.job, prep.settings, retargeted.motion, image, prep.identity.width,
                                    prep.identity.height)
@@ -212,7 +213,9 @@ class Renders(LibraryBase):
             timings["render_encode"] = time.perf_counter() - t
             sha = hash_file(prep.output).sha256
             timings["total"] = time.perf_counter() - t_all
-            extra = {"warnings": pipeline.framing_warnings(retargeted.motion), "retarget": retargeted.report,
+            flags = fitting.risk_flags(motion, retargeted.motion, body, int(retargeted.report.get("anchor_frame", 0)))
+            extra = {"warnings": [f["message"] for f in flags], "risk": fitting.risk_score(flags), "flags": flags,
+                     "retarget": retargeted.report,
                      "chunks": [[c.start, c.stop] for c in plan], "frames": motion.frames,
                      "duration": motion.duration, "output_size": pipeline.video_size(prep.settings)}
             if backend.report:
@@ -230,15 +233,65 @@ class Renders(LibraryBase):
                 raise RenderFailed(err.template, record, params=err.params) from err
             raise RenderFailed(f"{type(err).__name__}: {err}", record) from err
 
-    def _retarget_cached(self, prep: Prepared, motion: "Motion", body: "IdentityBody") -> "Retargeted":
-        """Retarget, reusing an earlier result for the same (motion version, identity, method)."""
+    def fit(self, motion_ref: str, identity: str, *, method: str = "bones", anchor: int | None = None,
+            output: Path | None = None, preview: Path | None = None, overwrite: bool = False) -> dict:
+        """Fit a motion onto an identity as ``render`` does (the same cached retarget), before any
+        GPU time: returns the report (anchor frame and its error against her joints, proportions,
+        risk flags and score); ``output`` writes the fitted track as npz (docs/exchange.md, the
+        identity picture's pixels), ``preview`` a contact sheet of it over her picture at key
+        frames (PNG). Both are checked before the work and written aside, then moved into place."""
+        from motionlib.media.encode import check_output
+        from motionlib.render import fit as fitting
+        from motionlib.render.retarget import IdentityBody, METHODS
+
+        if method not in METHODS:
+            raise InputError(f"{{retarget}} {method!r}: choose {' or '.join(METHODS)}", params=["retarget"])
+        record = self.get(motion_ref)
+        ident = self.get_identity(identity)
+        out = check_output(Path(output), overwrite=overwrite, suffixes=(".npz",)) if output is not None else None
+        sheet = check_output(Path(preview), overwrite=overwrite, suffixes=(".png",)) if preview is not None else None
+        motion = self.load(record.ref)
+        body = IdentityBody.from_record(ident)
+        result = self._retarget_cached(record, ident, method, motion, body, anchor)
+        fitted = result.motion
+        k = int(result.report.get("anchor_frame", anchor if anchor is not None else 0))
+        flags = fitting.risk_flags(motion, fitted, body, k)
+        report = {
+            "motion": record.ref, "identity": ident.name, "method": method, "anchor_frame": k,
+            "anchor_error": fitting.anchor_errors(fitted, body, k),
+            "proportions": result.report.get("bones", []),
+            "risk": fitting.risk_score(flags), "flags": flags,
+            "retarget": {key: v for key, v in result.report.items() if key != "bones"},
+        }
+        if out is not None:
+            from motionlib import exchange
+
+            exchange.write(fitted, "npz", out, stem=file_stem(record.ref, "fit"),  # written aside, renamed
+                           meta={"ref": record.ref, "identity": ident.name, "fit": method, "anchor_frame": k})
+            report["output"] = str(out)
+        if sheet is not None:
+            import cv2
+
+            from motionlib.store.files import atomic_path
+
+            grid = fitting.contact_sheet(self.identity_image(ident), fitted, fitting.key_frames(fitted, k))
+            with atomic_path(sheet) as tmp:
+                ok, data = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+                Path(tmp).write_bytes(data.tobytes())
+            report["preview"] = str(sheet)
+        return report
+
+    def _retarget_cached(self, motion_record: "MotionRecord", identity: "IdentityRecord", method: str,
+                         motion: "Motion", body: "IdentityBody", anchor: int | None = None) -> "Retargeted":
+        """Retarget, reusing an earlier result for the same (motion version, identity, method,
+        anchor frame)."""
         import numpy as np
 
         from motionlib.render.retarget import RETARGET_VERSION, Retargeted, retarget
         from motionlib.store.files import atomic_path
 
-        key_src = json.dumps([prep.motion.store_path, prep.motion.created, prep.identity.sha256,
-                              prep.identity.pose, prep.job.retarget, RETARGET_VERSION], sort_keys=True)
+        key_src = json.dumps([motion_record.store_path, motion_record.created, identity.sha256,
+                              identity.pose, method, anchor, RETARGET_VERSION], sort_keys=True)
         key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
         path = self.cache_dir("retarget") / f"{key}.npz"
         if path.exists():
@@ -247,10 +300,10 @@ class Renders(LibraryBase):
                     kp, conf, report = z["keypoints"], z["confidence"], json.loads(str(z["report"]))
                 m = replace(motion, keypoints=kp, confidence=conf, width=body.width, height=body.height,
                             world=None, attrs={}).validate()
-                return Retargeted(m, prep.job.retarget, dict(report, cached=True))
+                return Retargeted(m, method, dict(report, cached=True))
             except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed
                 path.unlink(missing_ok=True)
-        result = retarget(motion, body, prep.job.retarget)
+        result = retarget(motion, body, method, anchor)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, keypoints=result.motion.keypoints, confidence=result.motion.confidence,
                      report=np.array(json.dumps(result.report)))

@@ -121,22 +121,6 @@ def face_video(backend: "Backend", motion: "Motion", source: tuple[Path, float] 
     return (lambda i: still), "identity"
 
 
-def framing_warnings(m: "Motion") -> list[str]:
-    """Say when the retargeted performer leaves the picture (travel is kept, scaled)."""
-    from motionlib.processing.cleaning import body_centre_and_scale
-
-    centre, _ = body_centre_and_scale(m.keypoints, m.skeleton)
-    known = np.isfinite(centre).all(axis=1)
-    if not known.any():
-        return []
-    c = centre[known]
-    out = ((c[:, 0] < 0) | (c[:, 0] > m.width) | (c[:, 1] < 0) | (c[:, 1] > m.height)).mean()
-    if out >= 0.05:
-        return [f"the performer's hips are outside the picture in {round(100 * out)}% of frames: the motion "
-                "travels further than the picture allows (try `motionlib in-place` on it first)"]
-    return []
-
-
 def video_size(settings: Settings) -> list[int]:
     """The encoded frame size (odd sides padded by one pixel)."""
     vw, vh = settings.backend.output_size(settings.width, settings.height, settings.params)

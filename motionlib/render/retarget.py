@@ -99,6 +99,10 @@ def _points(kp: np.ndarray, conf: np.ndarray, skeleton) -> tuple[dict, dict]:
     return pos, c
 
 
+def _r(x: float | None, n: int = 2) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), n)
+
+
 def _p90_length(a: np.ndarray, b: np.ndarray, ok: np.ndarray) -> float | None:
     d = np.linalg.norm(b - a, axis=-1)
     d = d[ok & np.isfinite(d)]
@@ -236,17 +240,26 @@ def _bones(motion, identity: IdentityBody, frame: int | None = None) -> Retarget
     # each bone the identity shows gets her length at the anchor frame (so that frame sits on her),
     # unless that ratio is far from the body's scale (the bone is foreshortened in one picture and
     # not in the other): then her length against the performer's usual one
-    ratios = {}
+    ratios, source = {}, {}
     for b, r in usual_ratio.items():
         at = anchor_ratio.get(b)
-        ratios[b] = at if at is not None and ANCHOR_RANGE[0] * scale <= at <= ANCHOR_RANGE[1] * scale else r
+        trusted = at is not None and ANCHOR_RANGE[0] * scale <= at <= ANCHOR_RANGE[1] * scale
+        ratios[b] = at if trusted else r
+        source[b] = "hers at the anchor" if trusted else "hers, vs usual"
     from_identity = set(ratios)
     fallback = []
     for p, c in TREE:
         if c in mpos and p in mpos and (p, c) not in ratios:
             ratios[(p, c)] = scale
+            source[(p, c)] = "body scale"
             if _p90_length(mpos[p], mpos[c], visible(p) & visible(c)):
                 fallback.append(f"{p}-{c}")
+    table = []  # the proportions of the main bones: hers, the performer's usual, the ratio used
+    for p, c in TREE:
+        if (p, c) in SCALE_BONES and (p, c) in ratios:
+            usual = _p90_length(mpos[p], mpos[c], visible(p) & visible(c))
+            table.append({"bone": f"{p}-{c}", "identity_px": _r(lengths_id.get((p, c))),
+                          "performer_px": _r(usual), "ratio": _r(ratios[(p, c)], 4), "from": source[(p, c)]})
 
     # the tree from the hip centre; the performer's travel relative to the anchor frame, scaled
     root = mpos["hip_centre"]
@@ -291,6 +304,7 @@ def _bones(motion, identity: IdentityBody, frame: int | None = None) -> Retarget
         "bones_by_scale": fallback,
         "turned_to_identity": sorted(f"{p}-{c}" for p, c in turns),
         "anchor": [round(float(v), 2) for v in anchor],
+        "bones": table,
         **bone_errors(new, identity, lengths_id),
     }
     return Retargeted(new, "bones", report)
