@@ -108,3 +108,20 @@ def test_cli_fit_json_and_one_line_errors(lib, tmp_path):
     assert_one_line_error(invoke("fit", "-m", "demo", "-i", "nobody", library=root), "no identity named")
     assert_one_line_error(invoke("fit", "-m", "demo", "-i", "astronaut", "--anchor-frame", "-3", library=root),
                           "--anchor-frame")
+
+
+def test_render_uses_the_same_fit_and_records_its_flags(lib, tmp_path):
+    from motionlib.render.pipeline import RenderJob
+
+    job = RenderJob(motion="demo", identity="astronaut", backend="pose", size="128", anchor_frame=30,
+                    output=str(tmp_path / "r.mp4"))
+    record = lib.render(job)
+    result = record.params["result"]
+    fit = lib.fit("demo", "astronaut", anchor=30)
+    assert record.params["anchor_frame"] == 30 and result["retarget"]["anchor_frame"] == 30
+    assert result["flags"] == fit["flags"] and result["risk"] == fit["risk"]
+    assert result["warnings"] == [f["message"] for f in fit["flags"]]
+    renders_before = len(lib.renders())
+    with pytest.raises(InputError, match="outside demo@1's frames"):
+        lib.render(RenderJob(motion="demo", identity="astronaut", anchor_frame=230, output=str(tmp_path / "x.mp4")))
+    assert len(lib.renders()) == renders_before and not (tmp_path / "x.mp4").exists()

@@ -38,6 +38,7 @@ def render(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="MP4 for one render; a directory for several (default: ./renders/).")] = None,
     size: Annotated[Optional[str], typer.Option(help="Picture size: the long side (default 512) or WIDTHxHEIGHT.")] = None,
     retarget: Annotated[str, typer.Option(help="bones (identity's proportions) or global (one scale and offset).")] = "bones",
+    anchor_frame: Annotated[Optional[int], typer.Option("--anchor-frame", help="The motion frame fitted onto the identity (default: the first showing shoulders and hips; see `motionlib fit`).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (default: drawn and recorded).")] = None,
     prompt: Annotated[str, typer.Option(help="Text prompt (diffusion backends).")] = "",
     negative_prompt: Annotated[str, typer.Option("--negative-prompt", help="Negative prompt (diffusion backends).")] = "",
@@ -77,7 +78,8 @@ def render(
         params.update(_diffusion_params(steps=steps, guidance=guidance, strength=strength, device=device, dtype=dtype,
                                         offload=offload, models=_models(model), allow_cpu=allow_cpu or None,
                                         models_config=str(models_config) if models_config else None))
-        jobs = [RenderJob(motion=m, identity=i, backend=backend, size=size, retarget=retarget, seed=seed,
+        jobs = [RenderJob(motion=m, identity=i, backend=backend, size=size, retarget=retarget,
+                          anchor_frame=anchor_frame, seed=seed,
                           prompt=prompt, negative_prompt=negative_prompt, threshold=threshold, params=params)
                 for m in dict.fromkeys(motion) for i in dict.fromkeys(identity)]
         prepared = lib.plan_renders(jobs, output=output, overwrite=overwrite)

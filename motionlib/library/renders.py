@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 # progress(stage, done, total) while a render runs
 Progress = Callable[[str, int, int], None]
 DEFAULT_DIR = Path("renders")
-AGAIN_FIELDS = ("motion", "identity", "backend", "size", "retarget", "seed", "prompt", "negative_prompt",
+AGAIN_FIELDS = ("motion", "identity", "backend", "size", "retarget", "anchor_frame", "seed", "prompt", "negative_prompt",
                 "threshold", "params", "campaign")
 
 
@@ -126,6 +126,9 @@ class Renders(LibraryBase):
         record = self.get(job.motion)
         identity = self.get_identity(job.identity)
         settings = pipeline.check(job, identity.width, identity.height)
+        if job.anchor_frame is not None and job.anchor_frame >= record.frames:
+            raise InputError(f"{{anchor_frame}} {job.anchor_frame} is outside {record.ref}'s frames "
+                             f"0-{record.frames - 1}", params=["anchor_frame"])
         if job.output and not (job.campaign and not Path(job.output).parent.exists()):
             out = Path(job.output).expanduser()
             check_output(out, overwrite=overwrite)
@@ -192,7 +195,8 @@ class Renders(LibraryBase):
             body = IdentityBody.from_record(prep.identity)
             timings["resolve"] = time.perf_counter() - t
             t = time.perf_counter()
-            retargeted = self._retarget_cached(prep.motion, prep.identity, prep.job.retarget, motion, body)
+            retargeted = self._retarget_cached(prep.motion, prep.identity, prep.job.retarget, motion, body,
+                                               prep.job.anchor_frame)
             timings["retarget"] = time.perf_counter() - t
             ctx = pipeline.context(prep.job, prep.settings, retargeted.motion, image, prep.identity.width,
                                    prep.identity.height)

@@ -10,7 +10,7 @@ from motionlib.core.errors import InputError
 from motionlib.render.pipeline import RenderJob
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "campaign.schema.json"
-FIELDS = ("backend", "retarget", "size", "seed", "prompt", "negative_prompt", "threshold", "params")
+FIELDS = ("backend", "retarget", "anchor_frame", "size", "seed", "prompt", "negative_prompt", "threshold", "params")
 
 
 def _schema() -> dict:
@@ -69,7 +69,8 @@ def load(path: Path) -> tuple[str, Path, list[RenderJob]]:
                     motion=m, identity=ident, backend=settings.get("backend", "pose"),
                     output=str(out_dir / raw["output"]) if raw.get("output") else None,
                     size=str(settings["size"]) if "size" in settings else None,
-                    retarget=settings.get("retarget", "bones"), seed=settings.get("seed"),
+                    retarget=settings.get("retarget", "bones"), anchor_frame=settings.get("anchor_frame"),
+                    seed=settings.get("seed"),
                     prompt=settings.get("prompt", ""), negative_prompt=settings.get("negative_prompt", ""),
                     threshold=float(settings.get("threshold", 0.3)), params=dict(settings.get("params", {})),
                     campaign=name,

@@ -35,6 +35,7 @@ class RenderJob:
     output: str | None = None
     size: str | None = None  # long side or WxH of the picture (identity frame), default 512
     retarget: str = "bones"
+    anchor_frame: int | None = None  # the motion frame fitted onto the identity (default: the first showing the torso)
     seed: int | None = None
     prompt: str = ""
     negative_prompt: str = ""
@@ -69,6 +70,8 @@ def check(job: RenderJob, identity_width: int, identity_height: int) -> Settings
     params = backend.resolve({**backend.defaults, **job.params})
     if job.retarget not in METHODS:
         raise InputError(f"{{retarget}} {job.retarget!r}: choose {' or '.join(METHODS)}", params=["retarget"])
+    if job.anchor_frame is not None and (not isinstance(job.anchor_frame, int) or job.anchor_frame < 0):
+        raise InputError("{anchor_frame} must be a frame number >= 0", params=["anchor_frame"])
     if not 0 <= job.threshold <= 1:
         raise InputError("{threshold} must lie in [0, 1]", params=["threshold"])
     if job.seed is not None and not (0 <= int(job.seed) < 2**63):
