@@ -73,10 +73,20 @@ RENDER_CELLS = {
     "backend": lambda r: r.backend,
     "seed": lambda r: str(r.seed),
     "s": lambda r: f"{r.timings.get('total', 0):.1f}",
+    "qa": lambda r: qa_text(r.params.get("qa")),
 }
 
 
-def renders_table(records, columns=("id", "status", "motion", "identity", "backend", "seed", "s"),
+def qa_text(qa: dict | None) -> str:
+    """A render's QA verdict and score, or '-' (not checked: pose backend, or not yet)."""
+    if not qa:
+        return "-"
+    if "error" in qa:
+        return "error"
+    return qa["verdict"] if qa.get("score") is None else f"{qa['verdict']} {qa['score']:.2f}"
+
+
+def renders_table(records, columns=("id", "status", "motion", "identity", "backend", "seed", "s", "qa"),
                   output_heading: str = "output"):
     """Render records in ``columns`` (RENDER_CELLS), then where the video went (or why it failed)."""
     from rich.table import Table

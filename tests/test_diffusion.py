@@ -113,6 +113,9 @@ def test_backend_renders_a_clip_with_its_record(lib, tmp_path, backend, size):
     assert info["runtime"]["device"] == "cpu" and info["runtime"]["dtype"] == "fp32"
     assert info["runtime"]["attention"] == "sdpa" and info["runtime"]["offload"] == "none"
     assert 0 < info["parameters"] < 10_000_000
+    # QA ran on the video: tiny random weights draw no person, and the record says so
+    assert p["qa"]["verdict"] == "redo" and p["qa"]["lost"] == 1.0
+    assert lib.qa(rec["id"]).params["qa"] == p["qa"]
     validator = schema_validator("render-record.schema.json")
     validator.validate(rec)
     validator.validate(json.loads(Path(str(out) + ".json").read_text()))

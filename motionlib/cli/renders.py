@@ -145,7 +145,7 @@ def _summary(results, single: bool) -> None:
                   f"in {r.timings.get('total', 0):.1f}s")
         warn_lines(out, r.params.get("result", {}).get("warnings", []))
         return
-    out.print(renders_table(results, ("id", "motion", "identity", "backend", "status", "s")))
+    out.print(renders_table(results, ("id", "motion", "identity", "backend", "status", "s", "qa")))
     for r in results:  # each render's fit flags (docs/render.md), so a batch says which to look at
         result = r.params.get("result", {})
         if result.get("warnings"):
@@ -199,6 +199,27 @@ def _print_fit(report: dict) -> None:
     for key in ("output", "preview"):
         if key in report:
             out.print(f"wrote {report[key]}")
+
+
+@app.command(rich_help_panel="Render")
+@handles_errors
+def qa(
+    ctx: typer.Context,
+    render_id: Annotated[int, typer.Argument(metavar="RENDER_ID", help="A render's id (see `motionlib renders`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the render record, with its QA, as JSON.")] = False,
+):
+    """Check a render against the pose that drove it: pose estimation on its video, the error per
+    joint, swapped limbs, lost frames, a score and a verdict (stored in the record; docs/render.md)."""
+    record = ctx.obj.library.qa(render_id)
+    if as_json:
+        print_json(record.to_json())
+        return
+    q = record.params["qa"]
+    console().print(
+        f"render {record.id} ({record.motion_ref} x {record.identity_name}, {record.backend}): "
+        f"[bold]{q['verdict']}[/bold] {q.get('score', 0) or 0:.2f} - median error "
+        f"{'-' if q.get('median_error') is None else format(q['median_error'], '.2f')} torso lengths, "
+        f"body lost in {100 * q.get('lost', 0):.0f}%, swapped in {100 * q.get('swapped', 0):.0f}% of frames")
 
 
 @app.command(rich_help_panel="Render")

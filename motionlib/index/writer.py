@@ -197,6 +197,14 @@ class Writer:
             row.params = json.dumps(params)
         s.add(row)
 
+    def set_render_qa(self, render_id: int, qa: dict) -> None:
+        """Store a render's QA (render/qa.py) in its params, replacing an earlier one."""
+        row = self.session.get(RenderRow, render_id)
+        params = json.loads(row.params)
+        params["qa"] = qa
+        row.params = json.dumps(params)
+        self.session.add(row)
+
     def fail_renders(self, render_ids: Iterable[int], error: str, finished: str) -> None:
         """Mark runs still ``running`` as failed (their process is gone)."""
         s = self.session

@@ -225,6 +225,8 @@ class Renders(LibraryBase):
             if backend.report:
                 extra["backend_report"] = dict(backend.report)
             record = self._finish_render(render_id, "done", output_sha256=sha, timings=timings, extra=extra)
+            if backend.generates:  # every generated video is checked against the pose that drove it
+                record = self._qa_after_render(record, prep.output)
             _write_sidecar(prep.output, record, extra)
             return record
         except BaseException as err:
@@ -285,6 +287,59 @@ class Renders(LibraryBase):
             report["preview"] = str(sheet)
         return report
 
+    def qa(self, render_id: int) -> "RenderRecord":
+        """Check a finished render of a generating backend against the pose that drove it
+        (render/qa.py): the pose estimator runs on its video, the result is stored in the record
+        (``params.qa``) and the updated record returned."""
+        from motionlib.render.backends import get_backend
+        from motionlib.store.files import hash_file
+
+        rec = self.get_render(render_id)
+        if rec.status != "done":
+            raise InputError(f"render {rec.id} is {rec.status}: only a finished render can be checked")
+        if not get_backend(rec.backend).generates:
+            raise InputError(f"render {rec.id} used the {rec.backend} backend, which draws the pose itself: "
+                             "there is no generated person to check")
+        out = Path(rec.output)
+        if not out.is_file():
+            raise InputError(f"render {rec.id}'s video {out} is gone")
+        if hash_file(out).sha256 != rec.output_sha256:
+            raise InputError(f"render {rec.id}'s video {out} has changed since it was made")
+        qa = self._qa(rec, out)
+        with self.index.write() as w:
+            w.set_render_qa(rec.id, qa)
+        return self.get_render(rec.id)
+
+    def _qa(self, rec: "RenderRecord", video_path: Path) -> dict:
+        from motionlib.core.errors import NoPersonError
+        from motionlib.core.skeleton import MEDIAPIPE_POSE_33
+        from motionlib.ingest.pipeline import IngestOptions, analyze
+        from motionlib.render import qa as render_qa
+        from motionlib.render.retarget import IdentityBody
+
+        motion_record = self.get(rec.motion_ref)
+        ident = self.get_identity(rec.identity_name)
+        if ident.sha256 != rec.identity_sha256:
+            raise InputError(f"identity {ident.name!r} has another picture than render {rec.id} used")
+        motion = self.load(motion_record.ref)
+        body = IdentityBody.from_record(ident)
+        fitted = self._retarget_cached(motion_record, ident, rec.params.get("retarget", "bones"), motion, body,
+                                       rec.params.get("anchor_frame")).motion
+        if fitted.skeleton.name != MEDIAPIPE_POSE_33.name:
+            if fitted.skeleton.joint_names[:33] != MEDIAPIPE_POSE_33.joint_names:
+                raise InputError(f"QA compares MediaPipe bodies; {motion_record.ref} has the "
+                                 f"{fitted.skeleton.name} layout")
+            fitted = replace(fitted, skeleton=MEDIAPIPE_POSE_33, keypoints=fitted.keypoints[:, :33],
+                             confidence=fitted.confidence[:, :33], presence=None, world=None)
+        w, h = rec.params["result"]["output_size"]
+        driving = render_qa.scaled(fitted, w, h)
+        try:
+            video = analyze(video_path, IngestOptions(workers=1)).motion
+        except NoPersonError:
+            return {"version": render_qa.QA_VERSION, "score": 0.0, "verdict": "redo", "frames": driving.frames,
+                    "lost": 1.0, "reason": "no person in any frame of the render"}
+        return render_qa.compare(video, driving)
+
     def _retarget_cached(self, motion_record: "MotionRecord", identity: "IdentityRecord", method: str,
                          motion: "Motion", body: "IdentityBody", anchor: int | None = None) -> "Retargeted":
         """Retarget, reusing an earlier result for the same (motion version, identity, method,
@@ -313,6 +368,16 @@ class Renders(LibraryBase):
                      report=np.array(json.dumps(result.report)))
         result.report["cached"] = False
         return result
+
+    def _qa_after_render(self, record: "RenderRecord", output: Path) -> "RenderRecord":
+        """QA right after a render; a QA that cannot run is recorded, never fails the render."""
+        try:
+            qa = self._qa(record, output)
+        except MotionlibError as err:
+            qa = {"error": err.message()}
+        with self.index.write() as w:
+            w.set_render_qa(record.id, qa)
+        return self.get_render(record.id)
 
     def cache_dir(self, kind: str) -> Path:
         """A directory for derived data that can always be rebuilt (``cache/<kind>``)."""

@@ -84,6 +84,7 @@ class Backend(ABC):
     defaults: dict[str, Any] = {}
     multiple = 1  # frame sides are rounded down to a multiple of this
     needs_face = False  # wants RenderContext.source_face (Wan-Animate's face video)
+    generates = False  # makes a person's pictures (not the pose drawn): render QA can check them
 
     def __init__(self) -> None:
         self.report: dict[str, Any] = {}  # what the backend wants recorded (device, memory, ...) after a render

@@ -126,6 +126,7 @@ def check_range(backend: str, key: str, value, lo: float, hi: float, integer: bo
 
 
 class DiffusionBackend(Backend):
+    generates = True
     multiple = 8  # the frame size must be a multiple of this
     preferred_dtype = "fp16"
     headroom_gib = 3.0  # activations etc. on top of the weights, for the memory plan
