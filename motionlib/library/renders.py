@@ -264,7 +264,7 @@ class Renders(LibraryBase):
         flags = fitting.risk_flags(motion, fitted, body, k)
         report = {
             "motion": record.ref, "identity": ident.name, "method": method, "anchor_frame": k,
-            "anchor_error": fitting.anchor_errors(fitted, body, k),
+            "anchor_error": fitting.anchor_errors(fitted, body, k, bool(result.report.get("identity_mirrored"))),
             "proportions": result.report.get("bones", []),
             "risk": fitting.risk_score(flags), "flags": flags,
             "retarget": {key: v for key, v in result.report.items() if key != "bones"},

@@ -157,11 +157,17 @@ def risk_score(flags: list[dict]) -> float:
     return round(1.0 - keep, 3)
 
 
-def anchor_errors(fitted, identity, anchor: int) -> dict:
+def anchor_errors(fitted, identity, anchor: int, mirrored: bool = False) -> dict:
     """The anchor frame's distance to each joint her picture shows: pixels, and as a share of her
-    shown height (nose to the lowest joint she shows)."""
+    shown height (nose to the lowest joint she shows). ``mirrored``: the fit took her left and
+    right the other way round (retarget's ``identity_mirrored``), and so does the comparison."""
     seen = identity.seen()
     ik = identity.keypoints
+    if mirrored:
+        flip = list(range(len(ik)))
+        for a, b in MEDIAPIPE_POSE_33.mirror_pairs:
+            flip[a], flip[b] = b, a
+        ik, seen = ik[flip], seen[flip]
     core = [MEDIAPIPE_POSE_33.index(n) for n in REPORT_JOINTS]
     shown = [j for j in core if seen[j]]
     height = float(np.ptp(ik[shown, 1])) if len(shown) >= 2 else float("nan")

@@ -178,6 +178,29 @@ def _rotate(v: np.ndarray, angle: float) -> np.ndarray:
     return np.stack([c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1]], axis=-1)
 
 
+def _opposite_sides(mpos: dict, ipos: dict, k: int) -> bool:
+    """True when the performer's left shoulder is on one side of the right one at frame ``k`` and
+    hers on the other, both clearly (shoulders at least a third of the torso apart)."""
+    def side(pos, t=None):
+        ls, rs = (pos["left_shoulder"], pos["right_shoulder"]) if t is None else (pos["left_shoulder"][t], pos["right_shoulder"][t])
+        hip, neck = (pos["hip_centre"], pos["neck"]) if t is None else (pos["hip_centre"][t], pos["neck"][t])
+        torso = float(np.linalg.norm(neck - hip))
+        width = float(ls[0] - rs[0])
+        return 0 if not (math.isfinite(width) and math.isfinite(torso)) or abs(width) < torso / 3 else (1 if width > 0 else -1)
+
+    a, b = side(mpos, k), side(ipos)
+    return a != 0 and b != 0 and a != b
+
+
+def _mirrored(values: dict) -> dict:
+    """A name -> value map with left and right exchanged."""
+    out = {}
+    for n, v in values.items():
+        other = ("right_" + n[5:]) if n.startswith("left_") else ("left_" + n[6:]) if n.startswith("right_") else n
+        out[other if other in values else n] = v
+    return out
+
+
 def anchor_frame(motion, frame: int | None = None) -> int:
     """The frame that is fitted onto the identity: ``frame`` (checked), else the first frame that
     shows the performer's shoulders and hips."""
@@ -213,6 +236,12 @@ def _bones(motion, identity: IdentityBody, frame: int | None = None) -> Retarget
         return (mconf[n] >= VISIBLE) & np.isfinite(mpos[n]).all(axis=-1)
 
     k = anchor_frame(motion, frame)
+    # her left and right the other way round from the performer's at the anchor frame (her picture
+    # seen from behind, or her pose read mirrored): fit her mirrored labels, never turn the torso
+    # half round; the fit's view flag says so
+    mirrored = _opposite_sides(mpos, ipos, k)
+    if mirrored:
+        ipos, iseen = _mirrored(ipos), _mirrored(iseen)
     usual_ratio, anchor_ratio, turns, lengths_id = {}, {}, {}, {}
     for p, c in TREE:
         if c not in mpos or p not in mpos:
@@ -299,6 +328,7 @@ def _bones(motion, identity: IdentityBody, frame: int | None = None) -> Retarget
         "method": "bones",
         "anchor_frame": k,
         "anchored_at": anchor_name,
+        "identity_mirrored": mirrored,
         "scale": round(scale, 5),
         "bones_from_identity": len(from_identity),
         "bones_by_scale": fallback,
