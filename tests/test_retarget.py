@@ -197,3 +197,25 @@ def test_sample_clip_onto_the_astronaut(demo_library, tmp_path, sample):
     assert g.report["joints_fitted"] >= 6
     # the global fit keeps the performer's proportions, so its bones miss the identity's by more
     assert bone_errors(g.motion, ident)["bone_length_error"] > r.report["bone_length_error"]
+
+
+def test_bone_lengths_hold_steady_but_keep_slow_foreshortening():
+    """Estimator noise on a bone's length goes; a slow real shortening stays; the anchor frame
+    keeps its length."""
+    m = performer(T=90, travel=0.0)
+    kp = m.keypoints.copy()
+    re, rw = SK.index("right_elbow"), SK.index("right_wrist")
+    rng = np.random.default_rng(1)
+    slow = 1.0 - 0.3 * np.sin(np.linspace(0, np.pi, 90))  # the forearm turns towards the camera and back
+    noise = 1.0 + rng.normal(0, 0.08, 90)
+    kp[:, rw] = kp[:, re] + (kp[:, rw] - kp[:, re]) * (slow * noise)[:, None]
+    noisy = type(m)(SK, kp, m.confidence, m.timestamps, m.width, m.height, m.duration)
+    r = retarget(noisy, identity_pose(), "bones", anchor=10).motion
+    got = _length(r, "right_elbow", "right_wrist")
+    raw = np.linalg.norm(kp[:, rw] - kp[:, re], axis=1)
+    want = np.linalg.norm(identity_pose().keypoints[rw] - identity_pose().keypoints[re])
+    ratio = want / raw[10]
+    assert got[10] == pytest.approx(ratio * raw[10], rel=1e-4), "the anchor frame keeps its length"
+    jumps = np.abs(np.diff(got)) / np.median(got)
+    assert np.percentile(jumps, 90) < 0.4 * np.percentile(np.abs(np.diff(raw)) / np.median(raw), 90)
+    assert got[45] < 0.85 * got[0], "the slow foreshortening stays"

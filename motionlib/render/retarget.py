@@ -11,7 +11,8 @@ every frame and is scaled by ``identity length / performer length at the anchor 
 frame has her proportions (the performer's 90th-percentile length instead where that ratio is
 over ``ANCHOR_RANGE`` off the body's scale: a bone foreshortened in one picture, not the other).
 Torso and head bones are turned by a constant angle so that at the anchor frame they lie along
-hers. Bones the identity does not show (legs of a half-body portrait) take the body's scale, the
+hers. Each bone's per-frame length is low-passed (``STEADY_HZ``): the performer's foreshortening
+stays, the estimator's breathing goes. Bones the identity does not show (legs of a half-body portrait) take the body's scale, the
 median ratio of the ``SCALE_BONES`` she shows. Hands (21-point blocks) are re-rooted at the
 retargeted wrists, scaled like the forearm; face points at the nose, scaled like the head. The
 root follows the performer's travel from the anchor frame, scaled by the body's scale; the whole
@@ -178,6 +179,29 @@ def _rotate(v: np.ndarray, angle: float) -> np.ndarray:
     return np.stack([c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1]], axis=-1)
 
 
+STEADY_HZ = 3.0  # a bone's length changes slower than this (turning, bending); faster is noise
+
+
+def _steady_lengths(vec: np.ndarray, ok: np.ndarray, fps: float, k: int) -> np.ndarray:
+    """[T] factors that replace a bone's per-frame length by its low-passed length (zero phase,
+    ``STEADY_HZ``, over each run of frames that show it): the performer's foreshortening stays, the
+    estimator's frame-to-frame breathing goes. The anchor frame keeps its length exactly."""
+    from motionlib.processing.signal import lowpass, runs
+
+    length = np.linalg.norm(vec, axis=-1)
+    out = np.ones(len(length))
+    cutoff = min(STEADY_HZ, 0.4 * fps)
+    for a, b in runs(ok & np.isfinite(length) & (length > 0)):
+        if b - a < 8:
+            continue
+        smooth = np.maximum(lowpass(length[a:b], fps, cutoff), 1e-6)
+        factor = smooth / length[a:b]
+        if a <= k < b:
+            factor = factor * (length[k] / smooth[k - a])  # pinned: the anchor frame sits on her
+        out[a:b] = factor
+    return out
+
+
 def _opposite_sides(mpos: dict, ipos: dict, k: int) -> bool:
     """True when the performer's left shoulder is on one side of the right one at frame ``k`` and
     hers on the other, both clearly (shoulders at least a third of the torso apart)."""
@@ -293,9 +317,11 @@ def _bones(motion, identity: IdentityBody, frame: int | None = None) -> Retarget
     # the tree from the hip centre; the performer's travel relative to the anchor frame, scaled
     root = mpos["hip_centre"]
     out: dict[str, np.ndarray] = {"hip_centre": scale * (root - root[k])}
+    fps = motion.fps or 30.0
     for p, c in TREE:  # parents before children
         if (p, c) in ratios and p in out:
-            out[c] = out[p] + ratios[(p, c)] * _rotate(mpos[c] - mpos[p], turns.get((p, c), 0.0))
+            steady = _steady_lengths(mpos[c] - mpos[p], visible(p) & visible(c), fps, k)
+            out[c] = out[p] + ratios[(p, c)] * steady[:, None] * _rotate(mpos[c] - mpos[p], turns.get((p, c), 0.0))
     # anchor: the identity's hips where the picture shows them, else her neck (never guessed hips)
     anchor_name = "hip_centre" if (iseen.get("left_hip") and iseen.get("right_hip")) else "neck"
     anchor = ipos[anchor_name].astype(np.float64)
