@@ -176,3 +176,35 @@ def test_pose_maps_of_the_real_clip_draw_the_performer(demo_library):
         assert abs(xs.min() - pts[:, 0].min()) <= 4 and abs(xs.max() - pts[:, 0].max()) <= 4, t
         assert abs(ys.min() - pts[:, 1].min()) <= 4 and abs(ys.max() - pts[:, 1].max()) <= 4, t
     assert drawn >= 150
+
+
+def test_wan_style_draws_a_toe_on_each_foot_and_the_backends_pick_their_style(demo_library):
+    """Wan-Animate's pose video has a limb from each ankle to the big-toe tip, in its colours;
+    ControlNet's OpenPose maps have none. Each backend declares the style it was trained on."""
+    from motionlib.core.openpose import to_openpose
+    from motionlib.library import Library
+    from motionlib.render import posemap
+    from motionlib.render.backends import get_backend
+
+    with Library(demo_library[0]) as lib:
+        m = lib.load("demo")
+    t = 60
+    op = to_openpose(m).frame(t)
+    assert op.toes is not None and (op.toes_conf[0] > 0.3).all()
+    place = posemap.Placement.fit(m.width, m.height, 884, 497)
+    plain = posemap.draw(op, 884, 497, placement=place)
+    wan = posemap.draw(op, 884, 497, placement=place, style="wan")
+    changed = np.abs(wan.astype(int) - plain.astype(int)).sum(axis=2) > 0
+    ys, xs = np.nonzero(changed)
+    toes = place.apply(op.toes[0])
+    assert changed.sum() > 20
+    # every changed pixel lies near a foot (ankle to toe), none elsewhere
+    ankles = place.apply(op.body[0][[posemap.LEFT_ANKLE, posemap.RIGHT_ANKLE]])
+    near = np.min([np.hypot(xs - p[0], ys - p[1]) for p in np.concatenate([toes, ankles])], axis=0)
+    assert near.max() < 0.5 * np.linalg.norm(toes[0] - ankles[0]) + 10
+    colours = {tuple(c) for c in wan[changed]}
+    assert tuple(posemap.TOE_COLOURS[0]) in colours or tuple(posemap.TOE_COLOURS[1]) in colours
+    assert get_backend("wan-animate").pose_style == "wan"
+    assert {get_backend(b).pose_style for b in ("pose", "controlnet", "animatediff")} == {"openpose"}
+    with pytest.raises(ValueError, match="style"):
+        posemap.draw(op, 64, 64, style="dwpose")

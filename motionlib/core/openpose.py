@@ -63,6 +63,8 @@ class OpenPoseFrames:
     hands_conf: np.ndarray | None = None  # [T, 2, 21]
     face: np.ndarray | None = None  # [T, 70, 2]
     face_conf: np.ndarray | None = None  # [T, 70]
+    toes: np.ndarray | None = None  # [T, 2, 2] (left, right) big-toe tips, where the layout has them
+    toes_conf: np.ndarray | None = None  # [T, 2]
 
     @property
     def frames(self) -> int:
@@ -73,7 +75,8 @@ class OpenPoseFrames:
         sl = slice(t, t + 1)
         pick = lambda a: None if a is None else a[sl]  # noqa: E731
         return OpenPoseFrames(self.body[sl], self.body_conf[sl], pick(self.hands),
-                              pick(self.hands_conf), pick(self.face), pick(self.face_conf))
+                              pick(self.hands_conf), pick(self.face), pick(self.face_conf),
+                              pick(self.toes), pick(self.toes_conf))
 
 
 def _gather(kp: np.ndarray, conf: np.ndarray, skeleton: Skeleton, names) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +123,12 @@ def to_openpose(motion) -> OpenPoseFrames:
         face_conf[:, 69] = face_conf[:, list(LEFT_EYE_68)].min(axis=1)
     unknown = ~np.isfinite(body).all(axis=2)
     body_conf[unknown] = 0.0
-    return OpenPoseFrames(body, body_conf, hands, hands_conf, face, face_conf)
+    toes = toes_conf = None
+    if sk.find("left_foot_index") is not None and sk.find("right_foot_index") is not None:
+        t, tc = _gather(kp, conf, sk, ["left_foot_index", "right_foot_index"])
+        tc[~np.isfinite(t).all(axis=2)] = 0.0
+        toes, toes_conf = t, tc
+    return OpenPoseFrames(body, body_conf, hands, hands_conf, face, face_conf, toes, toes_conf)
 
 
 def openpose_skeleton(frames: OpenPoseFrames) -> Skeleton:

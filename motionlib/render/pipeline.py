@@ -100,7 +100,8 @@ def context(job: RenderJob, settings: Settings, retargeted: "Motion", image: np.
     op = to_openpose(retargeted)
 
     def pose_map(i: int) -> np.ndarray:
-        return posemap.draw(op.frame(i), w, h, placement=place, threshold=job.threshold)
+        return posemap.draw(op.frame(i), w, h, placement=place, threshold=job.threshold,
+                            style=settings.backend.pose_style)
 
     still = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
     return RenderContext(still, pose_map, retargeted, w, h, settings.seed, job.prompt, job.negative_prompt,

@@ -86,6 +86,11 @@ def _check_size(w: int, h: int) -> tuple[int, int]:
     return w, h
 
 
+STYLES = ("openpose", "wan")
+LEFT_ANKLE, RIGHT_ANKLE = 13, 10  # in OPENPOSE_18_NAMES
+TOE_COLOURS = ((200, 200, 0), (100, 100, 0))  # Wan-Animate's left and right foot limbs
+
+
 def stick_width(width: int, height: int) -> int:
     return max(1, int(round(4 * min(width, height) / 512)))
 
@@ -101,9 +106,12 @@ def draw(
     face: bool = True,
     stick: int | None = None,
     canvas: np.ndarray | None = None,
+    style: str = "openpose",
 ) -> np.ndarray:
     """One pose map, [height, width, 3] uint8 RGB, from frame 0 of ``frame``. ``canvas`` (RGB,
-    that size) draws over an image instead of black."""
+    that size) draws over an image instead of black. ``style`` (STYLES): ``openpose`` as
+    ControlNet's annotator draws; ``wan`` as Wan-Animate's preprocessing draws its pose video - the
+    same body plus a toe on each foot (ankle to big-toe tip) and thin hand lines."""
     import cv2
 
     if canvas is None:
@@ -126,9 +134,23 @@ def draw(
     for j in np.flatnonzero(ok):
         x, y = body[j]
         cv2.circle(canvas, (int(x), int(y)), stick, LIMB_COLOURS[j], thickness=-1)
+    if style not in STYLES:
+        raise ValueError(f"unknown pose-map style {style!r}")
+    if style == "wan" and frame.toes is not None:
+        toes = place.apply(frame.toes[0])
+        tok = (frame.toes_conf[0] >= threshold) & np.isfinite(toes).all(axis=1)
+        for side, ankle in ((0, LEFT_ANKLE), (1, RIGHT_ANKLE)):
+            if tok[side] and ok[ankle]:
+                (xa, ya), (xb, yb) = body[ankle], toes[side]
+                length = math.hypot(xa - xb, ya - yb)
+                angle = math.degrees(math.atan2(ya - yb, xa - xb))
+                poly = cv2.ellipse2Poly((int((xa + xb) / 2), int((ya + yb) / 2)), (int(length / 2), stick),
+                                        int(angle), 0, 360, 1)
+                cv2.fillConvexPoly(canvas, poly, [int(c * 0.6) for c in TOE_COLOURS[side]])
+                cv2.circle(canvas, _pt(toes[side]), stick, TOE_COLOURS[side], thickness=-1)
 
     if hands and frame.hands is not None:
-        line = max(1, stick // 2)
+        line = max(1, stick // 2) if style == "openpose" else max(1, (max(1, min(width, height) // 200 - 1)) // 2)
         for side in range(2):
             pts = place.apply(frame.hands[0, side])
             hok = (frame.hands_conf[0, side] >= threshold) & np.isfinite(pts).all(axis=1)

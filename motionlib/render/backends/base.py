@@ -85,6 +85,7 @@ class Backend(ABC):
     multiple = 1  # frame sides are rounded down to a multiple of this
     needs_face = False  # wants RenderContext.source_face (Wan-Animate's face video)
     generates = False  # makes a person's pictures (not the pose drawn): render QA can check them
+    pose_style = "openpose"  # how its pose maps are drawn (render.posemap.STYLES): the convention it was trained on
 
     def __init__(self) -> None:
         self.report: dict[str, Any] = {}  # what the backend wants recorded (device, memory, ...) after a render

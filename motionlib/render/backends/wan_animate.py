@@ -24,6 +24,7 @@ from motionlib.render.backends.diffusion import COMMON_DEFAULTS, DiffusionBacken
 
 
 class WanAnimateBackend(DiffusionBackend):
+    pose_style = "wan"  # its preprocessing draws toes and thin hands (docs/render.md)
     name = "wan-animate"
     window = 77
     overlap = 1
