@@ -125,3 +125,15 @@ def test_render_uses_the_same_fit_and_records_its_flags(lib, tmp_path):
     with pytest.raises(InputError, match="outside demo@1's frames"):
         lib.render(RenderJob(motion="demo", identity="astronaut", anchor_frame=230, output=str(tmp_path / "x.mp4")))
     assert len(lib.renders()) == renders_before and not (tmp_path / "x.mp4").exists()
+
+
+def test_leaving_the_picture_advice_is_not_circular(lib):
+    from motionlib.processing import ops
+
+    travels = lib.fit("demo", "astronaut")
+    leave = [f for f in travels["flags"] if f["flag"] == "leaves_picture"]
+    assert leave and "in-place" in leave[0]["message"]
+    lib.derive("demo", ops.in_place, name="still")
+    still = lib.fit("still", "astronaut")
+    for f in still["flags"]:
+        assert "in-place" not in f["message"], "in-place is no advice for a motion made by in-place"

@@ -217,7 +217,8 @@ class Renders(LibraryBase):
             timings["render_encode"] = time.perf_counter() - t
             sha = hash_file(prep.output).sha256
             timings["total"] = time.perf_counter() - t_all
-            flags = fitting.risk_flags(motion, retargeted.motion, body, int(retargeted.report.get("anchor_frame", 0)))
+            flags = fitting.risk_flags(motion, retargeted.motion, body, int(retargeted.report.get("anchor_frame", 0)),
+                                       in_place=prep.motion.operation == "in-place")
             extra = {"warnings": [f["message"] for f in flags], "risk": fitting.risk_score(flags), "flags": flags,
                      "retarget": retargeted.report,
                      "chunks": [[c.start, c.stop] for c in plan], "frames": motion.frames,
@@ -261,7 +262,7 @@ class Renders(LibraryBase):
         result = self._retarget_cached(record, ident, method, motion, body, anchor)
         fitted = result.motion
         k = int(result.report.get("anchor_frame", anchor if anchor is not None else 0))
-        flags = fitting.risk_flags(motion, fitted, body, k)
+        flags = fitting.risk_flags(motion, fitted, body, k, in_place=record.operation == "in-place")
         report = {
             "motion": record.ref, "identity": ident.name, "method": method, "anchor_frame": k,
             "anchor_error": fitting.anchor_errors(fitted, body, k, bool(result.report.get("identity_mirrored"))),

@@ -79,8 +79,9 @@ def _sitting(kp: np.ndarray, conf: np.ndarray, skeleton) -> np.ndarray:
     return out & known
 
 
-def risk_flags(motion, fitted, identity, anchor: int) -> list[dict]:
-    """The flags of the module docstring: {"flag", "weight", "message"}."""
+def risk_flags(motion, fitted, identity, anchor: int, in_place: bool = False) -> list[dict]:
+    """The flags of the module docstring: {"flag", "weight", "message"}. ``in_place``: the
+    motion was made by ``motionlib in-place`` (so that is no advice for travelling too far)."""
     sk = motion.skeleton
     ik = identity.keypoints[None]
     seen = identity.seen()
@@ -122,8 +123,10 @@ def risk_flags(motion, fitted, identity, anchor: int) -> list[dict]:
     out = leaving_share(fitted, body)
     if out >= 0.05:
         key = "leaves_picture_often" if out >= 0.25 else "leaves_picture"
-        flag("leaves_picture", key, f"the fitted {body} or head leave her picture in {round(100 * out)}% of frames "
-                                    "(the performer travels further than the picture allows)")
+        advice = ("choose a picture with more room around her" if in_place else
+                  "`motionlib in-place` on the motion keeps the hips put, or choose a picture with more room")
+        flag("leaves_picture", key, f"the fitted {body} or head leave her picture in {round(100 * out)}% of frames: "
+                                    f"the performer travels further than the picture allows ({advice})")
     return flags
 
 
