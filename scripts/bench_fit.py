@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SAMPLES = ROOT / "assets" / "samples"
 
+from bench_fidelity import write  # noqa: E402  (scripts/ is on the path when a script runs)
 from motionlib.core.skeleton import MEDIAPIPE_POSE_33 as SK  # noqa: E402
 from motionlib.ingest.image import detect_pose, load_image  # noqa: E402
 from motionlib.ingest.pipeline import IngestOptions, analyze  # noqa: E402
@@ -94,23 +95,6 @@ def errors_at(fitted, identity: IdentityBody, k: int, mirrored: bool = False) ->
     return np.array([v["of_height"] for n, v in e.items() if SK.index(n) in CORE])
 
 
-def write(path: Path, frames, fps: float) -> Path:
-    import av
-    from fractions import Fraction
-
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-        s.height, s.width = frames[0].shape[:2]
-        s.pix_fmt = "yuv420p"
-        s.options = {"preset": "veryfast", "crf": "20"}
-        for img in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
-    return path
-
-
 def half(path: Path, tmp: Path) -> Path:
     import av
 
@@ -119,7 +103,7 @@ def half(path: Path, tmp: Path) -> Path:
         fps = float(c.streams.video[0].average_rate or 30)
         for f in c.decode(video=0):
             frames.append(f.to_ndarray(width=f.width // 4 * 2, height=f.height // 4 * 2, format="rgb24"))
-    return write(tmp / f"{path.stem}-half.mp4", frames, fps)
+    return write(tmp / f"{path.stem}-half.mp4", frames, fps=fps, crf=20)
 
 
 def main() -> None:
