@@ -283,7 +283,7 @@ class Renders(LibraryBase):
 
             grid = fitting.contact_sheet(self.identity_image(ident), fitted, fitting.key_frames(fitted, k))
             with atomic_path(sheet) as tmp:
-                ok, data = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+                _, data = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
                 Path(tmp).write_bytes(data.tobytes())
             report["preview"] = str(sheet)
         return report
