@@ -255,7 +255,10 @@ def import_openpose_json(path: Path, *, fps: float | None = None, size: tuple[in
                             face if have_face else None, face_c if have_face else None)
     sk, kp, conf = from_openpose(frames)
     step = float(np.median(np.diff(timestamps))) if T > 1 else 1.0 / (fps or 30.0)
-    motion = Motion(sk, kp, conf, timestamps, int(width), int(height), float(timestamps[-1] + step)).validate()
+    try:
+        motion = Motion(sk, kp, conf, timestamps, int(width), int(height), float(timestamps[-1] + step)).validate()
+    except InputError as err:
+        raise InputError(f"{path.name}: {err.template}", params=err.params) from None
     sha, nbytes = _sha_of(files, root)
     settings = {"format": "openpose-json", "person": person, "fps": fps, "size": list(size) if size else None}
     return Imported(motion, path.name, sha, nbytes, settings, notes)
@@ -289,10 +292,12 @@ def _points(values, n: int, where: str, key: str, required: bool = False):
     if not isinstance(values, list) or len(values) != 3 * n:
         got = len(values) if isinstance(values, list) else type(values).__name__
         raise InputError(f"{where}: {key} must hold {3 * n} numbers (x, y, c for {n} points), got {got}")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise InputError(f"{where}: {key} holds something that is not a number")
     try:
         a = np.asarray(values, np.float64).reshape(n, 3)
-    except (TypeError, ValueError):
-        raise InputError(f"{where}: {key} holds something that is not a number") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{where}: {key} holds a number too large to be a coordinate") from None
     if not np.isfinite(a).all():
         raise InputError(f"{where}: {key} holds NaN or infinite values")
     xy = a[:, :2].astype(np.float32)
@@ -303,8 +308,14 @@ def _points(values, n: int, where: str, key: str, required: bool = False):
     return xy, c
 
 
+MAX_JSON_BYTES = 64 * 1024 * 1024  # one OpenPose JSON file
+
+
 def _load_json(p: Path):
     try:
+        if p.stat().st_size > MAX_JSON_BYTES:
+            raise InputError(f"{p.name}: {p.stat().st_size / 1e6:.0f} MB is more than an OpenPose file holds "
+                             f"(at most {MAX_JSON_BYTES // 2**20} MiB)")
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{p.name}: not a UTF-8 text file") from None
@@ -314,6 +325,18 @@ def _load_json(p: Path):
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise InputError(f"{p.name}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    except RecursionError:
+        raise InputError(f"{p.name}: JSON nested too deeply to be an OpenPose file") from None
+
+
+def _whole(v, name: str) -> int:
+    """A frame side from JSON: a whole, finite number of pixels in range."""
+    from motionlib.core.motion import MAX_SIDE
+
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 < v <= MAX_SIDE \
+            or int(v) != v:
+        raise ValueError(f"{name} {str(v)[:40]} is not a whole number of pixels in 1-{MAX_SIDE}")
+    return int(v)
 
 
 def import_npz(path: Path) -> Imported:
@@ -330,14 +353,28 @@ def import_npz(path: Path) -> Imported:
     for key in ("keypoints", "confidence", "timestamps", "meta"):
         if key not in data:
             raise InputError(f"{path.name}: missing array {key!r} (arrays: {', '.join(sorted(data)) or 'none'})")
+    for key, arr in data.items():
+        if key != "meta" and arr.dtype.kind not in "fiu":
+            raise InputError(f"{path.name}: array {key!r} must hold numbers, not {arr.dtype}")
     try:
-        meta = json.loads(str(data["meta"]))
+        text = str(data["meta"])
+        if len(text) > 1_000_000:
+            raise ValueError("more than a million characters")
+        meta = json.loads(text)
+        if not isinstance(meta, dict):
+            raise TypeError("not a JSON object")
         sk_name = meta["skeleton"]
-        width, height, duration = int(meta["width"]), int(meta["height"]), float(meta["duration"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise InputError(f"{path.name}: unreadable 'meta' ({err})") from None
-    if sk_name not in SKELETONS:
-        raise InputError(f"{path.name}: unknown skeleton {sk_name!r} (known: {', '.join(sorted(SKELETONS))})")
+        width, height = _whole(meta["width"], "width"), _whole(meta["height"], "height")
+        duration = meta["duration"]
+        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration):
+            raise ValueError(f"duration {duration!r} is not a finite number of seconds")
+        duration = float(duration)
+    except (ValueError, KeyError, TypeError, OverflowError) as err:
+        raise InputError(f"{path.name}: unreadable 'meta' ({str(err)[:120]})") from None
+    except RecursionError:
+        raise InputError(f"{path.name}: unreadable 'meta' (JSON nested too deeply)") from None
+    if not isinstance(sk_name, str) or sk_name not in SKELETONS:
+        raise InputError(f"{path.name}: unknown skeleton {str(sk_name)[:60]!r} (known: {', '.join(sorted(SKELETONS))})")
     skeleton = get_skeleton(sk_name)
     if list(meta.get("joint_names", skeleton.joint_names)) != list(skeleton.joint_names):
         raise InputError(f"{path.name}: joint_names do not match the {sk_name} layout")
@@ -353,7 +390,7 @@ def import_npz(path: Path) -> Imported:
     try:
         motion.validate()
     except InputError as err:
-        raise InputError(f"{path.name}: {err}") from None
+        raise InputError(f"{path.name}: {err.template}", params=err.params) from None
     if not np.isfinite(motion.keypoints).any():
         raise InputError(f"{path.name}: no known keypoints")
     sha, nbytes = _sha_of([path], None)

@@ -17,6 +17,12 @@ from motionlib.core.skeleton import Skeleton
 # Bumped whenever the stored layout or manifest changes shape; stamped on every stored version.
 SCHEMA_VERSION = 1
 
+# What any stored motion must respect (checked by validate(), so at every door: ingest, edits, imports)
+MAX_SIDE = 100_000  # pixels, a frame's width or height
+MAX_DURATION = 7 * 24 * 3600.0  # seconds
+MIN_STEP = 1e-5  # seconds between frames (100 kHz)
+MAX_COORD = 100  # keypoints lie within this many frame sizes of the frame
+
 
 @dataclass(eq=False)
 class Motion:
@@ -58,15 +64,33 @@ class Motion:
             raise InputError(f"confidence must be [{T}, {J}], got {list(conf.shape)}")
         if ts.shape != (T,):
             raise InputError(f"timestamps must be [{T}], got {list(ts.shape)}")
+        for name, arr in (("keypoints", kp), ("confidence", conf), ("timestamps", ts), ("world", self.world),
+                          ("presence", self.presence)):
+            if arr is not None and arr.dtype.kind not in "fiu":
+                raise InputError(f"{name} must be numbers, not {arr.dtype}")
         if not np.isfinite(ts).all() or (T > 1 and not (np.diff(ts) > 0).all()):
             raise InputError("timestamps must be finite and strictly increasing")
         for name, arr, shape in (("world", self.world, (T, J, 3)), ("presence", self.presence, (T, J))):
             if arr is not None and arr.shape != shape:
                 raise InputError(f"{name} must be {list(shape)}, got {list(arr.shape)}")
-        if np.nanmin(conf, initial=0.0) < 0 or np.nanmax(conf, initial=0.0) > 1:
+        if T > 1 and float(np.min(np.diff(ts))) < MIN_STEP:
+            raise InputError(f"frames must be at least {MIN_STEP:g} s apart (the closest are "
+                             f"{float(np.min(np.diff(ts))):.3g} s apart)")
+        if not np.isfinite(conf).all() or np.min(conf, initial=0.0) < 0 or np.max(conf, initial=0.0) > 1:
             raise InputError("confidence must lie in [0, 1]")
-        if self.width <= 0 or self.height <= 0:
-            raise InputError("frame size must be positive")
+        if not (isinstance(self.width, (int, np.integer)) and isinstance(self.height, (int, np.integer))
+                and 0 < self.width <= MAX_SIDE and 0 < self.height <= MAX_SIDE):
+            raise InputError(f"frame size must be whole pixels in 1-{MAX_SIDE}, got {str(self.width)[:12]}x"
+                             f"{str(self.height)[:12]}")
+        if not (isinstance(self.duration, (int, float, np.floating)) and np.isfinite(self.duration)
+                and self.duration <= MAX_DURATION):
+            raise InputError(f"duration must be a finite number of seconds up to {MAX_DURATION:g}")
         if not self.duration > 0 and T > 1:
             raise InputError("duration must be positive")
+        if kp.size:
+            with np.errstate(invalid="ignore"):
+                far = np.nanmax(np.abs(kp), initial=0.0)
+            if np.isinf(kp).any() or far > MAX_COORD * max(self.width, self.height):
+                raise InputError(f"keypoints lie far outside the {self.width}x{self.height} frame "
+                                 f"(up to {far:.3g} pixels)")
         return self
