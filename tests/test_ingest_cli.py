@@ -129,7 +129,8 @@ def test_tag_untag_and_rm_exit_0(tmp_path, short_library):
     assert invoke("tag", "short@1", "loop", library=lib).returncode == 0
     assert invoke("untag", "short@1", "keep", library=lib).returncode == 0
     assert invoke_json("show", "short@1", library=lib)["tags"] == ["loop"]
-    proc = invoke("rm", "short@1", library=lib)
+    assert invoke("rm", "short@1", library=lib).returncode == 1  # short@2 was made from it
+    proc = invoke("rm", "short@1", "--force", library=lib)
     assert proc.returncode == 0, proc.stderr
     assert [r["ref"] for r in invoke_json("list", library=lib)] == ["short@2"]
     assert invoke("rm", "short", "--all", library=lib).returncode == 0

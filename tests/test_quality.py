@@ -100,3 +100,17 @@ def test_overall_is_geometric_mean(demo_motion):
     assert q.overall == pytest.approx(math.prod(s) ** (1 / len(s)), abs=1e-3)
     for v in list(q.scores.values()) + [q.overall]:
         assert 0.0 <= v <= 1.0
+
+
+def test_sparse_hands_or_face_of_a_whole_body_motion_are_said():
+    from motionlib.core.skeleton import MEDIAPIPE_HOLISTIC_543 as H
+    from motionlib.processing.quality import block_warnings
+
+    T = 120
+    kp = np.full((T, 543, 2), 100.0, np.float32)
+    conf = np.zeros((T, 543), np.float32)
+    conf[:, :33] = 0.9
+    conf[:8, 33:54] = 1.0  # the left hand in 8 frames
+    conf[:100, 54:75] = 1.0  # the right hand in most
+    conf[:, 75:] = 1.0  # the face in all
+    assert block_warnings(kp, conf, H) == ["left hand found in only 8 of 120 frames (7%): its points are missing elsewhere"]

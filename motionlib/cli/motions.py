@@ -210,12 +210,14 @@ def _print_show(record, manifest) -> None:
         warn_lines(out, record.warnings)
     _print_cleaning(out, manifest.get("track") or {})
     out.print(f"[bold]tags[/bold]      {', '.join(record.tags) or '-'}")
-    out.print(f"[bold]source[/bold]    {src.get('file_name')}  sha256 {str(src.get('sha256'))[:16]}…  "
-              f"{src.get('codec')} {src.get('coded_width')}x{src.get('coded_height')}"
+    coded = (f"{src.get('codec') or ''} {src.get('coded_width')}x{src.get('coded_height')}".strip()
+             if src.get("coded_width") else (src.get("codec") or src.get("container") or ""))
+    out.print(f"[bold]source[/bold]    {src.get('file_name')}  sha256 {str(src.get('sha256'))[:16]}…  {coded}"
               f"{', rotated ' + str(src.get('rotation')) + '°' if src.get('rotation') else ''}"
               f"  kept: {src.get('kept_path') or 'no'}")
-    out.print(f"[bold]estimator[/bold] {est.get('name')} ({est.get('library')}), "
-              f"inference size {est.get('inference_size')}")
+    size = est.get("inference_size")
+    out.print(f"[bold]estimator[/bold] {est.get('name')} ({est.get('library')})"
+              + (f", inference size {size[0]}x{size[1]}" if size else ""))
     lineage = manifest.get("lineage", {})
     out.print(f"[bold]lineage[/bold]   {lineage.get('operation')}"
               f"{' of ' + lineage['parent'] if lineage.get('parent') else ''}  {lineage.get('params') or ''}")
@@ -290,10 +292,11 @@ def rm(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="NAME@VERSION", help="The version to remove (name@N).")],
     all_versions: Annotated[bool, typer.Option("--all", help="Remove every version of NAME.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Remove it even if other versions were made from it (they keep their data).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the removed records as JSON.")] = False,
 ):
     """Remove a stored version (or, with --all, every version of a name)."""
-    removed = ctx.obj.library.remove(ref, all_versions=all_versions)
+    removed = ctx.obj.library.remove(ref, all_versions=all_versions, force=force)
     if as_json:
         print_json([r.to_json() for r in removed])
     else:

@@ -103,7 +103,8 @@ class Renders(LibraryBase):
 
     def plan_again(self, render_id: int, *, output: Path | None = None, overwrite: bool = False) -> Prepared:
         """Render ``render_id`` again: its exact motion version, identity picture, parameters and
-        seed, written to ``output`` (replacing it only with ``overwrite``), else under ./renders."""
+        seed, written to ``output``, else to the first render's own path - replacing an existing
+        file only with ``overwrite``."""
         from motionlib.render.pipeline import RenderJob
 
         old = self.get_render(render_id)
@@ -116,7 +117,7 @@ class Renders(LibraryBase):
         fields = {k: p[k] for k in AGAIN_FIELDS if k in p}
         fields["motion"] = old.motion_ref  # the exact version, even if the name has newer ones
         fields["seed"] = old.seed
-        fields["output"] = str(output) if output is not None else None
+        fields["output"] = str(output) if output is not None else old.output
         return self._prepare(RenderJob(**fields), overwrite, set(), DEFAULT_DIR)
 
     def _prepare(self, job: "RenderJob", overwrite: bool, taken: set[Path], default_dir: Path) -> Prepared:

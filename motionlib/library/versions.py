@@ -242,8 +242,10 @@ class Versions(LibraryBase):
             sidecars.write_name(self.root / rel, new, old)
         return self.list(name=new)
 
-    def remove(self, ref: str, *, all_versions: bool = False) -> list["MotionRecord"]:
-        """Remove one version (``name@N``), or with ``all_versions`` every version of a name."""
+    def remove(self, ref: str, *, all_versions: bool = False, force: bool = False) -> list["MotionRecord"]:
+        """Remove one version (``name@N``), or with ``all_versions`` every version of a name. A
+        version that others were made from (edits) is kept unless ``force``: the error names them
+        (they keep their own data either way; only their lineage points to a removed parent)."""
         parsed = Ref.parse(ref)
         if parsed.version is None and not all_versions:
             raise InputError(f"say which version to remove ({parsed.name}@N), or use {{all_versions}} for every "
@@ -258,6 +260,13 @@ class Versions(LibraryBase):
                     raise NotFound(f"no motion named {parsed.name!r} in this library")
             else:
                 victims = [r.get(parsed)]
+            gone = {v.ref for v in victims}
+            children = [m.ref for m in r.list() if m.parent in gone and m.ref not in gone] if not force else []
+        if children:
+            shown = ", ".join(children[:5]) + (f" and {len(children) - 5} more" if len(children) > 5 else "")
+            raise InputError(f"{', '.join(sorted(gone))} has versions made from it ({shown}): remove those first, "
+                             "or use {force} to remove it anyway (they keep their data)",
+                             params={"force": "force=True"})
         self.remove_versions(victims)
         return victims
 

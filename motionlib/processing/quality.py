@@ -270,6 +270,27 @@ def track_warnings(track: dict | None) -> list[str]:
     return out
 
 
+SPARSE_BLOCK = 0.5  # a hand or face found in fewer of the performer's frames than this is said
+
+
+def block_warnings(keypoints: np.ndarray, confidence: np.ndarray, skeleton: Skeleton) -> list[str]:
+    """Whole-body layouts: say when the hands or the face were found in few of the frames that
+    show the performer (the hand and face models miss small or blurred hands)."""
+    body = list(skeleton.body)
+    shown = np.isfinite(keypoints[:, body]).all(axis=2).any(axis=1)
+    n = int(shown.sum())
+    out = []
+    for prefix, what in (("left_hand_", "left hand"), ("right_hand_", "right hand"), ("face", "face")):
+        block = [j for j in skeleton.block(prefix) if j not in body]
+        if not block or not n:
+            continue
+        found = int(((confidence[:, block] > 0).any(axis=1) & shown).sum())
+        if found < SPARSE_BLOCK * n:
+            out.append(f"{what} found in only {found} of {n} frames ({_pct(found / n)}): its points are "
+                       "missing elsewhere")
+    return out
+
+
 def assess(
     keypoints: np.ndarray,
     confidence: np.ndarray,
@@ -291,12 +312,13 @@ def assess(
     scores = {"occlusion": _r(occ), "jitter": _r(jit), "framing": _r(fr)}
     known = [s for s in scores.values() if s is not None]
     overall = math.exp(sum(math.log(max(s, 1e-6)) for s in known) / len(known)) if known else None
+    block_w = block_warnings(keypoints, confidence, skeleton)
     return QualityReport(
         overall=_r(overall),
         scores=scores,
         raw={"occlusion": _r(occ_raw, 5), "jitter": _r(jit_raw, 5), "framing": _r(fr_raw, 5)},
         details={"occlusion": occ_d, "jitter": jit_d, "framing": fr_d, "track": track or {}},
-        warnings=fr_w + occ_w + jit_w,
+        warnings=fr_w + occ_w + jit_w + block_w,
     )
 
 
