@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from motionlib.index.query import Query
 from motionlib.library import Library
 from tests.conftest import ROOT, copy_library, invoke, invoke_json, write_clip
 
@@ -51,7 +52,10 @@ def test_list_filters_and_the_version_commands(lib):
     ok("rm", "wave@1", "--force", library=lib)
     assert invoke_json("reindex", library=lib)["versions"] == 1
     with Library(lib) as library:
-        assert [(r.ref, r.tags) for r in library.list()] == [("wave@2", ["dance"])]
+        # the smoothed version carried its parent's tag; tags and bare words find it
+        assert [(r.ref, r.tags) for r in library.list()] == [("wave@2", ["dance", "sample"])]
+        assert [r.ref for r in library.list(query=Query.parse(["tag:SAMPLE", "is:latest"]))] == ["wave@2"]
+        assert [r.ref for r in library.list(query=Query.parse(["danc"]))] == ["wave@2"]
 
 
 def test_preview_and_export_write_their_files(lib, tmp_path):

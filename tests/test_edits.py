@@ -67,7 +67,9 @@ def test_edit_details(lib):
     assert lib.get(sm["ref"]).jitter_raw < 0.5 * lib.get("demo@1").jitter_raw, "smoothing halves the noise"
     assert abs(sm["result"]["lag_frames"]) < 0.25
     loop = as_printed(lib.derive("demo@1", ops.loop, name="demo-loop", tags=["loop"]))
-    assert loop["ref"] == "demo-loop@1" and loop["record"]["tags"] == ["loop"]
+    assert loop["ref"] == "demo-loop@1" and loop["record"]["tags"] == ["loop", "sample"]  # the parent's carry
+    solo = as_printed(lib.derive("demo@1", ops.mirror, name="solo", tags=["Solo"], inherit_tags=False))
+    assert solo["record"]["tags"] == ["solo"], "tags are case-insensitive (stored lower-case)"
     assert loop["result"]["seam_ratio"] < 2 and loop["record"]["duration"] >= 1.0
     # an edit of an edit records its own parent
     again = as_printed(lib.derive("demo-loop", ops.mirror))

@@ -38,10 +38,11 @@ def validate_name(name: str) -> str:
 
 
 def validate_tag(tag: str) -> str:
+    """A tag, lower-cased: tags are case-insensitive (``Dance`` and ``dance`` are one tag)."""
     tag = _check("tag", tag, 64)
     if any(ch.isspace() for ch in tag) or "," in tag:
         raise InvalidName(f"tag {tag!r} must not contain whitespace or commas")
-    return tag
+    return tag.lower()
 
 
 def file_stem(text: str, fallback: str = "x") -> str:

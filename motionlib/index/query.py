@@ -9,7 +9,7 @@ A query is a list of terms, all of which must hold (AND)::
 * ``field>v``, ``>=``, ``<``, ``<=``, ``=``, ``!=`` - comparisons (numbers; ``created`` compares
   ISO dates as text, ``created>=2026-11``).
 * ``-term`` negates a term (after ``--`` on a command line if the shell or a flag gets in the way).
-* a bare word matches names containing it (case-insensitive).
+* a bare word matches names and tags containing it (case-insensitive); tags are case-insensitive.
 * ``is:latest`` (the newest version of each name), ``is:derived`` (made by an edit),
   ``is:original`` (ingested or imported).
 
@@ -163,7 +163,9 @@ def _glob(v: str) -> bool:
 def _term_sql(t: Term) -> tuple[str, list[Any]]:
     if t.field == "":
         escaped = t.value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return "m.name LIKE ? ESCAPE '\\'", [f"%{escaped}%"]
+        like = f"%{escaped}%"
+        return ("(m.name LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM motion_tag mt JOIN tag t ON "
+                "t.id = mt.tag_id WHERE mt.motion_id = m.id AND t.name LIKE ? ESCAPE '\\'))"), [like, like]
     if t.field == "is":
         return {
             "latest": "m.version = (SELECT max(m2.version) FROM motion m2 WHERE m2.name = m.name)",
@@ -172,8 +174,8 @@ def _term_sql(t: Term) -> tuple[str, list[Any]]:
         }[t.value], []
     col, kind = FIELDS[t.field]
     if kind == "tag":
-        alts = t.value.split(",")
-        cond = " OR ".join("t.name GLOB ?" if _glob(a) else "t.name = ?" for a in alts)
+        alts = t.value.lower().split(",")
+        cond = " OR ".join("lower(t.name) GLOB ?" if _glob(a) else "lower(t.name) = ?" for a in alts)
         sql = ("EXISTS (SELECT 1 FROM motion_tag mt JOIN tag t ON t.id = mt.tag_id "
                f"WHERE mt.motion_id = m.id AND ({cond}))")
         return (f"NOT {sql}" if t.op == "!=" else sql), alts
@@ -199,7 +201,8 @@ def _term_sql(t: Term) -> tuple[str, list[Any]]:
 
 def _term_match(t: Term, r, latest) -> bool:
     if t.field == "":
-        return t.value.lower() in r.name.lower()
+        word = t.value.lower()
+        return word in r.name.lower() or any(word in tag.lower() for tag in r.tags)
     if t.field == "is":
         if t.value == "latest":
             if latest is None:
@@ -209,7 +212,7 @@ def _term_match(t: Term, r, latest) -> bool:
         return original if t.value == "original" else not original
     col, kind = FIELDS[t.field]
     if kind == "tag":
-        hit = any(_text_eq(tag, a) for a in t.value.split(",") for tag in r.tags)
+        hit = any(_text_eq(tag.lower(), a) for a in t.value.lower().split(",") for tag in r.tags)
         return (not hit) if t.op == "!=" else hit
     value = getattr(r, col)
     if kind == "num":

@@ -109,15 +109,17 @@ class Versions(LibraryBase):
 
     # ------------------------------------------------------------------ edits and imports
     def derive(self, ref: str, edit: Callable[["Motion"], "Edit"], *, name: str | None = None,
-               tags: Iterable[str] = ()) -> DeriveResult:
+               tags: Iterable[str] = (), inherit_tags: bool = True) -> DeriveResult:
         """Apply ``edit`` (Motion -> processing.ops.Edit) to a stored version and store the result
-        as the next version of ``name`` (default: the same name), with its lineage."""
+        as the next version of ``name`` (default: the same name), with its lineage. The new version
+        carries its parent's tags (``inherit_tags``) and ``tags``; to keep a tag on one version
+        only, untag the others."""
         from motionlib.library import manifests
         from motionlib.processing.quality import assess_motion
 
         parent = self.get(ref)
         name = validate_name(name) if name is not None else parent.name
-        tags = _tags(tags)
+        tags = _tags((list(parent.tags) if inherit_tags else []) + list(tags))
         parent_manifest = self.manifest(parent)
         result = edit(self.load(parent.ref))
         track, cuts = manifests.carry_events(parent_manifest, result)
