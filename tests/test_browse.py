@@ -225,6 +225,6 @@ def test_empty_library_says_how_to_start(tmp_path):
 def test_browse_command_refuses_without_a_terminal(lib):
     # in this process, stdout is captured: not a terminal
     proc = invoke("browse", library=lib)
-    assert proc.returncode == 1 and "needs a terminal" in proc.stderr
+    assert proc.returncode == 2 and "needs a terminal" in proc.stderr
     proc = invoke("browse", "foo:1", library=lib)
-    assert proc.returncode == 1 and "unknown field" in proc.stderr
+    assert proc.returncode == 2 and "unknown field" in proc.stderr

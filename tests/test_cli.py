@@ -48,7 +48,7 @@ def test_list_filters_and_the_version_commands(lib):
     ok("untag", "demo@2", "loop", library=lib)
     assert [r["ref"] for r in invoke_json("rename", "demo", "wave", library=lib)] == ["wave@1", "wave@2"]
     refused = invoke("rm", "wave@1", library=lib)  # wave@2 was made from it
-    assert refused.returncode == 1 and "wave@2" in refused.stderr and "--force" in refused.stderr
+    assert refused.returncode == 2 and "wave@2" in refused.stderr and "--force" in refused.stderr
     ok("rm", "wave@1", "--force", library=lib)
     assert invoke_json("reindex", library=lib)["versions"] == 1
     with Library(lib) as library:
@@ -87,7 +87,7 @@ def test_identities_renders_again_and_history(lib, tmp_path):
     assert [r["id"] for r in invoke_json("renders", "--limit", "1", library=lib)] == [again["id"]]
     # without -o, --again writes to the first render's own path: refused while it exists, unless --force
     refused = invoke("render", "--again", first["id"], library=lib)
-    assert refused.returncode == 1 and "--force" in refused.stderr
+    assert refused.returncode == 2 and "--force" in refused.stderr
     same = invoke_json("render", "--again", first["id"], "--force", library=lib)[0]
     assert same["output"] == first["output"] and not list(tmp_path.glob("a-*.mp4"))
     ok("identity", "rm", "astronaut", library=lib)

@@ -62,7 +62,7 @@ def test_preview_over_source_refuses_versions_that_left_the_source(lib, tmp_path
     with Library(lib) as library:
         library.derive("demo", ops.mirror)
     proc = invoke("preview", "demo@2", "--over-source", "-o", tmp_path / "x.mp4", library=lib)
-    assert proc.returncode == 1 and "no longer sit on the source" in proc.stderr
+    assert proc.returncode == 2 and "no longer sit on the source" in proc.stderr
     assert not (tmp_path / "x.mp4").exists()
 
 
@@ -71,7 +71,7 @@ def test_export_keeps_an_existing_file_without_force(lib, tmp_path):
     with Library(lib) as library:
         library.export("demo", "csv", path)
     proc = invoke("export", "demo", "--format", "csv", "-o", path, library=lib)
-    assert proc.returncode == 1 and "--force" in proc.stderr
+    assert proc.returncode == 2 and "--force" in proc.stderr
 
 
 def test_export_raw_writes_the_estimators_track_and_edits_have_none(lib, tmp_path):

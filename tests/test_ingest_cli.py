@@ -102,18 +102,19 @@ def test_bad_input_gives_one_line_and_leaves_the_library_alone(tmp_path, sample,
 def test_other_commands_reject_unknown_things(tmp_path, short_library):
     lib = copy_library(short_library, tmp_path / "lib")
     before = library_snapshot(lib)
-    for args, words in (
-        (["show", "nothing"], "no motion named"),
-        (["show", "short@7"], "short@7 does not exist"),
-        (["show", "short@0"], "positive integer"),
-        (["tag", "nothing", "x"], "no motion named"),
-        (["tag", "short", "two words"], "whitespace"),
-        (["untag", "short", "never-there"], "not tagged"),
-        (["rm", "short@9"], "does not exist"),
-        (["rm", "short"], "--all"),  # which version? must be explicit
+    # exit 2: bad input (as for a bad option); 1: a thing that does not exist
+    for args, words, code in (
+        (["show", "nothing"], "no motion named", 1),
+        (["show", "short@7"], "short@7 does not exist", 1),
+        (["show", "short@0"], "positive integer", 2),
+        (["tag", "nothing", "x"], "no motion named", 1),
+        (["tag", "short", "two words"], "whitespace", 2),
+        (["untag", "short", "never-there"], "not tagged", 1),
+        (["rm", "short@9"], "does not exist", 1),
+        (["rm", "short"], "--all", 2),  # which version? must be explicit
     ):
         proc = invoke(*args, library=lib)
-        assert proc.returncode == 1 and proc.stderr.startswith("error: ") and words in proc.stderr, (args, proc.stderr)
+        assert proc.returncode == code and proc.stderr.startswith("error: ") and words in proc.stderr, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1
     assert library_snapshot(lib) == before
 
@@ -129,7 +130,7 @@ def test_tag_untag_and_rm_exit_0(tmp_path, short_library):
     assert invoke("tag", "short@1", "loop", library=lib).returncode == 0
     assert invoke("untag", "short@1", "keep", library=lib).returncode == 0
     assert invoke_json("show", "short@1", library=lib)["tags"] == ["loop"]
-    assert invoke("rm", "short@1", library=lib).returncode == 1  # short@2 was made from it
+    assert invoke("rm", "short@1", library=lib).returncode == 2  # short@2 was made from it
     proc = invoke("rm", "short@1", "--force", library=lib)
     assert proc.returncode == 0, proc.stderr
     assert [r["ref"] for r in invoke_json("list", library=lib)] == ["short@2"]

@@ -114,7 +114,7 @@ def test_identity_bad_images_are_refused_with_one_line(lib, tmp_path):
         proc = invoke("identity", "add", path, "--name", "x", library=lib)
         assert_one_line_error(proc, words, path.name)
     proc = invoke("identity", "add", ASTRONAUT, "--name", "astronaut", library=lib)
-    assert proc.returncode == 1 and "exists already" in proc.stderr
+    assert proc.returncode == 2 and "exists already" in proc.stderr
     assert library_snapshot(lib) == before
     # and the command that removes one exits 0 (what it removes: test_identity_add_show_list_rm)
     proc = invoke("identity", "rm", "astronaut", library=lib)
@@ -276,7 +276,7 @@ def test_bad_campaign_file_is_refused(library, lib, tmp_path):
                         ('[[jobs]\n', "not valid TOML"), ('[defaults]\nsizee = 1\n[[jobs]]\nmotion="demo"\nidentity="astronaut"\n', "sizee")):
         bad.write_text(text)
         proc = invoke("render", "--campaign", bad, library=lib)
-        assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and words in proc.stderr, (text, proc.stderr)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and words in proc.stderr, (text, proc.stderr)
     assert library.renders() == []
 
 

@@ -54,7 +54,10 @@ def _rebuild(cls, template: str, params: dict) -> MotionlibError:
 
 
 class InputError(MotionlibError):
-    """Bad input from the user: a path, a name, an option value."""
+    """Bad input from the user: a path, a name, an option value, a file's content. The command
+    line exits with 2 for these (as for a bad option), 1 for the other errors."""
+
+    exit_code = 2
 
 
 class InvalidName(InputError):
