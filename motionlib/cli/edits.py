@@ -96,12 +96,14 @@ def loop(
     ctx: typer.Context, ref: Ref_,
     min_length: Annotated[float, typer.Option("--min-length", help="Shortest loop, seconds.")] = 1.0,
     blend: Annotated[int, typer.Option(help="Frames over which the seam is blended.")] = 4,
+    max_length: Annotated[Optional[float], typer.Option("--max-length", help="Longest loop, seconds (default: 4 x --min-length, at least 10).")] = None,
     name: Name_ = None, tag: Tags_ = [], as_json: Json_ = False,
 ):
     """Cut at the best loop point and blend the seam, so the motion repeats without a jump."""
     from motionlib.processing import ops
 
-    _run(ctx, ref, lambda m: ops.loop(m, min_length=min_length, blend=blend), name, tag, as_json)
+    _run(ctx, ref, lambda m: ops.loop(m, min_length=min_length, blend=blend, max_length=max_length), name, tag,
+         as_json)
 
 
 @app.command(rich_help_panel="Edit (each makes a new version)")

@@ -262,10 +262,13 @@ def _resample(x: np.ndarray, ts: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------- loop
-def loop(m: Motion, *, min_length: float = 1.0, blend: int = 4, velocity_weight: float = 0.5) -> Edit:
-    """Find the loop: frames i < j, at least ``min_length`` seconds apart, whose poses (and
-    velocities) are closest; keep [i, j) so that frame j's pose is where playback wraps to; then
-    spread the remaining offset between frame j and frame i over the last ``blend`` frames.
+def loop(m: Motion, *, min_length: float = 1.0, blend: int = 4, velocity_weight: float = 0.5,
+         max_length: float | None = None) -> Edit:
+    """Find the loop: frames i < j, at least ``min_length`` and at most ``max_length`` seconds
+    apart (default: the larger of 4 x ``min_length`` and 10 s), whose poses (and velocities) are
+    closest; keep [i, j) so that frame j's pose is where playback wraps to; then spread the
+    remaining offset between frame j and frame i over the last ``blend`` frames. The search looks
+    at each frame's window only, so time and memory grow with the motion's length, not its square.
 
     Reported: ``seam_distance`` (mean joint distance, pixels, from the last frame back to the
     first after blending), the same before blending, and both as fractions of the clip's mean
@@ -290,15 +293,26 @@ def loop(m: Motion, *, min_length: float = 1.0, blend: int = 4, velocity_weight:
     cand = np.flatnonzero(good & np.isfinite(feat).all(axis=1))
     best = (np.inf, -1, -1)
     min_gap = min_length - 1e-9
+    longest = max(4 * min_length, 10.0) if max_length is None else max_length
+    if longest < min_length:
+        raise InputError("{max_length} must be at least {min_length}", params=["max_length", "min_length"])
+    t_cand = ts[cand]
     for k0 in range(0, cand.size, 256):
         rows = cand[k0 : k0 + 256]
-        d = np.sqrt(((feat[rows, None, :] - feat[None, cand, :]) ** 2).mean(axis=2))
-        ok = (ts[cand][None, :] - ts[rows][:, None]) >= min_gap
-        d = np.where(ok, d, np.inf)
+        # the columns any of these rows may pair with: from min_length after the first to
+        # max_length after the last
+        c0 = int(np.searchsorted(t_cand, ts[rows[0]] + min_gap))
+        c1 = int(np.searchsorted(t_cand, ts[rows[-1]] + longest + 1e-9, side="right"))
+        cols = cand[c0:c1]
+        if not cols.size:
+            continue
+        d = np.sqrt(((feat[rows, None, :] - feat[None, cols, :]) ** 2).mean(axis=2))
+        gap = ts[cols][None, :] - ts[rows][:, None]
+        d = np.where((gap >= min_gap) & (gap <= longest + 1e-9), d, np.inf)
         flat = int(np.argmin(d))
         r, c = divmod(flat, d.shape[1])
         if d[r, c] < best[0]:
-            best = (float(d[r, c]), int(rows[r]), int(cand[c]))
+            best = (float(d[r, c]), int(rows[r]), int(cols[c]))
     if not math.isfinite(best[0]):
         raise InputError(
             f"no pair of well-tracked frames at least {min_length:g}s apart: the motion is too short "
