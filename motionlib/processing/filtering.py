@@ -69,20 +69,22 @@ def hampel(x: np.ndarray, window: int = 7, sigmas: float = 3.0, floor: float = 0
     if T < 3:
         return out.reshape(x.shape), mask.reshape(x.shape)
     pad = np.pad(flat, ((half, half), (0, 0)), mode="constant", constant_values=np.nan)
-    # columns in blocks keep the windowed copy small on long clips with many joints
-    for c0 in range(0, flat.shape[1], 64):
-        block = pad[:, c0 : c0 + 64]
+    # columns in blocks keep the windowed copy small on long clips with many joints: about 2 M
+    # windowed values a block
+    cols = max(1, min(64, 2_000_000 // max(1, T * (2 * half + 1))))
+    for c0 in range(0, flat.shape[1], cols):
+        block = pad[:, c0 : c0 + cols]
         win = sliding_window_view(block, 2 * half + 1, axis=0)  # [T, C, W]
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows give NaN, as wanted
             med = np.nanmedian(win, axis=2)
             mad = 1.4826 * np.nanmedian(np.abs(win - med[..., None]), axis=2)
         thr = sigmas * np.maximum(mad, floor)
-        xs = flat[:, c0 : c0 + 64]
+        xs = flat[:, c0 : c0 + cols]
         with np.errstate(invalid="ignore"):
             bad = np.isfinite(xs) & np.isfinite(med) & (np.abs(xs - med) > thr)
-        out[:, c0 : c0 + 64][bad] = med[bad]
-        mask[:, c0 : c0 + 64] = bad
+        out[:, c0 : c0 + cols][bad] = med[bad]
+        mask[:, c0 : c0 + cols] = bad
     return out.reshape(x.shape), mask.reshape(x.shape)
 
 
