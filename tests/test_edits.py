@@ -86,7 +86,7 @@ def _decode(path: Path):
 
 
 def test_preview_plays_at_the_motions_timing_and_shows_the_movement(lib, tmp_path):
-    from motionlib.render.posemap import pose_maps
+    from motionlib.render.posemap import Placement, pose_maps
 
     out = tmp_path / "p.mp4"
     info = lib.preview("demo", out)
@@ -97,7 +97,7 @@ def test_preview_plays_at_the_motions_timing_and_shows_the_movement(lib, tmp_pat
     times = np.array([t for t, _ in frames])
     np.testing.assert_allclose(times, m.timestamps, atol=1e-3)
     # each decoded frame is that moment's pose map (H.264 blurs it a little), not a neighbour's
-    maps = list(pose_maps(m, 512, 288))
+    maps = list(pose_maps(m, 512, 288, placement=Placement.around(m, 512, 288)))  # the preview frames him
     centres = []
     for t, (_, img) in enumerate(frames):
         want = maps[t].max(axis=2) > 60
@@ -196,3 +196,21 @@ def test_csv_and_mp4_export(lib, tmp_path):
     # an existing file is kept unless overwrite=True (the command line's --force: test_edits_cli.py)
     with pytest.raises(InputError, match="overwrite=True"):
         lib.export("demo", "csv", path)
+
+
+def test_preview_frames_the_performer_unless_asked_for_the_full_frame(lib, tmp_path):
+    """The sample's performer is small: the default preview draws him large, centred;
+    full_frame=True keeps the source frame's layout (as exports do)."""
+    lib.preview("demo", tmp_path / "c.mp4", size="256")
+    lib.preview("demo", tmp_path / "f.mp4", size="256", full_frame=True)
+
+    def drawn_height(path):
+        heights = []
+        for _, img in _decode(path)[:100]:
+            rows = np.flatnonzero(img.max(axis=(1, 2)) > 40)
+            if rows.size:
+                heights.append(rows[-1] - rows[0])
+        return np.median(heights)
+
+    # he travels across the box top and jumps, so his whole travel sets the frame: ~1.7x here
+    assert drawn_height(tmp_path / "c.mp4") > 1.5 * drawn_height(tmp_path / "f.mp4")

@@ -41,12 +41,13 @@ def preview(
     over_source: Annotated[bool, typer.Option("--over-source", help="Draw the skeleton over the kept source clip.")] = False,
     size: Annotated[Optional[str], typer.Option(help="WIDTHxHEIGHT, or the long side in pixels (default 512).")] = None,
     threshold: Annotated[float, typer.Option(help="Joints below this confidence are not drawn.")] = 0.3,
+    full_frame: Annotated[bool, typer.Option("--full-frame", help="Pose maps of the whole source frame, not just around the performer.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ):
     """Write a video of the motion at its true timing: pose maps, or the skeleton over the source."""
     with _progress("preview") as cb:
         info = ctx.obj.library.preview(ref, output, size=size, over_source=over_source, threshold=threshold,
-                                       progress=cb)
+                                       progress=cb, full_frame=full_frame)
     if as_json:
         print_json(info)
     else:

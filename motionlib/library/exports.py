@@ -21,9 +21,11 @@ def _counter(progress: Progress | None, total: int) -> Callable[[int], None] | N
 
 class Exports(LibraryBase):
     def preview(self, ref: str, output: Path | None = None, *, size: str | int | None = None,
-                over_source: bool = False, threshold: float = 0.3, progress: Progress | None = None) -> dict:
-        """A video of the version at its true timing: its pose maps, or (``over_source``) its
-        skeleton over the kept source clip. ``output`` defaults to ``NAME-vN-preview.mp4`` in the
+                over_source: bool = False, threshold: float = 0.3, progress: Progress | None = None,
+                full_frame: bool = False) -> dict:
+        """A video of the version at its true timing: its pose maps (around the performer, with a
+        margin; ``full_frame`` shows the whole source frame), or (``over_source``) its skeleton
+        over the kept source clip. ``output`` defaults to ``NAME-vN-preview.mp4`` in the
         working directory. Returns what was written."""
         from motionlib.media.encode import check_output
         from motionlib.render.posemap import output_size
@@ -44,7 +46,8 @@ class Exports(LibraryBase):
         motion = self.load(record.ref)
         info = write_preview(motion, out, size=size, source=source, source_offset=offset, threshold=threshold,
                              progress=_counter(progress, motion.frames),
-                             track=self.manifest(record).get("track") if over_source else None)
+                             track=self.manifest(record).get("track") if over_source else None,
+                             full_frame=full_frame)
         info["ref"] = record.ref
         return info
 

@@ -54,6 +54,23 @@ class Placement:
         s = min(out_w / src_w, out_h / src_h)
         return cls(s, ((out_w - src_w * s) / 2, (out_h - src_h * s) / 2))
 
+    @classmethod
+    def around(cls, motion, out_w: int, out_h: int, margin: float = 0.15) -> "Placement":
+        """The performer's whole travel (1st-99th percentile of the confident body joints over
+        all frames, grown by ``margin`` of its size) inside the output, aspect kept, centred; the
+        full frame when nothing is confidently seen."""
+        body = list(motion.skeleton.body)
+        pts = motion.keypoints[:, body][motion.confidence[:, body] >= DEFAULT_THRESHOLD]
+        pts = pts[np.isfinite(pts).all(axis=1)]
+        if len(pts) < 3:
+            return cls.fit(motion.width, motion.height, out_w, out_h)
+        lo, hi = np.percentile(pts, 1, axis=0), np.percentile(pts, 99, axis=0)
+        size = np.maximum(hi - lo, 1.0)
+        lo, hi = lo - margin * size, hi + margin * size
+        w, h = float(hi[0] - lo[0]), float(hi[1] - lo[1])
+        s = min(out_w / w, out_h / h)
+        return cls(s, (out_w / 2 - s * float(lo[0] + hi[0]) / 2, out_h / 2 - s * float(lo[1] + hi[1]) / 2))
+
     def apply(self, xy: np.ndarray) -> np.ndarray:
         return xy * self.scale + np.asarray(self.offset, np.float32)
 

@@ -22,13 +22,17 @@ def write_preview(
     threshold: float = posemap.DEFAULT_THRESHOLD,
     progress=None,
     track: dict | None = None,
+    full_frame: bool = True,
 ) -> dict:
     """Write the preview MP4; ``source`` (a video file) draws the skeleton over its frames, whose
     time ``source_offset + t`` matches motion time ``t``, and marks what cleaning did in each frame
-    (``track``: the manifest's cleaning report; see ``frame_marks``). Returns what was written."""
+    (``track``: the manifest's cleaning report; see ``frame_marks``). Pose maps show the whole
+    source frame, or (``full_frame=False``) the performer's travel with a margin, filling the
+    picture. Returns what was written."""
     if source is None:
         w, h = posemap.output_size(motion.width, motion.height, size)
-        frames = posemap.pose_maps(motion, w, h, threshold=threshold)
+        place = None if full_frame else posemap.Placement.around(motion, w, h)
+        frames = posemap.pose_maps(motion, w, h, threshold=threshold, placement=place)
     else:
         marks = frame_marks(track or {}, motion.frames)
         w, h, frames = _over_source(motion, Path(source), source_offset, size, threshold, marks)
