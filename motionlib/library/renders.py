@@ -218,8 +218,7 @@ class Renders(LibraryBase):
             timings["render_encode"] = time.perf_counter() - t
             sha = hash_file(prep.output).sha256
             timings["total"] = time.perf_counter() - t_all
-            flags = fitting.risk_flags(motion, retargeted.motion, body, int(retargeted.report.get("anchor_frame", 0)),
-                                       in_place=prep.motion.operation == "in-place")
+            flags = _fit_flags(prep.motion, motion, retargeted, body)
             extra = {"warnings": [f["message"] for f in flags], "risk": fitting.risk_score(flags), "flags": flags,
                      "retarget": retargeted.report,
                      "chunks": [[c.start, c.stop] for c in plan], "frames": motion.frames,
@@ -263,7 +262,7 @@ class Renders(LibraryBase):
         result = self._retarget_cached(record, ident, method, motion, body, anchor)
         fitted = result.motion
         k = int(result.report.get("anchor_frame", anchor if anchor is not None else 0))
-        flags = fitting.risk_flags(motion, fitted, body, k, in_place=record.operation == "in-place")
+        flags = _fit_flags(record, motion, result, body, k)
         report = {
             "motion": record.ref, "identity": ident.name, "method": method, "anchor_frame": k,
             "anchor_error": fitting.anchor_errors(fitted, body, k, bool(result.report.get("identity_mirrored"))),
@@ -423,6 +422,16 @@ class Renders(LibraryBase):
             with self.index.reader() as r:
                 records = r.renders(limit=limit)
         return records
+
+
+def _fit_flags(record: "MotionRecord", motion: "Motion", fit: "Retargeted", body: "IdentityBody",
+               anchor: int = 0) -> list[dict]:
+    """The fit's risk flags (render/fit.py), as ``fit`` reports them and every render records them;
+    ``anchor`` where the fit reports no anchor frame (``global``)."""
+    from motionlib.render import fit as fitting
+
+    return fitting.risk_flags(motion, fit.motion, body, int(fit.report.get("anchor_frame", anchor)),
+                              in_place=record.operation == "in-place")
 
 
 def _watch(frames: Iterator["np.ndarray"]) -> Iterator["np.ndarray"]:

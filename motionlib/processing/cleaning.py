@@ -307,10 +307,17 @@ def breaks(kp, conf, ts, L: _Layout) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- 3. who is who
+def _bone_ratios(kp, L: _Layout, frames) -> tuple[np.ndarray, np.ndarray]:
+    """([frames, bones] bone length / torso length, [frames, 2] hip->shoulder vector)."""
+    _, up, torso = torso_vectors(kp[frames], L)
+    with np.errstate(all="ignore"):
+        r = np.stack([np.linalg.norm(kp[frames, i] - kp[frames, j], axis=1) / torso for i, j in L.bones], axis=1)
+    return r, up
+
+
 def _robust_ratios(kp, L: _Layout, frames) -> np.ndarray:
     """[bones] median bone length / torso length over ``frames``."""
-    _, _, torso = torso_vectors(kp[frames], L)
-    r = np.stack([np.linalg.norm(kp[frames, i] - kp[frames, j], axis=1) / torso for i, j in L.bones], axis=1)
+    r, _ = _bone_ratios(kp, L, frames)
     with np.errstate(all="ignore"):
         return np.nanmedian(r, axis=0) if len(frames) else np.full(len(L.bones), np.nan)
 
@@ -318,8 +325,7 @@ def _robust_ratios(kp, L: _Layout, frames) -> np.ndarray:
 def implausibility(kp, L: _Layout, frames, ratios, up_ref) -> np.ndarray:
     """Per frame of ``frames``, how far its body is from the performer's: the mean |log|
     bone-proportion error plus the torso's turn from the performer's median (in 90 deg)."""
-    _, up, torso = torso_vectors(kp[frames], L)
-    r = np.stack([np.linalg.norm(kp[frames, i] - kp[frames, j], axis=1) / torso for i, j in L.bones], axis=1)
+    r, up = _bone_ratios(kp, L, frames)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         prop = np.nanmean(np.abs(np.log(r / ratios)), axis=1)

@@ -37,13 +37,9 @@ REPORT_JOINTS = ("nose", "left_ear", "right_ear", "left_shoulder", "right_should
                  "right_knee", "left_ankle", "right_ankle")
 
 
-def _idx(skeleton, name: str) -> int | None:
-    return skeleton.find(name)
-
-
 def _view(kp: np.ndarray, conf: np.ndarray, skeleton) -> str | None:
     """front / back / side of one frame's body ([J, 2]), or None when the torso is not seen."""
-    ls, rs, lh, rh = (_idx(skeleton, n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
+    ls, rs, lh, rh = (skeleton.find(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
     if None in (ls, rs, lh, rh) or min(conf[ls], conf[rs], conf[lh], conf[rh]) < VISIBLE:
         return None
     torso = np.linalg.norm((kp[ls] + kp[rs]) / 2 - (kp[lh] + kp[rh]) / 2)
@@ -57,7 +53,7 @@ def _view(kp: np.ndarray, conf: np.ndarray, skeleton) -> str | None:
 
 def _lean(kp: np.ndarray, skeleton) -> np.ndarray:
     """[T] degrees the hip->neck line leans from upright (NaN where unknown)."""
-    ls, rs, lh, rh = (_idx(skeleton, n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
+    ls, rs, lh, rh = (skeleton.find(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
     up = (kp[..., ls, :] + kp[..., rs, :]) / 2 - (kp[..., lh, :] + kp[..., rh, :]) / 2
     return np.degrees(np.arctan2(np.abs(up[..., 0]), -up[..., 1]))
 
@@ -67,7 +63,7 @@ def _sitting(kp: np.ndarray, conf: np.ndarray, skeleton) -> np.ndarray:
     out = np.ones(kp.shape[0], bool)
     known = np.zeros(kp.shape[0], bool)
     for side in ("left", "right"):
-        h, k = _idx(skeleton, f"{side}_hip"), _idx(skeleton, f"{side}_knee")
+        h, k = skeleton.find(f"{side}_hip"), skeleton.find(f"{side}_knee")
         if h is None or k is None:
             return np.zeros(kp.shape[0], bool)
         d = kp[:, k] - kp[:, h]
@@ -108,15 +104,15 @@ def risk_flags(motion, fitted, identity, anchor: int, in_place: bool = False) ->
         if (sit_m > 0.5) != sit_i:
             who = ("the performer sits", "she stands") if sit_m > 0.5 else ("the performer stands", "she sits")
             flag("posture", "posture", f"{who[0]} and {who[1]} in her picture")
-    ankles = [i for i in (_idx(sk, "left_ankle"), _idx(sk, "right_ankle")) if i is not None]
+    ankles = [i for i in (sk.find("left_ankle"), sk.find("right_ankle")) if i is not None]
     if ankles and (motion.confidence[:, ankles] >= VISIBLE).all(axis=1).mean() > 0.5 \
             and not seen[[27, 28]].any():
         flag("half_body", "half_body", "her picture shows no legs while the motion moves them: the legs "
                                        "are drawn below or over what the picture has")
-    wrists = [i for i in (_idx(sk, "left_wrist"), _idx(sk, "right_wrist")) if i is not None]
+    wrists = [i for i in (sk.find("left_wrist"), sk.find("right_wrist")) if i is not None]
     if wrists and (motion.confidence[:, wrists] >= VISIBLE).any(axis=1).mean() > 0.5 and not seen[[15, 16]].any():
         flag("hands", "hands", "her picture hides both hands while the motion shows them")
-    nose = _idx(sk, "nose")
+    nose = sk.find("nose")
     if nose is not None and (motion.confidence[:, nose] >= VISIBLE).mean() > 0.5 and not seen[0]:
         flag("face", "face", "her picture does not show her face while the motion does")
     body = "hips" if seen[[23, 24]].all() else "shoulders"
@@ -136,7 +132,7 @@ def leaving_share(fitted, body: str = "hips") -> float:
     sk = fitted.skeleton
     pts = []
     a, b = (("left_hip", "right_hip") if body == "hips" else ("left_shoulder", "right_shoulder"))
-    lh, rh, nose = _idx(sk, a), _idx(sk, b), _idx(sk, "nose")
+    lh, rh, nose = sk.find(a), sk.find(b), sk.find("nose")
     if lh is not None and rh is not None:
         pts.append((fitted.keypoints[:, lh] + fitted.keypoints[:, rh]) / 2)
     if nose is not None:

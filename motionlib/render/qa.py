@@ -27,14 +27,10 @@ PASS, CHECK = 0.6, 0.35
 QA_VERSION = 1
 
 
-def _torso(kp: np.ndarray, sk) -> np.ndarray:
-    ls, rs, lh, rh = (sk.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
-    return np.linalg.norm((kp[:, ls] + kp[:, rs]) / 2 - (kp[:, lh] + kp[:, rh]) / 2, axis=1)
-
-
 def compare(video, driving) -> dict:
     """The QA of a video's pose track (``video``, a Motion in the video's pixels) against the
     ``driving`` Motion (same skeleton, the same pixels and frames)."""
+    from motionlib.processing.cleaning import body_centre_and_scale
     from motionlib.processing.quality import jitter
 
     if video.skeleton.name != driving.skeleton.name:
@@ -46,7 +42,7 @@ def compare(video, driving) -> dict:
     flipped = [mirror.get(j, j) for j in body]
     dk, dc = driving.keypoints[:T], driving.confidence[:T]
     vk, vc = video.keypoints[:T], video.confidence[:T]
-    torso = _torso(dk, sk)
+    _, torso = body_centre_and_scale(dk, sk)
     driven = np.isfinite(torso) & (torso > 0) & ((dc[:, body] >= VISIBLE).sum(axis=1) >= 4)
     seen = np.isfinite(vk[:, body]).all(axis=2).any(axis=1)
     errors, swapped, lost = [], 0, 0
