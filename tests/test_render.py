@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from motionlib.core.errors import InputError
 from motionlib.library import Library
 from motionlib.render.pipeline import RenderJob
 from tests.conftest import (
@@ -219,8 +220,8 @@ def _campaign(directory: Path) -> Path:
     return camp
 
 
-def test_campaign_runs_all_jobs_and_one_failure_does_not_stop_them(library, lib, tmp_path):
-    # a motion that cannot be retargeted by bones: imported keypoints without hips
+def _import_nohips(library, tmp_path) -> None:
+    """A motion that cannot be retargeted by bones: imported keypoints without hips."""
     frames = []
     for t in range(30):
         pts = [0.0] * 54
@@ -230,6 +231,10 @@ def test_campaign_runs_all_jobs_and_one_failure_does_not_stop_them(library, lib,
     src = tmp_path / "nohips.json"
     src.write_text(json.dumps(frames))
     library.import_keypoints(src, "openpose-json", name="nohips")
+
+
+def test_campaign_runs_all_jobs_and_one_failure_does_not_stop_them(library, lib, tmp_path):
+    _import_nohips(library, tmp_path)
     failures = []
     prepared = library.plan_campaign(_campaign(tmp_path))
     records = library.render_all(prepared, on_failure=lambda prep, err: failures.append(prep.label))
@@ -246,6 +251,47 @@ def test_campaign_runs_all_jobs_and_one_failure_does_not_stop_them(library, lib,
     assert proc.returncode == 1, proc.stderr
     assert [r["status"] for r in json.loads(proc.stdout)] == ["done", "failed", "done"]
     assert "nohips" in proc.stderr
+
+
+def test_a_campaign_run_again_skips_what_is_rendered_and_redo_renders_it_over(library, lib, tmp_path):
+    _import_nohips(library, tmp_path)
+    camp = _campaign(tmp_path)
+    out = tmp_path / "out"
+    first = library.render_all(library.plan_campaign(camp))  # the nohips job fails
+    done = {r.output: (r.id, r.output_sha256) for r in first if r.status == "done"}
+    assert len(done) == 2
+    # the same campaign again: both finished jobs are skipped, no copy written, no new record
+    again = library.plan_campaign(camp)
+    assert [p.done.id if p.done else None for p in again] == [first[0].id, None, first[2].id]
+    before = sorted(p.name for p in out.iterdir())
+    n_records = len(library.renders())
+    library.render_all(again)
+    assert sorted(p.name for p in out.iterdir()) == before and len(library.renders()) == n_records + 1
+    # a changed setting is not the same job: the old video stays, the new one takes the next name
+    # (a job's own named output is refused instead, as any existing file is without --force)
+    camp.write_text(camp.read_text().replace("size = 128", "size = 96"))
+    with pytest.raises(InputError, match="global.mp4 exists"):
+        library.plan_campaign(camp)
+    changed = library.plan_campaign(camp, overwrite=True)
+    assert all(p.done is None for p in changed)
+    assert changed[0].output.name.endswith("-2.mp4") and changed[2].output.name == "global.mp4"
+    camp.write_text(camp.read_text().replace("size = 96", "size = 128"))
+    # a file changed since it was rendered is not skipped either (and keeps its place)
+    glob = out / "global.mp4"
+    video = glob.read_bytes()
+    glob.write_bytes(video + b"x")
+    assert library.plan_campaign(camp, overwrite=True)[2].done is None
+    glob.write_bytes(video)
+    # --redo renders the matching job again over its own file, with a new record
+    redone = library.plan_campaign(camp, redo=True)
+    assert redone[0].done is None and redone[0].output.resolve() == Path(first[0].output)
+    rec = library.render(redone[0])
+    assert rec.status == "done" and rec.output == first[0].output and rec.id not in {i for i, _ in done.values()}
+    # the command line: skipped jobs are flagged in --json, nothing rendered twice; --redo only with a campaign
+    proc = invoke("render", "--campaign", camp, "--json", library=lib)
+    recs = json.loads(proc.stdout)
+    assert [r["skipped"] for r in recs] == [True, False, True] and recs[0]["id"] == rec.id
+    assert_one_line_error(invoke("render", "-m", "demo", "-i", "astronaut", "--redo", library=lib), "--campaign")
 
 
 @pytest.mark.parametrize("args, words", [

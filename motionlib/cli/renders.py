@@ -56,6 +56,7 @@ def render(
     campaign: Annotated[Optional[Path], typer.Option("--campaign", help="A TOML file listing renders (schemas/campaign.schema.json).")] = None,
     again: Annotated[Optional[int], typer.Option("--again", help="Render again with every parameter of render ID (see `motionlib renders`).")] = None,
     overwrite: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    redo: Annotated[bool, typer.Option("--redo", help="With --campaign: render again the jobs already rendered (by default a job whose video and record match is skipped).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the render records as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ):
@@ -67,8 +68,10 @@ def render(
     modes = sum([bool(motion or identity), campaign is not None, again is not None])
     if modes != 1:
         raise InputError("give --motion and --identity, or --campaign FILE, or --again ID")
+    if redo and campaign is None:
+        raise InputError("--redo goes with --campaign (a single render is redone with --again ID --force)")
     if campaign is not None:
-        prepared = lib.plan_campaign(campaign, output=output, overwrite=overwrite)
+        prepared = lib.plan_campaign(campaign, output=output, overwrite=overwrite, redo=redo)
     elif again is not None:
         prepared = [lib.plan_again(again, output=output, overwrite=overwrite)]
     else:
@@ -94,14 +97,18 @@ def render(
     def on_failure(prep, err):
         sys.stderr.write(f"error: {labels[id(prep)]}: {describe(err)}\n")
 
+    skipped = {p.done.id for p in prepared if p.done is not None}
+    if skipped and not as_json:
+        console(stderr=True).print(f"{len(skipped)} of {len(prepared)} jobs already rendered and unchanged: skipped "
+                                   "(--redo renders them again)")
     try:
         results = lib.render_all(prepared, job_progress=job_progress, on_failure=on_failure)
     except KeyboardInterrupt:
         fail(f"{current[0] if current else 'render'}: interrupted; its record is marked failed and no partial video was left", 130)
     if as_json:
-        print_json([r.to_json() for r in results])
+        print_json([dict(r.to_json(), skipped=r.id in skipped) for r in results])
     else:
-        _summary(results, single=len(prepared) == 1)
+        _summary(results, single=len(prepared) == 1, skipped=skipped)
     if any(r.status != "done" for r in results):
         raise typer.Exit(1)
 
@@ -135,7 +142,7 @@ def _bar(label: str, frames: int):
         yield lambda stage, done, total: bar.update(task, completed=done, total=total, stage=stage)
 
 
-def _summary(results, single: bool) -> None:
+def _summary(results, single: bool, skipped: set[int] = frozenset()) -> None:
     from motionlib.present import renders_table
 
     out = console()
@@ -152,7 +159,9 @@ def _summary(results, single: bool) -> None:
             out.print(f"render {r.id} ({r.motion_ref} x {r.identity_name}): risk {result.get('risk', 0):.2f}")
             warn_lines(out, result["warnings"])
     failed = sum(r.status != "done" for r in results)
-    out.print(f"{len(results) - failed} of {len(results)} rendered" + (f", {failed} failed" if failed else ""))
+    out.print(f"{len(results) - failed - len(skipped)} of {len(results)} rendered"
+              + (f", {len(skipped)} skipped (already rendered)" if skipped else "")
+              + (f", {failed} failed" if failed else ""))
 
 
 @app.command(rich_help_panel="Render")

@@ -48,15 +48,21 @@ class Prepared:
     identity: "IdentityRecord"
     settings: "Settings"
     output: Path
+    done: "RenderRecord | None" = None  # a finished render this job would only repeat (campaigns skip it)
 
     @property
     def label(self) -> str:
         return f"{self.motion.ref} x {self.identity.name} ({self.job.backend})"
 
 
+def default_name(job: "RenderJob") -> str:
+    """``<motion>_<identity>_<backend>.mp4``."""
+    return f"{file_stem(job.motion)}_{file_stem(job.identity)}_{job.backend}.mp4"
+
+
 def default_output(job: "RenderJob", directory: Path) -> Path:
-    """``<motion>_<identity>_<backend>.mp4`` in ``directory``, numbered when taken."""
-    base = f"{file_stem(job.motion)}_{file_stem(job.identity)}_{job.backend}"
+    """``default_name`` in ``directory``, numbered when taken."""
+    base = default_name(job)[:-4]
     path = directory / f"{base}.mp4"
     n = 2
     while path.exists():
@@ -94,12 +100,58 @@ class Renders(LibraryBase):
         taken: set[Path] = set()
         return [self._prepare(j, overwrite, taken, Path(default_dir)) for j in jobs]
 
-    def plan_campaign(self, path: Path, *, output: Path | None = None, overwrite: bool = False) -> list[Prepared]:
-        """The jobs of a campaign file (schemas/campaign.schema.json), checked and placed."""
+    def plan_campaign(self, path: Path, *, output: Path | None = None, overwrite: bool = False,
+                      redo: bool = False) -> list[Prepared]:
+        """The jobs of a campaign file (schemas/campaign.schema.json), checked and placed. A job
+        whose video is already at its path, unchanged, from a finished render of the same motion
+        version, identity picture and settings comes back with ``done`` set (the campaign skips
+        it); ``redo`` renders such jobs again over their own files. Any other file in the way
+        keeps its place and the job takes the next free name."""
         from motionlib.render import campaign
 
         _name, out_dir, jobs = campaign.load(path)
-        return self.plan_renders(jobs, output=output, overwrite=overwrite, default_dir=out_dir)
+        default_dir = Path(output) if output is not None else out_dir
+        if output is not None and default_dir.suffix.lower() == ".mp4":
+            raise InputError(f"a campaign's renders cannot all be written to {output}; give a directory")
+        finished = self._finished_by_output()
+        taken: set[Path] = set()
+        prepared = []
+        for job in jobs:
+            home = Path(job.output) if job.output else default_dir / default_name(job)
+            previous = finished.get(str(home.resolve()))
+            if previous is not None:
+                probe = self._prepare(replace(job, output=str(home)), True, set(), default_dir)
+                if self._repeats(probe, previous):
+                    if home.resolve() in taken:
+                        raise InputError(f"two jobs would write {home}")
+                    taken.add(home.resolve())
+                    prepared.append(probe if redo else replace(probe, done=previous))
+                    continue
+            prepared.append(self._prepare(job, overwrite, taken, default_dir))
+        return prepared
+
+    def _finished_by_output(self) -> dict[str, "RenderRecord"]:
+        """The newest finished render of each output path whose file is still there."""
+        out: dict[str, RenderRecord] = {}
+        for rec in self.renders():
+            if rec.status == "done" and rec.output_sha256 and Path(rec.output).is_file():
+                out[rec.output] = rec
+        return out
+
+    @staticmethod
+    def _repeats(prep: Prepared, previous: "RenderRecord") -> bool:
+        """Would ``prep`` make what ``previous`` made: the same motion version, identity picture,
+        backend and settings (and seed, when the job names one), and is that file unchanged?"""
+        from motionlib.store.files import hash_file
+
+        job, old = prep.job, previous.params
+        same = (previous.motion_ref == prep.motion.ref and previous.identity_sha256 == prep.identity.sha256
+                and previous.backend == job.backend
+                and all(old.get(k) == v for k, v in jsonable(job.to_json()).items()
+                        if k not in ("motion", "identity", "output", "seed", "params", "campaign"))
+                and old.get("params") == jsonable(prep.settings.params)
+                and (job.seed is None or previous.seed == job.seed))
+        return same and hash_file(Path(previous.output)).sha256 == previous.output_sha256
 
     def plan_again(self, render_id: int, *, output: Path | None = None, overwrite: bool = False) -> Prepared:
         """Render ``render_id`` again: its exact motion version, identity picture, parameters and
@@ -167,6 +219,9 @@ class Renders(LibraryBase):
             d.mkdir(parents=True, exist_ok=True)
         records = []
         for prep in prepared:
+            if prep.done is not None:  # already rendered, unchanged: nothing to do
+                records.append(prep.done)
+                continue
             try:
                 with (job_progress(prep) if job_progress else contextlib.nullcontext(None)) as cb:
                     records.append(self._run(prep, cb))
