@@ -17,7 +17,8 @@ from motionlib.core.errors import InputError
 from motionlib.library import Library
 from motionlib.render.pipeline import RenderJob
 from tests.conftest import (
-    ROOT, as_printed, assert_one_line_error, copy_library, invoke, library_snapshot, schema_validator, spawn_cli,
+    ROOT, as_printed, assert_one_line_error, copy_library, invoke, invoke_json, library_snapshot, schema_validator,
+    spawn_cli,
     wait_for_fault,
 )
 
@@ -120,6 +121,31 @@ def test_identity_bad_images_are_refused_with_one_line(lib, tmp_path):
     # and the command that removes one exits 0 (what it removes: test_identity_add_show_list_rm)
     proc = invoke("identity", "rm", "astronaut", library=lib)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_identity_of_several_people_needs_one_chosen(lib, tmp_path):
+    # the astronaut beside a walker from the demo clip, seen from the side: one face found, two bodies
+    import cv2
+    from PIL import Image
+
+    cap = cv2.VideoCapture(str(ROOT / "assets" / "samples" / "demo.mp4"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 60)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    crop = cv2.cvtColor(frame[380:994, 1180:1680], cv2.COLOR_BGR2RGB)
+    crop = cv2.resize(crop, (crop.shape[1] * 512 // crop.shape[0], 512), interpolation=cv2.INTER_AREA)
+    two = tmp_path / "two.png"
+    Image.fromarray(np.concatenate([np.asarray(Image.open(ASTRONAUT).convert("RGB")), crop], axis=1)).save(two)
+    before = library_snapshot(lib)
+    proc = invoke("identity", "add", two, library=lib)
+    assert_one_line_error(proc, "shows 2 people", "--person")
+    assert_one_line_error(invoke("identity", "add", two, "--person", "3", library=lib), "--person 3")
+    assert library_snapshot(lib) == before
+    rec = invoke_json("identity", "add", two, "--person", "2", "--name", "walker", library=lib)
+    shoulders = np.array(rec["pose"]["keypoints"][11:13])
+    assert (shoulders[:, 0] > 512).all(), "the walker on the right, not the astronaut"
+    assert any("2 people" in w for w in rec["warnings"])
 
 
 def _joint_positions(frame: np.ndarray, colours, min_pixels: int = 4):

@@ -20,10 +20,11 @@ def add(
     ctx: typer.Context,
     image: Annotated[Path, typer.Argument(help="A picture of one person (JPEG, PNG, WebP or BMP).")],
     name: Annotated[Optional[str], typer.Option("--name", "-n", help="Identity name (default: the file's stem).")] = None,
+    person: Annotated[Optional[int], typer.Option("--person", help="In a picture of several people, the one to use (1 = leftmost).", min=1)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the identity as JSON.")] = False,
 ):
     """Check the picture, find the person's pose, and keep the picture in the library."""
-    rec = ctx.obj.library.add_identity(image, name=name)
+    rec = ctx.obj.library.add_identity(image, name=name, person=person)
     if as_json:
         print_json(rec.to_json())
         return

@@ -6,7 +6,8 @@ Checks, in order (each a one-line InputError/MediaError):
   decompression bomb is refused without allocating it;
 * it decodes completely (a truncated file is refused).
 The pose comes from the same estimator as ingest (MediaPipe Pose, model complexity 1) in still-image
-mode; faces are counted with MediaPipe's face detector to tell a group photo from a portrait.
+mode; people are counted by finding a body, painting it over and searching again (and faces by
+MediaPipe's face detector), so a group photo is refused unless one person is chosen.
 """
 
 from __future__ import annotations
@@ -105,9 +106,10 @@ def _orientation(im) -> int | None:
         return None
 
 
-def detect_pose(image: np.ndarray, name: str = "the image") -> IdentityPose:
-    """The person's 33 MediaPipe landmarks in pixels; raises NoPersonError / InputError when the
-    image shows nobody or several people."""
+def detect_pose(image: np.ndarray, name: str = "the image", person: int | None = None) -> IdentityPose:
+    """The person's 33 MediaPipe landmarks in pixels; raises NoPersonError when the image shows
+    nobody, and InputError when it shows several people and ``person`` (1 = leftmost) does not
+    choose one."""
     from motionlib.ingest.estimators.mediapipe import _import_mediapipe, quiet_native_stderr
 
     mp = _import_mediapipe()
@@ -115,23 +117,28 @@ def detect_pose(image: np.ndarray, name: str = "the image") -> IdentityPose:
     with quiet_native_stderr():
         with mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.6) as fd:
             faces = fd.process(image).detections or []
-        with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=False,
-                                    min_detection_confidence=0.5) as pose:
-            result = pose.process(image)
-    if len(faces) > 1:
-        raise InputError(
-            f"{name} shows {len(faces)} people; an identity image must show one person (crop it to one)"
-        )
-    if result.pose_landmarks is None:
+        bodies = _bodies(mp, image)
+    if not bodies:
         raise NoPersonError(f"no person found in {name}")
-    lm = result.pose_landmarks.landmark
-    xy = np.array([(p.x * w, p.y * h) for p in lm], np.float32)
-    conf = np.array([p.visibility for p in lm], np.float32)
+    people = max(len(bodies), len(faces))
+    if person is None and people > 1:
+        where = ", ".join(f"{i} at x={int(b[0][SHOULDERS, 0].mean())}" for i, b in enumerate(bodies, 1))
+        raise InputError(
+            f"{name} shows {people} people" + (f" ({where}, numbered from the left)" if len(bodies) > 1 else "")
+            + "; an identity is one person: choose one with {person} or crop the picture to one", params=["person"]
+        )
+    if person is not None and not 1 <= person <= len(bodies):
+        raise InputError(f"{{person}} {person}: {name} shows {len(bodies)} "
+                         f"{'person' if len(bodies) == 1 else 'people'}", params=["person"])
+    xy, conf = bodies[(person or 1) - 1]
     from motionlib.core.skeleton import MEDIAPIPE_POSE_33 as SK
 
     inside = (xy[:, 0] >= 0) & (xy[:, 0] <= w) & (xy[:, 1] >= 0) & (xy[:, 1] <= h)
     seen = (conf >= VISIBLE) & inside
     warnings = []
+    if people > 1:
+        warnings.append(f"the picture shows {people} people; person {person} from the left is this identity "
+                        "(the others stay in the picture, and diffusion backends may animate them too)")
     lower = [SK.index(n) for n in LOWER_BODY]
     body = "full" if seen[lower].all() else "upper"
     if body == "upper":
@@ -145,3 +152,36 @@ def detect_pose(image: np.ndarray, name: str = "the image") -> IdentityPose:
     if not faces:
         warnings.append("no face found: face crops for rendering will come from the pose")
     return IdentityPose(xy, conf, body, len(faces), warnings)
+
+
+SHOULDERS = [11, 12]  # MediaPipe Pose 33: left and right shoulder
+MAX_BODIES = 6
+
+
+def _bodies(mp, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every person MediaPipe Pose finds, left to right, as (landmarks [33, 2] px, visibility [33]).
+    Pose finds one body per call, so each one found is painted over (its landmarks' box with a
+    margin, in the picture's median colour) and the picture searched again; a later find counts
+    only with both shoulders clearly visible, so the painted patch's edges raise no phantom."""
+    h, w = image.shape[:2]
+    work = image.copy()
+    fill = np.median(image.reshape(-1, 3), axis=0).astype(image.dtype)
+    found = []
+    with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=False,
+                                min_detection_confidence=0.5) as pose:
+        for _ in range(MAX_BODIES):
+            result = pose.process(work)
+            if result.pose_landmarks is None:
+                break
+            lm = result.pose_landmarks.landmark
+            xy = np.array([(p.x * w, p.y * h) for p in lm], np.float32)
+            conf = np.array([p.visibility for p in lm], np.float32)
+            if found and not (conf[SHOULDERS] >= VISIBLE).all():
+                break
+            found.append((xy, conf))
+            pts = xy[conf >= 0.3] if (conf >= 0.3).sum() > 3 else xy
+            torso = float(np.linalg.norm(xy[SHOULDERS].mean(0) - xy[[23, 24]].mean(0)))
+            (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+            mx, my = 0.25 * (x1 - x0) + 0.3 * torso, 0.15 * (y1 - y0) + 0.3 * torso
+            work[int(max(0, y0 - my)):int(min(h, y1 + my)), int(max(0, x0 - mx)):int(min(w, x1 + mx))] = fill
+    return sorted(found, key=lambda b: float(b[0][SHOULDERS, 0].mean()))

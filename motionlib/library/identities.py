@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 
 
 class Identities(LibraryBase):
-    def add_identity(self, path: str | os.PathLike, *, name: str | None = None) -> "IdentityRecord":
-        """Check an image, find the person's pose, keep a content-addressed copy, index it."""
+    def add_identity(self, path: str | os.PathLike, *, name: str | None = None,
+                     person: int | None = None) -> "IdentityRecord":
+        """Check an image, find the person's pose, keep a content-addressed copy, index it. A
+        picture of several people is refused unless ``person`` (1 = leftmost) chooses one."""
         from motionlib.ingest.image import ESTIMATOR, detect_pose, load_image
 
         path = Path(path)
@@ -29,7 +31,7 @@ class Identities(LibraryBase):
             if r.identities(name):
                 raise InputError(f"an identity named {name!r} exists already (remove it first, or choose another name)")
         img = load_image(path)
-        pose = detect_pose(img.image, path.name)
+        pose = detect_pose(img.image, path.name, person=person)
         with self.staging() as staging:
             copy = hash_file(path, staging)
             rel = (Path("identities") / content_path(copy.sha256, img.ext)).as_posix()
