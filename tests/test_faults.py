@@ -143,3 +143,136 @@ def test_sigkill_during_an_edit_leaves_the_parent_and_no_half_version(tmp_path, 
     assert out.record.ref == "base@2"
     _assert_consistent(lib)
     assert len(list((lib / "motions").glob("*/v*[0-9]"))) == 2  # the killed one's data was swept
+
+
+# ---------------------------------------------------------------------- faults of the disk
+def _mount(*args) -> bool:
+    """Mount something for a test (a small tmpfs, a read-only bind); False where this machine
+    does not let the tests mount (not root, no CAP_SYS_ADMIN): those tests skip."""
+    import subprocess
+
+    return subprocess.run(["mount", *map(str, args)], capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def mounted(tmp_path):
+    points = []
+
+    def mount(kind: str, target: Path, source: Path | None = None, size: str = "8m") -> Path:
+        target.mkdir(parents=True, exist_ok=True)
+        ok = (_mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", target) if kind == "tmpfs" else
+              _mount("--bind", source, target) and (points.append(target) or True)
+              and _mount("-o", "remount,ro,bind", target))
+        if not ok:
+            pytest.skip("this machine does not let the tests mount a filesystem")
+        if target not in points:
+            points.append(target)
+        return target
+
+    yield mount
+    import subprocess
+
+    for p in reversed(points):
+        subprocess.run(["umount", str(p)], capture_output=True)
+
+
+def _no_traceback(proc, words=None):
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode != 0 and proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    if words:
+        assert words in proc.stderr, proc.stderr
+
+
+def test_a_read_only_library_is_read_and_refuses_every_write(tmp_path, base_library, mounted):
+    from conftest import invoke, library_snapshot
+
+    lib = copy_library(base_library, tmp_path / "lib")
+    before = library_snapshot(lib)
+    ro = mounted("bind", tmp_path / "ro", lib)
+    listed = invoke("list", "--json", library=ro)
+    assert listed.returncode == 0 and [r["name"] for r in json.loads(listed.stdout)] == ["base"]
+    assert invoke("export", "base", "-f", "npz", "-o", tmp_path / "x.npz", library=ro).returncode == 0
+    for args in (("smooth", "base"), ("tag", "base", "x"), ("rm", "base@1"), ("rename", "base", "b2"),
+                 ("reindex",), ("render", "-m", "base", "-i", "nobody")):
+        _no_traceback(invoke(*args, library=ro), "read-only")
+    doctor = invoke("doctor", "--json", library=ro)
+    assert doctor.returncode == 0 and json.loads(doctor.stdout)["read_only"] is True
+    assert library_snapshot(lib) == before
+
+
+def test_a_full_disk_fails_each_write_cleanly_and_loses_nothing(tmp_path, base_library, victim_clip, mounted):
+    import shutil
+
+    from conftest import invoke, library_snapshot
+
+    disk = mounted("tmpfs", tmp_path / "disk", size="8m")
+    lib = copy_library(base_library, disk / "lib")
+    filler = disk / "filler"
+    failed = 0
+    for args in (("smooth", "base"), ("tag", "base", "x"), ("ingest", victim_clip, "--name", "more"),
+                 ("fill-gaps", "base"), ("rename", "base", "b2")):
+        for leave in (0, 40 << 10):  # none, or enough for the write to start and then meet the full disk
+            before = library_snapshot(lib)
+            filler.unlink(missing_ok=True)
+            with open(filler, "wb") as f:
+                f.write(b"\0" * max(0, shutil.disk_usage(disk).free - leave))
+            proc = invoke(*args, library=lib)
+            filler.unlink()
+            if proc.returncode == 0:  # it fitted: then it is whole
+                assert invoke("doctor", library=lib).returncode == 0, args
+                continue
+            failed += 1
+            _no_traceback(proc, "no space left")
+            assert library_snapshot(lib) == before, args
+            assert not list((lib / "tmp").iterdir()), "no staging left behind"
+    assert failed >= 5
+    assert invoke("doctor", library=lib).returncode == 0
+
+
+def test_damaged_chunks_and_planted_links_get_one_line_and_doctor_repairs_what_is_safe(tmp_path, base_library):
+    import os
+
+    from conftest import invoke
+
+    lib = copy_library(base_library, tmp_path / "lib")
+    (store,) = [s for _n, _v, s, _src in _rows(lib)]
+    chunk = next((lib / store / "keypoints").rglob("c/*/*/*"))
+    os.chmod(chunk, 0o644)
+    chunk.write_bytes(os.urandom(100))
+    for args in (("smooth", "base"), ("export", "base", "-f", "npz", "-o", tmp_path / "x.npz"),
+                 ("preview", "base", "-o", tmp_path / "p.mp4")):
+        _no_traceback(invoke(*args, library=lib), "base@1 is damaged")
+    # planted: a link in tmp/ to a private directory outside, an unreferenced version, a dead writer's staging
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "private.txt").write_text("keep me")
+    os.chmod(victim / "private.txt", 0o600)
+    (lib / "tmp" / "999999-planted").symlink_to(victim)
+    ghost = lib / "motions" / "ghost-00000000" / "v0001"
+    ghost.mkdir(parents=True)
+    (ghost / "zarr.json").write_text("{}")
+    (lib / "tmp" / "999998-dead").mkdir()
+    report = json.loads(invoke("doctor", "--json", library=lib).stdout)
+    found = {p["check"] for p in report["problems"]}
+    assert found == {"links", "versions", "leftovers"}, report
+    fixed = invoke("doctor", "--fix", "--json", library=lib)
+    assert fixed.returncode == 1, "the damaged version is left for the user to decide"
+    left = json.loads(fixed.stdout)["problems"]
+    assert [p["check"] for p in left] == ["versions"] and "rm base@1 --force" in left[0]["repair"]
+    assert not (lib / "tmp" / "999999-planted").exists() and not ghost.exists()
+    assert (victim / "private.txt").read_text() == "keep me"
+    assert (victim / "private.txt").stat().st_mode & 0o777 == 0o600, "nothing it pointed to was touched"
+    assert invoke("rm", "base@1", "--force", library=lib).returncode == 0
+    assert invoke("doctor", library=lib).returncode == 0
+
+
+def test_a_damaged_index_is_named_and_reindex_rebuilds_it(tmp_path, base_library):
+    from conftest import invoke
+
+    lib = copy_library(base_library, tmp_path / "lib")
+    (lib / "index.sqlite").write_bytes(b"this is not a database" * 100)
+    _no_traceback(invoke("list", library=lib), "doctor")
+    _no_traceback(invoke("doctor", library=lib), "reindex")
+    assert invoke("reindex", library=lib).returncode == 0
+    assert [r["name"] for r in json.loads(invoke("list", "--json", library=lib).stdout)] == ["base"]
+    assert invoke("doctor", library=lib).returncode == 0

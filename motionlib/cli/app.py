@@ -92,6 +92,15 @@ def describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
+def os_message(err: OSError) -> str:
+    """One line for a fault of the disk or the system: what happened, to which file."""
+    from motionlib.core.errors import disk_problem
+
+    where = err.filename or "the file being written"
+    problem = disk_problem(err, where)
+    return problem.message() if problem is not None else f"{where}: {err.strerror or err}"
+
+
 def handles_errors(fn: Callable) -> Callable:
     """Turn MotionlibError into one line on stderr and a non-zero exit."""
 
@@ -105,6 +114,8 @@ def handles_errors(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except MotionlibError as err:
             fail(describe(err), err.exit_code)
+        except OSError as err:  # writing an output (or reading an input) outside the library
+            fail(os_message(err))
         except KeyboardInterrupt:
             fail("interrupted", 130)
         finally:

@@ -1,7 +1,8 @@
-"""Motion commands: ingest, list, show, tag, untag, rm, reindex."""
+"""Motion commands: ingest, list, show, tag, untag, rm, reindex, doctor."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated, List, Optional
@@ -322,6 +323,60 @@ def reindex(
     console().print(f"indexed {result['versions']} versions")
     for s in result["skipped"]:
         sys.stderr.write(f"skipped {s}\n")
+
+
+@app.command()
+@handles_errors
+def doctor(
+    ctx: typer.Context,
+    fix: Annotated[bool, typer.Option("--fix", help="Repair what is safe: leftovers of killed writers, planted links, dead render records.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Check structure only; do not read every version's arrays.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+):
+    """Check the library (index against store, leftovers, damaged versions, planted links) and
+    say how to repair; exit 1 while problems remain."""
+    from motionlib.core.errors import IndexDamaged
+    from motionlib.library import Library
+
+    try:
+        lib = Library.open(ctx.obj.library_path)
+    except IndexDamaged as err:
+        fail(f"{err.message().split(' (')[0]}: the index is damaged; `motionlib reindex` rebuilds it from the store "
+             "(tags come back from the versions' sidecars; identities and render records live only in the index)")
+    show = not as_json and sys.stderr.isatty()
+    with _doctor_bar(show) as progress:
+        report = lib.doctor(fix=fix, quick=quick, progress=progress)
+    if as_json:
+        print_json(report)
+    else:
+        out = console()
+        checked = report["checked"]
+        out.print(f"checked {checked['versions']} versions{' (structure only)' if quick else ''} and "
+                  f"{checked['identities']} identities in {report['library']}"
+                  + (" (read-only: nothing can be fixed)" if report["read_only"] else ""))
+        warn_lines(out, report["warnings"])
+        for line in report["fixed"]:
+            out.print(f"  fixed: {line}", style="green")
+        for p in report["problems"]:
+            out.print(f"  x {p['problem']}", style="red")
+            out.print(f"    repair: {p['repair']}")
+        if not report["problems"]:
+            out.print("no problems found")
+    if report["problems"]:
+        raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _doctor_bar(show: bool):
+    if not show:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn("checking versions"), BarColumn(), MofNCompleteColumn(), transient=True,
+                  console=console(stderr=True)) as bar:
+        task = bar.add_task("check", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 @app.command(context_settings={"ignore_unknown_options": True})

@@ -94,8 +94,12 @@ def render(
         current[:] = [labels[id(prep)]]
         return _bar(labels[id(prep)], prep.motion.frames) if show else contextlib.nullcontext(None)
 
+    unrecorded = []  # jobs that failed before their record could be written (a full disk, say)
+
     def on_failure(prep, err):
         sys.stderr.write(f"error: {labels[id(prep)]}: {describe(err)}\n")
+        if getattr(err, "record", None) is None:
+            unrecorded.append(prep)
 
     skipped = {p.done.id for p in prepared if p.done is not None}
     if skipped and not as_json:
@@ -108,8 +112,8 @@ def render(
     if as_json:
         print_json([dict(r.to_json(), skipped=r.id in skipped) for r in results])
     else:
-        _summary(results, single=len(prepared) == 1, skipped=skipped)
-    if any(r.status != "done" for r in results):
+        _summary(results, single=len(prepared) == 1, skipped=skipped, unrecorded=len(unrecorded))
+    if unrecorded or any(r.status != "done" for r in results):
         raise typer.Exit(1)
 
 
@@ -142,7 +146,7 @@ def _bar(label: str, frames: int):
         yield lambda stage, done, total: bar.update(task, completed=done, total=total, stage=stage)
 
 
-def _summary(results, single: bool, skipped: set[int] = frozenset()) -> None:
+def _summary(results, single: bool, skipped: set[int] = frozenset(), unrecorded: int = 0) -> None:
     from motionlib.present import renders_table
 
     out = console()
@@ -158,8 +162,8 @@ def _summary(results, single: bool, skipped: set[int] = frozenset()) -> None:
         if result.get("warnings"):
             out.print(f"render {r.id} ({r.motion_ref} x {r.identity_name}): risk {result.get('risk', 0):.2f}")
             warn_lines(out, result["warnings"])
-    failed = sum(r.status != "done" for r in results)
-    out.print(f"{len(results) - failed - len(skipped)} of {len(results)} rendered"
+    failed = sum(r.status != "done" for r in results) + unrecorded
+    out.print(f"{len(results) + unrecorded - failed - len(skipped)} of {len(results) + unrecorded} rendered"
               + (f", {len(skipped)} skipped (already rendered)" if skipped else "")
               + (f", {failed} failed" if failed else ""))
 

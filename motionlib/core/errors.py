@@ -80,6 +80,10 @@ class LibraryError(MotionlibError):
     """The library on disk is unusable (newer schema, corrupt index, unwritable)."""
 
 
+class IndexDamaged(LibraryError):
+    """The index file is there but SQLite cannot read it (``reindex`` rebuilds it)."""
+
+
 class EstimatorError(MotionlibError):
     """The pose estimator could not be set up (missing model file, bad .task file)."""
 
@@ -98,3 +102,33 @@ class RenderFailed(MotionlibError):
     def __init__(self, message: str, record=None, **kw):
         super().__init__(message, **kw)
         self.record = record
+
+
+def disk_problem(err: BaseException, where: object) -> "LibraryError | None":
+    """A LibraryError in the user's words for a fault of the disk under ``where`` (the library,
+    or a file being written): full, read-only, not permitted, I/O error. None for anything else.
+    Takes an OSError or a SQLite error (whose message is all it carries)."""
+    import errno
+
+    code = getattr(err, "errno", None)
+    text = str(getattr(err, "orig", None) or err).lower()
+    if code == errno.EIO or "disk i/o error" in text:  # SQLite says this when it cannot grow its files
+        import shutil
+
+        try:
+            full = shutil.disk_usage(str(where)).free < (1 << 20)
+        except (OSError, TypeError, ValueError):
+            full = False
+        if full:
+            code = errno.ENOSPC
+    if code in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text:
+        return LibraryError(f"no space left on the disk of {where}: free some space and run the command again "
+                            "(nothing was changed)")
+    if code == errno.EROFS or "readonly database" in text or "read-only" in text:
+        return LibraryError(f"{where} is on a read-only disk: it can be read, not changed")
+    if code in (errno.EACCES, errno.EPERM):
+        return LibraryError(f"{where}: permission denied ({getattr(err, 'filename', None) or 'cannot write'})")
+    if code == errno.EIO or "disk i/o error" in text:
+        return LibraryError(f"the disk of {where} reported an I/O error (full, failing, or gone); "
+                            "nothing was changed - check it, then `motionlib doctor`")
+    return None

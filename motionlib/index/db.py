@@ -5,7 +5,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from motionlib.core.errors import LibraryError
+from motionlib.core.errors import IndexDamaged, LibraryError, disk_problem
 from motionlib.index import migrations
 
 if TYPE_CHECKING:
@@ -16,23 +16,30 @@ if TYPE_CHECKING:
 class Index:
     """The library's SQLite index. Opening it applies pending migrations (stdlib, fast)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, read_only: bool = False):
         self.path = Path(path)
+        self.read_only = read_only
         self._engine = None
+        if read_only and not self.path.is_file():
+            raise LibraryError(f"{self.path.parent} has no index and is read-only: it is not a library yet")
         try:
-            conn = migrations.connect(str(self.path))
+            conn = migrations.connect(str(self.path), read_only)
             try:
-                migrations.migrate(conn)
+                migrations.migrate(conn, read_only)
             finally:
                 conn.close()
         except sqlite3.DatabaseError as err:
-            raise LibraryError(f"cannot open the index {self.path}: {err} (try `motionlib reindex`)") from None
+            problem = disk_problem(err, self.path.parent)
+            if problem is not None:
+                raise problem from None
+            raise IndexDamaged(f"cannot open the index {self.path}: {err} (`motionlib doctor` says what is wrong; "
+                               "`motionlib reindex` rebuilds the index from the store)") from None
 
     # -- reads: stdlib sqlite3 -------------------------------------------------------------
     def reader(self) -> "Reader":
         from motionlib.index.reader import Reader
 
-        return Reader(self.path)
+        return Reader(self.path, read_only=self.read_only)
 
     # -- writes: SQLModel, one IMMEDIATE transaction each ---------------------------------------
     def _get_engine(self):
@@ -70,9 +77,19 @@ class Index:
 
         from motionlib.index.writer import Writer
 
-        with Session(self._get_engine(), expire_on_commit=False) as session:
-            with session.begin():
-                yield Writer(session)
+        from sqlalchemy.exc import OperationalError
+
+        if self.read_only:
+            raise LibraryError(f"{self.path.parent} is on a read-only disk: it can be read, not changed")
+        try:
+            with Session(self._get_engine(), expire_on_commit=False) as session:
+                with session.begin():
+                    yield Writer(session)
+        except (OSError, OperationalError, sqlite3.OperationalError) as err:  # rolled back by now
+            problem = disk_problem(err, self.path.parent)
+            if problem is None:
+                raise
+            raise problem from err
 
     def close(self) -> None:
         if self._engine is not None:

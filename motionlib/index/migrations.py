@@ -113,15 +113,29 @@ MIGRATIONS: list[tuple[int, str, str]] = [
 LATEST = MIGRATIONS[-1][0]
 
 
-def connect(path: str) -> sqlite3.Connection:
-    """A stdlib connection in autocommit mode (we issue BEGIN ourselves), WAL, busy timeout."""
+def connect(path: str, read_only: bool = False) -> sqlite3.Connection:
+    """A stdlib connection in autocommit mode (we issue BEGIN ourselves), WAL, busy timeout.
+    ``read_only``: for a library on a disk this process cannot write. SQLite then reads the WAL
+    through its shared-memory file if a writer elsewhere left one; with none (and none can be
+    made there) the file is opened as immutable, which is what it is from here."""
+    if read_only:
+        from urllib.parse import quote
+
+        uri = f"file:{quote(str(path))}?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA user_version").fetchone()
+        except sqlite3.OperationalError:
+            conn = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=30.0, isolation_level=None,
+                                   check_same_thread=False)
+        return conn
     conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 
 
-def migrate(conn: sqlite3.Connection) -> int:
+def migrate(conn: sqlite3.Connection, read_only: bool = False) -> int:
     """Bring the schema up to date; returns the version now in place."""
     current = conn.execute("PRAGMA user_version").fetchone()[0]
     if current > LATEST:
@@ -131,6 +145,9 @@ def migrate(conn: sqlite3.Connection) -> int:
         )
     if current == LATEST:
         return current
+    if read_only:
+        raise LibraryError(f"this library's index has schema {current}, older than this motionlib's ({LATEST}), "
+                           "and its disk is read-only: open it once where it can be written, to upgrade it")
     if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("BEGIN IMMEDIATE")

@@ -174,8 +174,8 @@ def _render(row) -> RenderRecord:
 
 
 class Reader:
-    def __init__(self, path: Path):
-        self._conn = migrations.connect(str(path))
+    def __init__(self, path: Path, read_only: bool = False):
+        self._conn = migrations.connect(str(path), read_only)
 
     def close(self) -> None:
         self._conn.close()

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from motionlib.core.errors import NotFound, SourceUnavailable
+from motionlib.core.errors import LibraryError, NotFound, SourceUnavailable, disk_problem
 from motionlib.core.names import Ref, validate_name
 from motionlib.library import sidecars
 from motionlib.library.paths import INDEX_FILE, prepare_root, resolve_library_path
@@ -47,9 +47,15 @@ class LibraryBase:
         self.motions_dir = self.root / "motions"
         self.sources_dir = self.root / "sources"
         self.tmp_dir = self.root / "tmp"
-        for d in (self.motions_dir, self.sources_dir, self.tmp_dir):
-            d.mkdir(exist_ok=True)
-        self.index = Index(self.root / INDEX_FILE)
+        # a library on a read-only disk (a snapshot, a shared mount) is read; writes say why not
+        self.read_only = not os.access(self.root, os.W_OK)
+        if not self.read_only:
+            try:
+                for d in (self.motions_dir, self.sources_dir, self.tmp_dir):
+                    d.mkdir(exist_ok=True)
+            except OSError as err:
+                raise disk_problem(err, self.root) or LibraryError(f"cannot open {self.root}: {err}") from None
+        self.index = Index(self.root / INDEX_FILE, read_only=self.read_only)
 
     @classmethod
     def open(cls, path: str | os.PathLike | None = None):
@@ -135,6 +141,8 @@ class LibraryBase:
     # ------------------------------------------------------------------ the write protocol
     def new_staging(self) -> Path:
         """A private staging directory for one write (removed by the writer, or swept)."""
+        if self.read_only:
+            raise LibraryError(f"{self.root} is on a read-only disk: it can be read, not changed")
         self.clean_staging()
         path = self.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         path.mkdir(parents=True)
@@ -194,5 +202,10 @@ class LibraryBase:
         path = self.new_staging()
         try:
             yield path
+        except OSError as err:  # a full or failing disk while writing: the library is as it was
+            problem = disk_problem(err, self.root)
+            if problem is None:
+                raise
+            raise problem from err
         finally:
             shutil.rmtree(path, ignore_errors=True)

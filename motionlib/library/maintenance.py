@@ -1,17 +1,22 @@
-"""Keeping a library whole: sweeping what killed writers left, and rebuilding the index from the
-store (``reindex``), the versions' sidecars giving back their tags and current names."""
+"""Keeping a library whole: sweeping what killed writers left, rebuilding the index from the
+store (``reindex``, the versions' sidecars giving back their tags and current names), and
+checking a library end to end (``doctor``)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
+from typing import Callable
 
-from motionlib.core.errors import InputError, LibraryError
+from motionlib.core.errors import IndexDamaged, InputError, LibraryError, MotionlibError
 from motionlib.core.names import validate_name, validate_tag
 from motionlib.library import sidecars
-from motionlib.library.base import LibraryBase
-from motionlib.library.paths import INDEX_FILE, resolve_library_path
+from motionlib.library.base import STALE_STAGING_SECONDS, LibraryBase, pid_alive
+from motionlib.library.paths import INDEX_FILE, now, resolve_library_path
+
+LOW_SPACE = 200 << 20  # bytes free under which doctor warns
 
 
 class Maintenance(LibraryBase):
@@ -23,7 +28,7 @@ class Maintenance(LibraryBase):
         root = resolve_library_path(path)
         try:
             return cls(root), None
-        except LibraryError:
+        except IndexDamaged:  # not a full or read-only disk: those leave the index where it is
             index = root / INDEX_FILE
             if not index.exists():
                 raise
@@ -84,3 +89,166 @@ class Maintenance(LibraryBase):
                 found += 1
             w.set_counters(counters)
         return {"versions": found, "skipped": skipped}
+
+    # ------------------------------------------------------------------ doctor
+    def doctor(self, *, fix: bool = False, quick: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> dict:
+        """Check the library end to end and say how to repair what is wrong: the index's own
+        integrity; every version against its directory (there, a plain-file tree, its manifest
+        agreeing with its row, and - unless ``quick`` - every array read and validated); files
+        no row refers to (left by killed writers); links or special files planted anywhere in
+        it; identities' pictures against their hashes; renders left ``running``; free space.
+
+        ``fix`` repairs what is safe: it sweeps leftovers (what ``recover`` sweeps, plus
+        unreferenced identity pictures and sidecars), removes planted links (never what they
+        point to), and marks dead renders failed. Damage to versions or pictures is not
+        repaired: the report names the command that does (its data would be lost)."""
+        from motionlib.store import read_manifest, read_motion
+        from motionlib.store.files import hash_file
+
+        problems: list[dict] = []
+
+        def problem(check: str, what: str, repair: str, fixable: bool = False) -> None:
+            problems.append({"check": check, "problem": what, "repair": repair, "fixable": fixable})
+
+        with self.index.reader() as r:
+            integrity = [row[0] for row in r._conn.execute("PRAGMA quick_check").fetchall()]
+            records = r.list()
+            identities = r.identities()
+            sources = r.source_paths()
+        if integrity != ["ok"]:
+            problem("index", f"the index fails SQLite's integrity check ({'; '.join(integrity[:3])})",
+                    "`motionlib reindex` rebuilds it from the store (tags come back from the versions' sidecars)")
+        # planted links and special files: reported first, and never followed below
+        links = []
+        for top in ("motions", "sources", "identities", "tmp", "cache"):
+            for d, dirs, files in os.walk(self.root / top):
+                for name in dirs + files:
+                    p = Path(d) / name
+                    if p.is_symlink() or not (p.is_dir() or p.is_file()):
+                        links.append(p)
+        for p in links:
+            kind = f"a link to {os.readlink(p)}" if p.is_symlink() else "a special file"
+            problem("links", f"{p.relative_to(self.root)} is {kind}; a library holds plain files only",
+                    "`motionlib doctor --fix` removes it (never what it points to)", True)
+        # versions against the store
+        referenced = set()
+        renamed = sidecars.renames(self.motions_dir)
+        for n, rec in enumerate(records):
+            if progress is not None:
+                progress(n, len(records))
+            referenced.add(rec.store_path)
+            d = self.root / rec.store_path
+            kept = self.root / rec.source_path if rec.source_path else None
+            rm = (f"copy its kept source {kept} out of the library, `motionlib rm {rec.ref} --force`, then ingest "
+                  "the copy again" if kept is not None and kept.is_file()
+                  else f"`motionlib rm {rec.ref} --force` drops it (its data is gone)")
+            if any(d == p or d in p.parents for p in links):
+                continue  # said above
+            if not d.is_dir():
+                problem("versions", f"{rec.ref}: its directory {rec.store_path} is missing", rm)
+                continue
+            try:
+                m = read_manifest(d)
+                key = (m.get("name"), m.get("version"))
+                if (renamed.get(key, key[0]), key[1]) != (rec.name, rec.version):
+                    raise LibraryError(f"its manifest says {key[0]}@{key[1]}")
+                if not quick:
+                    motion = read_motion(d)
+                    if motion.frames != rec.frames:
+                        raise LibraryError(f"it holds {motion.frames} frames, its row says {rec.frames}")
+                    if (d / "raw").is_dir():
+                        read_motion(d, raw=True)
+            except MotionlibError as err:
+                text = str(err).split("; `motionlib doctor`")[0].replace(" (`motionlib doctor` checks the library)", "")
+                problem("versions", text if text.startswith(rec.ref) else f"{rec.ref} is damaged: {text}", rm)
+        if progress is not None:
+            progress(len(records), len(records))
+        # leftovers no row refers to
+        leftovers: list[Path] = []
+        for d in self.motions_dir.glob("*/v[0-9]*"):
+            if d.is_dir() and not d.is_symlink() and d.relative_to(self.root).as_posix() not in referenced:
+                leftovers.append(d)
+        for f in self.sources_dir.glob("*/*"):
+            if f.is_file() and not f.is_symlink() and f.relative_to(self.root).as_posix() not in sources:
+                leftovers.append(f)
+        pictures = {i.path for i in identities}
+        for f in (self.root / "identities").glob("**/*"):
+            if f.is_file() and not f.is_symlink() and f.relative_to(self.root).as_posix() not in pictures:
+                leftovers.append(f)
+        for f in self.motions_dir.glob("*/v[0-9]*.*.json"):
+            if not f.with_name(f.name.split(".", 1)[0]).is_dir():
+                leftovers.append(f)
+        staging = [e for e in (self.tmp_dir.iterdir() if self.tmp_dir.is_dir() else ())
+                   if not e.is_symlink() and _dead_staging(e)]
+        for p in leftovers:
+            problem("leftovers", f"{p.relative_to(self.root)} is referred to by nothing (left by a killed writer?)",
+                    "`motionlib doctor --fix` removes it", True)
+        if staging:
+            problem("leftovers", f"{len(staging)} staging director{'y' if len(staging) == 1 else 'ies'} in tmp/ "
+                    "whose writer is gone", "`motionlib doctor --fix` removes them", True)
+        # identities' pictures
+        for ident in identities:
+            p = self.root / ident.path
+            if p.is_symlink():
+                continue  # said above
+            if not p.is_file():
+                problem("identities", f"identity {ident.name!r}: its picture {ident.path} is missing",
+                        f"`motionlib identity rm {ident.name}`, then add the picture again")
+            elif hash_file(p).sha256 != ident.sha256:
+                problem("identities", f"identity {ident.name!r}: its picture {ident.path} changed (SHA-256 differs)",
+                        f"`motionlib identity rm {ident.name}`, then add the picture again")
+        # renders whose process died
+        with self.index.reader() as r:
+            running = [rec for rec in r.renders() if rec.status == "running"]
+        dead = [rec.id for rec in running if not (rec.pid and pid_alive(rec.pid))]
+        if dead:
+            problem("renders", f"{len(dead)} render record(s) still say running but their process is gone",
+                    "`motionlib doctor --fix` (or `motionlib renders`) marks them failed", True)
+        free = shutil.disk_usage(self.root).free
+        warnings = [f"only {free >> 20} MiB free on the library's disk: writes may fail"] if free < LOW_SPACE else []
+
+        fixed: list[str] = []
+        if fix and not self.read_only and any(p["fixable"] for p in problems):
+            for p in links:
+                p.unlink(missing_ok=True)
+                fixed.append(f"removed {p.relative_to(self.root)}")
+            swept = self.recover()
+            with self.index.write() as w:  # under the lock: nothing new can be half-written now
+                with self.index.reader() as r:
+                    pictures = {i.path for i in r.identities()}
+                for f in (self.root / "identities").glob("**/*"):
+                    if f.is_file() and not f.is_symlink() and f.relative_to(self.root).as_posix() not in pictures:
+                        f.unlink(missing_ok=True)
+                        fixed.append(f"removed {f.relative_to(self.root)}")
+                for f in self.motions_dir.glob("*/v[0-9]*.*.json"):
+                    if not f.with_name(f.name.split(".", 1)[0]).is_dir():
+                        f.unlink(missing_ok=True)
+                        fixed.append(f"removed {f.relative_to(self.root)}")
+                if dead:
+                    w.fail_renders(dead, "process died", now())
+                    fixed.append(f"marked {len(dead)} dead render(s) failed")
+            fixed += [f"removed {n} {what}" for what, n in (("staging directories", swept["staging"]),
+                                                          ("unreferenced versions", swept["versions"]),
+                                                          ("unreferenced sources", swept["sources"])) if n]
+            after = self.doctor(quick=True)  # what is left
+            remaining = [p for p in problems if not p["fixable"]] + [p for p in after["problems"] if p["fixable"]]
+        else:
+            remaining = problems
+        return {"library": str(self.root), "read_only": self.read_only,
+                "checked": {"versions": len(records), "identities": len(identities), "quick": quick},
+                "problems": remaining, "fixed": fixed, "warnings": warnings}
+
+
+def _dead_staging(entry: Path) -> bool:
+    """A staging directory whose writer is gone (or that is a day old), as ``clean_staging`` sees it."""
+    pid_text = entry.name.split("-", 1)[0]
+    if not pid_text.isdigit():
+        return True
+    if int(pid_text) == os.getpid():
+        return False
+    try:
+        old = time.time() - entry.stat().st_mtime > STALE_STAGING_SECONDS
+    except OSError:
+        return False
+    return old or not pid_alive(int(pid_text))

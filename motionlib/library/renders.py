@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Iterator
 
-from motionlib.core.errors import InputError, MotionlibError, RenderFailed, SourceUnavailable
+from motionlib.core.errors import InputError, LibraryError, MotionlibError, RenderFailed, SourceUnavailable
 from motionlib.core.faults import fault
 from motionlib.core.jsonable import jsonable
 from motionlib.core.names import file_stem
@@ -175,6 +175,9 @@ class Renders(LibraryBase):
     def _prepare(self, job: "RenderJob", overwrite: bool, taken: set[Path], default_dir: Path) -> Prepared:
         from motionlib.media.encode import check_output
         from motionlib.render import pipeline
+
+        if self.read_only:  # every render is recorded in the index
+            raise LibraryError(f"{self.root} is on a read-only disk: renders are recorded in it, so none can run")
 
         record = self.get(job.motion)
         identity = self.get_identity(job.identity)

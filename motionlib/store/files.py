@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from motionlib.core.errors import InputError
+from motionlib.core.errors import InputError, LibraryError, disk_problem
 
 PART_SUFFIX = ".part"
 
@@ -119,6 +119,8 @@ def hash_file(path: Path, copy_into: Path | None = None) -> Digest:
             out.flush()
             os.fsync(out.fileno())
     except OSError as err:
+        if dest is not None and err.filename != str(path):  # the copy failed, not the reading
+            raise disk_problem(err, dest.parent) or LibraryError(f"cannot write {dest}: {err.strerror}") from None
         raise InputError(f"cannot read {path}: {err.strerror}") from None
     finally:
         if out is not None:
@@ -146,8 +148,12 @@ def place(staged: Path, dest: Path) -> None:
 
 
 def remove_tree(path: Path) -> None:
-    """Remove a directory tree, read-only files included; what cannot be removed is left."""
+    """Remove a directory tree, read-only files included; what cannot be removed is left. A
+    symbolic link (planted where a directory should be) is removed itself: nothing it points to
+    is touched, not even its permissions."""
     def _onerror(func, p, _exc):
+        if os.path.islink(p):
+            return
         try:
             os.chmod(os.path.dirname(p), 0o755)
             os.chmod(p, 0o644)
@@ -155,5 +161,7 @@ def remove_tree(path: Path) -> None:
         except OSError:
             pass
 
-    if path.exists():
+    if os.path.islink(path):
+        os.unlink(path)
+    elif path.exists():
         shutil.rmtree(path, onerror=_onerror)

@@ -8,13 +8,14 @@ from typing import Any
 
 import numpy as np
 
-from motionlib.core.errors import LibraryError
+from motionlib.core.errors import LibraryError, disk_problem
 from motionlib.core.motion import Motion
 from motionlib.core.skeleton import get_skeleton
 from motionlib.store.files import fsync_dir, fsync_file, write_text
 
 MANIFEST_KEY = "motionlib"
 CHUNK_FRAMES = 1024
+MAX_MANIFEST_BYTES = 16 << 20  # a manifest is a few KiB; a long take's cleaning report, some MiB
 _ARRAYS = ("keypoints", "confidence", "timestamps", "world", "presence")
 
 
@@ -83,10 +84,28 @@ def read_manifest(path: Path) -> dict[str, Any]:
     """The manifest of a stored version, read as JSON (no zarr import)."""
     meta_path = Path(path) / "zarr.json"
     try:
+        if meta_path.is_symlink() or not meta_path.is_file() or meta_path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise ValueError(f"{meta_path.name} is not a regular file of at most {MAX_MANIFEST_BYTES >> 20} MiB")
         meta = json.loads(meta_path.read_text())
         return meta["attributes"][MANIFEST_KEY]
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
         raise LibraryError(f"{path} is not a readable motion version ({err})") from None
+
+
+def stored_files(path: Path) -> list[Path]:
+    """Every file of a stored version; LibraryError when one is a link or not a plain file (a
+    version is only ever written as plain files, so such a thing was planted or damaged, and
+    reading it could follow it anywhere - /dev/zero, say)."""
+    out = []
+    for d, dirs, files in os.walk(path):
+        for name in dirs + files:
+            p = Path(d) / name
+            if p.is_symlink() or not (p.is_dir() or p.is_file()):
+                raise LibraryError(f"{p} is a link or a special file, which no version holds "
+                                   "(`motionlib doctor` checks the library)")
+            if name in files:
+                out.append(p)
+    return out
 
 
 def read_motion(path: Path, *, raw: bool = False) -> Motion:
@@ -96,23 +115,33 @@ def read_motion(path: Path, *, raw: bool = False) -> Motion:
     from zarr.storage import LocalStore
 
     manifest = read_manifest(path)
-    group = zarr.open_group(store=LocalStore(str(path), read_only=True), mode="r")
-    if raw:
-        if RAW_GROUP not in set(group.group_keys()):
-            raise LibraryError(f"{manifest.get('name')}@{manifest.get('version')} keeps no raw track "
-                               "(only ingested versions do)")
-        group = group[RAW_GROUP]
-    names = set(group.array_keys())
-    data = {n: (group[n][...] if n in names else None) for n in _ARRAYS}
-    return Motion(
-        skeleton=get_skeleton(manifest["skeleton"]),
-        keypoints=data["keypoints"],
-        confidence=data["confidence"],
-        timestamps=data["timestamps"],
-        width=int(manifest["width"]),
-        height=int(manifest["height"]),
-        duration=float(manifest["duration"]),
-        world=data["world"],
-        presence=data["presence"],
-        attrs={"manifest": manifest},
-    ).validate()
+    ref = f"{manifest.get('name')}@{manifest.get('version')}"
+    stored_files(path)
+    try:
+        group = zarr.open_group(store=LocalStore(str(path), read_only=True), mode="r")
+        if raw:
+            if RAW_GROUP not in set(group.group_keys()):
+                raise LibraryError(f"{ref} keeps no raw track (only ingested versions do)")
+            group = group[RAW_GROUP]
+        names = set(group.array_keys())
+        data = {n: (group[n][...] if n in names else None) for n in _ARRAYS}
+        return Motion(
+            skeleton=get_skeleton(manifest["skeleton"]),
+            keypoints=data["keypoints"],
+            confidence=data["confidence"],
+            timestamps=data["timestamps"],
+            width=int(manifest["width"]),
+            height=int(manifest["height"]),
+            duration=float(manifest["duration"]),
+            world=data["world"],
+            presence=data["presence"],
+            attrs={"manifest": manifest},
+        ).validate()
+    except LibraryError:
+        raise
+    except Exception as err:  # a damaged chunk or array metadata: zstd, JSON, shape or value errors
+        problem = disk_problem(err, path) if isinstance(err, OSError) else None
+        raise problem or LibraryError(
+            f"{ref} is damaged: its stored arrays cannot be read ({type(err).__name__}: "
+            f"{str(err).splitlines()[0][:120] if str(err) else 'no detail'}); `motionlib doctor` checks the library"
+        ) from None
