@@ -173,7 +173,7 @@ def mounted(tmp_path):
     import subprocess
 
     for p in reversed(points):
-        subprocess.run(["umount", str(p)], capture_output=True)
+        subprocess.run(["umount", "-l", str(p)], capture_output=True)  # lazy: this process may hold a file open
 
 
 def _no_traceback(proc, words=None):

@@ -20,6 +20,7 @@ Each term becomes SQL for the index (``Query.where``) and a Python predicate ove
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -51,6 +52,12 @@ FIELDS: dict[str, tuple[str, str]] = {
 }
 IS_VALUES = ("latest", "derived", "original")
 SORT_FIELDS = tuple(f for f, (_c, k) in FIELDS.items() if k != "tag")
+# bounds that keep a query's SQL within SQLite's limits (expression depth 1000, LIKE/GLOB
+# pattern length 50,000) with room to spare
+MAX_QUERY_CHARS = 4096
+MAX_TERMS = 64
+MAX_ALTERNATIVES = 64
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _TERM = re.compile(r"^(?P<field>[A-Za-z_]+)(?P<op>>=|<=|!=|:|>|<|=)(?P<value>.*)$", re.S)
 
 
@@ -92,12 +99,12 @@ def parse_term(text: str) -> Term:
     if value == "":
         raise InputError(f"{raw!r}: missing a value after {op!r}")
     kind = FIELDS[field][1]
+    if value.count(",") >= MAX_ALTERNATIVES:
+        raise InputError(f"{raw[:40]!r}...: at most {MAX_ALTERNATIVES} alternatives a term")
     if kind == "num":
         for v in value.split(",") if op == ":" else [value]:
-            try:
-                float(v)
-            except ValueError:
-                raise InputError(f"{raw!r}: {field} needs a number, not {v!r}") from None
+            if not _NUMBER.fullmatch(v) or not math.isfinite(float(v)):
+                raise InputError(f"{raw!r}: {field} needs a number (like 0.7, 30 or 1e3), not {v!r}")
     elif op in (">", ">=", "<", "<=") and kind != "date":
         raise InputError(f"{raw!r}: {field} is text; use {field}:VALUE (globs like {field}:wave* work)")
     if kind == "date" and op == ":" and not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", value):
@@ -119,13 +126,20 @@ class Query:
             return cls([])
         if isinstance(parts, str):
             parts = [parts]
+        if sum(len(p) for p in parts) > MAX_QUERY_CHARS:
+            raise InputError(f"the query is {sum(len(p) for p in parts):,} characters long; at most {MAX_QUERY_CHARS:,}")
+        if any(c in p for p in parts for c in "\x00"):
+            raise InputError("the query holds a NUL character")
         words: list[str] = []
         for p in parts:
             try:
                 words += shlex.split(p) if any(c.isspace() for c in p) else [p]
             except ValueError as err:
                 raise InputError(f"malformed query {p!r}: {err}") from None
-        return cls([parse_term(w) for w in words if w.strip()])
+        terms = [parse_term(w) for w in words if w.strip()]
+        if len(terms) > MAX_TERMS:
+            raise InputError(f"the query has {len(terms)} terms; at most {MAX_TERMS}")
+        return cls(terms)
 
     def __bool__(self) -> bool:
         return bool(self.terms)

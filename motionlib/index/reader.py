@@ -219,7 +219,7 @@ class Reader:
                 "EXISTS (SELECT 1 FROM motion_tag mt JOIN tag t ON t.id = mt.tag_id "
                 "WHERE mt.motion_id = m.id AND t.name = ?)"
             )
-            params.append(tag)
+            params.append(tag.lower())  # tags are stored lower-cased: case-insensitive
         if min_score is not None:
             clauses.append("m.overall >= ?")
             params.append(min_score)

@@ -7,9 +7,12 @@ import json
 from pathlib import Path
 
 from motionlib.core.errors import InputError
+from motionlib.core.names import file_stem, validate_name
 from motionlib.render.pipeline import RenderJob
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "campaign.schema.json"
+MAX_BYTES = 1 << 20
+MAX_JOBS = 10_000
 FIELDS = ("backend", "retarget", "anchor_frame", "size", "seed", "prompt", "negative_prompt", "threshold", "params")
 
 
@@ -33,12 +36,17 @@ def load(path: Path) -> tuple[str, Path, list[RenderJob]]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"campaign file {path} does not exist")
+    if path.stat().st_size > MAX_BYTES:
+        raise InputError(f"{path.name} is {path.stat().st_size:,} bytes; a campaign file may have at most "
+                         f"{MAX_BYTES:,} (split it)")
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise InputError(f"{path.name} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as err:
         raise InputError(f"{path.name} is not valid TOML: {err}") from None
+    except RecursionError:
+        raise InputError(f"{path.name} nests arrays or tables too deeply") from None
     from jsonschema.exceptions import best_match
 
     errors = list(Draft202012Validator(_schema()).iter_errors(doc))
@@ -50,8 +58,14 @@ def load(path: Path) -> tuple[str, Path, list[RenderJob]]:
         message = {"not": "give 'identity' or 'identities', not both",
                    "oneOf": "give 'motion' or 'motions', not both"}.get(e.validator, e.message)
         raise InputError(f"{path.name}: {where}: {message}" + (f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""))
-    name = doc.get("name") or path.stem
-    out_dir = path.parent / doc.get("output_dir", f"renders/{name}")
+    try:
+        name = validate_name(doc.get("name") or path.stem)
+    except InputError as err:
+        raise InputError(f"{path.name}: name: {err}") from None
+    out_dir = path.parent / doc.get("output_dir", f"renders/{file_stem(name)}")
+    count = sum(len(raw.get("motions") or [1]) * len(raw.get("identities") or [1]) for raw in doc["jobs"])
+    if count > MAX_JOBS:
+        raise InputError(f"{path.name} makes {count:,} renders; a campaign may make at most {MAX_JOBS:,} (split it)")
     defaults = doc.get("defaults", {})
     jobs: list[RenderJob] = []
     for i, raw in enumerate(doc["jobs"]):
