@@ -1,5 +1,7 @@
-"""The import door under hostile files (scripts/redteam.py): every case is refused with one clear
-error and the library unchanged, or stored as a version that loads and exports; none crashes."""
+"""Every door under hostile input (scripts/redteam.py): imports, identities, names and tags, queries,
+campaign files, the flags of imports, edits and renders, and faults of the library's disk. Every
+case is refused with one clear error and the library unchanged, or accepted and usable; none
+crashes or hangs."""
 
 from __future__ import annotations
 
@@ -15,10 +17,15 @@ def _redteam():
     return mod
 
 
-def test_hostile_imports_are_refused_cleanly_and_change_nothing():
+def test_hostile_input_at_every_door_is_refused_cleanly_and_changes_nothing():
     results = _redteam().run(verbose=False)
+    assert {"import npz", "import openpose-json", "identity add", "names (rename)", "query", "campaign",
+            "flags (import)", "flags (edit)", "flags (render)", "faults"} <= set(results)
     for door, outcome in results.items():
         assert outcome["traceback"] == [], (door, outcome["traceback"])
+        assert outcome["hang"] == [], (door, outcome["hang"])
         assert outcome["changed"] == [], (door, outcome["changed"])
-        assert outcome["usable"] == ["good"], (door, outcome["usable"])
-        assert len(outcome["refused"]) >= 9, door
+        assert outcome["refused"], door
+    for door in ("import npz", "import openpose-json"):
+        assert results[door]["usable"] == ["good"], (door, results[door]["usable"])
+        assert len(results[door]["refused"]) >= 9, door

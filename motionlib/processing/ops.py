@@ -82,6 +82,9 @@ def _slice(m: Motion, a: int, b: int, t0: float, duration: float) -> Motion:
 
 
 # -------------------------------------------------------------------------------------- smooth
+MAX_WINDOW = 301  # Hampel window, frames: 10 s at 30 fps
+
+
 def smooth(m: Motion, *, method: str = "butterworth", cutoff: float = 6.0, max_gap: float = 0.2,
            min_confidence: float = 0.5, window: int = 7, sigmas: float = 3.0, beta: float = 0.01) -> Edit:
     fs = m.fps
@@ -94,8 +97,9 @@ def smooth(m: Motion, *, method: str = "butterworth", cutoff: float = 6.0, max_g
                          params=["cutoff"])
     if m.frames < 4:
         raise InputError("smoothing needs at least 4 frames")
-    if window < 3:
-        raise InputError("{window} must be at least 3 frames", params=["window"])
+    if not 3 <= window <= MAX_WINDOW:
+        raise InputError(f"{{window}} must be 3 to {MAX_WINDOW} frames (an outlier is judged by its neighbours)",
+                         params=["window"])
     if max_gap < 0:
         raise InputError("{max_gap} must be >= 0 seconds", params=["max_gap"])
     torso = _torso(m)
