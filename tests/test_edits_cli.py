@@ -34,6 +34,18 @@ def test_each_edit_command_passes_its_options_to_its_edit(lib, command):
         assert out["params"] == as_printed(edit(library.load("demo@1")).params)
 
 
+def test_edits_carry_their_parents_tags_unless_own_tags(lib):
+    # demo@1 is tagged "sample" by the fixture; tags are case-insensitive
+    assert invoke("tag", "demo", "JJ", library=lib).returncode == 0
+    carried = invoke_json("mirror", "demo", "-t", "Flip", library=lib)
+    assert sorted(carried["record"]["tags"]) == ["flip", "jj", "sample"]
+    own = invoke_json("mirror", "demo@1", "-t", "solo", "--own-tags", library=lib)
+    assert own["record"]["tags"] == ["solo"]
+    latest = invoke_json("list", "--json", "tag:jj", "is:latest", library=lib)
+    assert [r["ref"] for r in latest] == [], "demo@3 (own tags) is the latest; it has no jj"
+    assert [r["ref"] for r in invoke_json("list", "--json", "tag:JJ", library=lib)] == ["demo@1", "demo@2"]
+
+
 @pytest.mark.parametrize("args, words", [
     (("smooth", "nope"), "no motion named 'nope'"),
     (("smooth", "demo@7"), "demo@7 does not exist"),

@@ -11,10 +11,11 @@ from motionlib.cli.app import Ref_, app, console, handles_errors, print_json, wa
 Name_ = Annotated[Optional[str], typer.Option("--name", "-n", help="Store the result under this name (default: the same name, next version).")]
 Tags_ = Annotated[List[str], typer.Option("--tag", "-t", help="Tag to attach to the new version (repeatable).")]
 Json_ = Annotated[bool, typer.Option("--json", help="Print the new version, its parent and the measurements as JSON.")]
+Own_ = Annotated[bool, typer.Option("--own-tags", help="Give the new version only the --tag tags (by default it also carries its parent's).")]
 
 
-def _run(ctx: typer.Context, ref: str, edit, name, tags, as_json: bool) -> None:
-    result = ctx.obj.library.derive(ref, edit, name=name, tags=tags)
+def _run(ctx: typer.Context, ref: str, edit, name, tags, as_json: bool, own_tags: bool = False) -> None:
+    result = ctx.obj.library.derive(ref, edit, name=name, tags=tags, inherit_tags=not own_tags)
     if as_json:
         print_json(result.to_json())
         return
@@ -59,7 +60,7 @@ def trim(
     ctx: typer.Context, ref: Ref_,
     start: Annotated[Optional[float], typer.Option(help="Start, seconds (default 0).")] = None,
     end: Annotated[Optional[float], typer.Option(help="End, seconds (default: the end).")] = None,
-    name: Name_ = None, tag: Tags_ = [], as_json: Json_ = False,
+    name: Name_ = None, tag: Tags_ = [], own_tags: Own_ = False, as_json: Json_ = False,
 ):
     """Keep the frames between --start and --end seconds."""
     from motionlib.core.errors import InputError
@@ -67,7 +68,7 @@ def trim(
 
     if start is None and end is None:
         raise InputError("give --start and/or --end (seconds)")
-    _run(ctx, ref, lambda m: ops.trim(m, start, end), name, tag, as_json)
+    _run(ctx, ref, lambda m: ops.trim(m, start, end), name, tag, as_json, own_tags)
 
 
 @app.command(rich_help_panel="Edit (each makes a new version)")
@@ -81,13 +82,13 @@ def smooth(
     window: Annotated[int, typer.Option(help="Hampel outlier window, frames.")] = 7,
     sigmas: Annotated[float, typer.Option(help="Hampel threshold in robust standard deviations.")] = 3.0,
     beta: Annotated[float, typer.Option(help="One-Euro speed coefficient.")] = 0.01,
-    name: Name_ = None, tag: Tags_ = [], as_json: Json_ = False,
+    name: Name_ = None, tag: Tags_ = [], own_tags: Own_ = False, as_json: Json_ = False,
 ):
     """Remove keypoint noise: outliers (Hampel), short gaps, then a low-pass filter."""
     from motionlib.processing import ops
 
     _run(ctx, ref, lambda m: ops.smooth(m, method=method, cutoff=cutoff, max_gap=max_gap, min_confidence=min_confidence,
-                                        window=window, sigmas=sigmas, beta=beta), name, tag, as_json)
+                                        window=window, sigmas=sigmas, beta=beta), name, tag, as_json, own_tags)
 
 
 @app.command(rich_help_panel="Edit (each makes a new version)")
@@ -97,22 +98,23 @@ def loop(
     min_length: Annotated[float, typer.Option("--min-length", help="Shortest loop, seconds.")] = 1.0,
     blend: Annotated[int, typer.Option(help="Frames over which the seam is blended.")] = 4,
     max_length: Annotated[Optional[float], typer.Option("--max-length", help="Longest loop, seconds (default: 4 x --min-length, at least 10).")] = None,
-    name: Name_ = None, tag: Tags_ = [], as_json: Json_ = False,
+    name: Name_ = None, tag: Tags_ = [], own_tags: Own_ = False, as_json: Json_ = False,
 ):
     """Cut at the best loop point and blend the seam, so the motion repeats without a jump."""
     from motionlib.processing import ops
 
     _run(ctx, ref, lambda m: ops.loop(m, min_length=min_length, blend=blend, max_length=max_length), name, tag,
-         as_json)
+         as_json, own_tags)
 
 
 @app.command(rich_help_panel="Edit (each makes a new version)")
 @handles_errors
-def mirror(ctx: typer.Context, ref: Ref_, name: Name_ = None, tag: Tags_ = [], as_json: Json_ = False):
+def mirror(ctx: typer.Context, ref: Ref_, name: Name_ = None, tag: Tags_ = [], own_tags: Own_ = False,
+           as_json: Json_ = False):
     """Swap left and right and flip horizontally."""
     from motionlib.processing import ops
 
-    _run(ctx, ref, ops.mirror, name, tag, as_json)
+    _run(ctx, ref, ops.mirror, name, tag, as_json, own_tags)
 
 
 @app.command("in-place", rich_help_panel="Edit (each makes a new version)")
@@ -121,12 +123,12 @@ def in_place(
     ctx: typer.Context, ref: Ref_,
     axes: Annotated[str, typer.Option(help="Remove travel along x, y or xy.")] = "x",
     cutoff: Annotated[float, typer.Option(help="Travel = hip path low-passed at this many Hz (0 pins the hips).")] = 1.0,
-    name: Name_ = None, tag: Tags_ = [], as_json: Json_ = False,
+    name: Name_ = None, tag: Tags_ = [], own_tags: Own_ = False, as_json: Json_ = False,
 ):
     """Remove the root's travel so that the performer stays centred."""
     from motionlib.processing import ops
 
-    _run(ctx, ref, lambda m: ops.in_place(m, axes=axes, cutoff=cutoff), name, tag, as_json)
+    _run(ctx, ref, lambda m: ops.in_place(m, axes=axes, cutoff=cutoff), name, tag, as_json, own_tags)
 
 
 @app.command(rich_help_panel="Edit (each makes a new version)")
@@ -135,12 +137,12 @@ def retime(
     ctx: typer.Context, ref: Ref_,
     fps: Annotated[Optional[float], typer.Option(help="Output frame rate (default: the current mean rate).")] = None,
     speed: Annotated[float, typer.Option(help="Playback speed factor (2 = twice as fast).")] = 1.0,
-    name: Name_ = None, tag: Tags_ = [], as_json: Json_ = False,
+    name: Name_ = None, tag: Tags_ = [], own_tags: Own_ = False, as_json: Json_ = False,
 ):
     """Resample by timestamps to a new frame rate and/or speed."""
     from motionlib.processing import ops
 
-    _run(ctx, ref, lambda m: ops.retime(m, fps=fps, speed=speed), name, tag, as_json)
+    _run(ctx, ref, lambda m: ops.retime(m, fps=fps, speed=speed), name, tag, as_json, own_tags)
 
 
 @app.command("fill-gaps", rich_help_panel="Edit (each makes a new version)")
@@ -148,9 +150,9 @@ def retime(
 def fill_gaps(
     ctx: typer.Context, ref: Ref_,
     max_gap: Annotated[float, typer.Option("--max", help="Longest dropout to interpolate, seconds.")] = 0.5,
-    name: Name_ = None, tag: Tags_ = [], as_json: Json_ = False,
+    name: Name_ = None, tag: Tags_ = [], own_tags: Own_ = False, as_json: Json_ = False,
 ):
     """Interpolate dropouts up to --max seconds; longer ones stay marked as missing."""
     from motionlib.processing import ops
 
-    _run(ctx, ref, lambda m: ops.fill_gaps(m, max_gap), name, tag, as_json)
+    _run(ctx, ref, lambda m: ops.fill_gaps(m, max_gap), name, tag, as_json, own_tags)
