@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,7 +16,9 @@ from tests.conftest import copy_library, invoke
 
 pytest.importorskip("textual")
 
-from motionlib.tui.app import AskScreen, BrowseApp, ConfirmScreen, HelpScreen, SkeletonView  # noqa: E402
+from motionlib.tui.app import (  # noqa: E402
+    COLUMNS, SORTABLE, AskScreen, BrowseApp, ConfirmScreen, HelpScreen, SkeletonView, ref_text,
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +63,25 @@ async def settle(app, pilot, timeout: float = 10.0):
         await pilot.pause(0.05)
         busy = app.selection_pending or any(not w.is_finished for w in app.workers)
         quiet = 0 if busy else quiet + 1
+
+
+def screen_lines(app) -> list[str]:
+    """The screen as a terminal shows it, one string a row, read from Textual's SVG screenshot:
+    what lies past the right edge is not there. (Every character drawn is one cell wide.)"""
+    from rich.cells import cell_len
+
+    width, height = app.size
+    rows = [[" "] * width for _ in range(height)]
+    pattern = r'<text [^>]*?x="([\d.]+)" y="[\d.]+" textLength="([\d.]+)" clip-path="url\(#[\w-]+-line-(\d+)\)">([^<]*)</text>'
+    for x, length, line, text in re.findall(pattern, app.export_screenshot()):
+        text = html.unescape(text).replace("\xa0", " ")
+        if not cell_len(text):
+            continue
+        col = round(float(x) / (float(length) / cell_len(text)))
+        for i, ch in enumerate(text):
+            if col + i < width:
+                rows[int(line)][col + i] = ch
+    return ["".join(r) for r in rows]
 
 
 def refs(app):
@@ -211,6 +235,42 @@ def test_detail_pane_help_fit_and_quit(lib):
 
     app = drive(lib, script)
     assert app.return_code in (0, None)
+
+
+def test_every_column_whole_at_80x24(lib):
+    """On a wide terminal the columns have their full widths; at 80x24 every column and label
+    still fits the screen (the tags and motion columns give up cells), whichever column sorts."""
+
+    async def script(app, pilot):
+        table = app.query_one("#table")
+        assert app.widths == {label: width for label, _attr, width in COLUMNS}
+        await pilot.resize_terminal(80, 24)
+        await settle(app, pilot)
+        for column in SORTABLE:
+            app.sort_by(column)
+            await pilot.pause()
+            # nothing off the right edge to scroll to
+            assert table.virtual_size.width <= table.scrollable_content_region.width, column
+            lines = screen_lines(app)
+            header = lines[table.region.y]
+            arrow = "▼" if app.sort_reverse else "▲"
+            for label in SORTABLE:
+                shown = f"{label} {arrow}" if label == column else label
+                assert re.search(rf"(^| ){re.escape(shown)}( |$)", header), (shown, header)
+        rows = "\n".join(lines[table.region.y + 1:table.region.bottom])
+        for ref in ("demo@1", "demo@2", "demo@3"):
+            assert re.search(rf" {ref} .* 30 .* sample", rows), rows
+        assert "sample, smooth" in rows
+        assert lines[0].startswith(" filter ")
+        assert "q Quit" in lines[-1] and "s Sort" in lines[-1], lines[-1]
+
+    drive(lib, script, size=(120, 30))
+
+
+def test_a_long_name_keeps_its_version():
+    r = SimpleNamespace(name="salsa-basic-step-front-view", version=12, ref="salsa-basic-step-front-view@12")
+    assert ref_text(r, 18).plain == "salsa-basic-st…@12"
+    assert ref_text(r, 40).plain == r.ref
 
 
 def test_empty_library_says_how_to_start(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 from motionlib.present import score_style
 from motionlib.core.errors import MotionlibError
 
-# column key -> (label, record attribute for sorting, width)
+# column key -> (label, record attribute for sorting, width on a wide terminal)
 COLUMNS = (
     ("motion", "ref", 18),
     ("dur", "duration", 6),
@@ -32,6 +32,11 @@ COLUMNS = (
     ("score", "overall", 5),
     ("tags", "tags", 24),
 )
+# the columns that give up cells when the terminal is too narrow for the widths above, in this
+# order, and the least each keeps (the details pane shows every tag, and a ref keeps its @version)
+SHRINK = (("tags", 8), ("motion", 12))
+CELL_PADDING = 1  # cells of padding each side of every column
+ARROW = 2  # " ▲" after the sorted column's label
 SORTABLE = [c[0] for c in COLUMNS]
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 FIRST_CHUNK = 200  # rows put in the table at once
@@ -53,9 +58,37 @@ def bar(v: float | None, width: int = 4) -> Text:
     return Text(s.ljust(width), style=score_style(v))
 
 
-def cells(r) -> tuple:
+def column_widths(available: int, sort_column: str) -> dict[str, int]:
+    """Each column's width in a table ``available`` cells wide. The sorted column is wide enough
+    for its label and arrow (a 4-cell bar column would cut "occl ▲" to "occl"). Where the full
+    widths do not fit, the SHRINK columns give up cells, so that every other column and every
+    label stays whole instead of the last columns going off the right edge."""
+    widths = {label: width for label, _attr, width in COLUMNS}
+    widths[sort_column] = max(widths[sort_column], len(sort_column) + ARROW)
+    over = sum(widths.values()) + 2 * CELL_PADDING * len(widths) - available
+    for label, least in SHRINK:
+        least = max(least, len(label) + (ARROW if label == sort_column else 0))
+        give = max(0, min(over, widths[label] - least))
+        widths[label] -= give
+        over -= give
+    return widths
+
+
+def ref_text(r, width: int) -> Text:
+    """``name@version`` in ``width`` cells: a long name is shortened before its ``@version``, so
+    the versions of one long name stay told apart ("salsa-basic…@2", not "salsa-basic-st…")."""
+    text = Text(r.ref, no_wrap=True, overflow="ellipsis")
+    if text.cell_len <= width:
+        return text
+    suffix = f"@{r.version}"
+    name = Text(r.name, no_wrap=True)
+    name.truncate(max(1, width - len(suffix)), overflow="ellipsis")
+    return Text(name.plain + suffix, no_wrap=True, overflow="ellipsis")
+
+
+def cells(r, motion_width: int) -> tuple:
     return (
-        Text(r.ref, no_wrap=True, overflow="ellipsis"),
+        ref_text(r, motion_width),
         Text(f"{r.duration:.1f}s", justify="right"),
         Text(f"{r.fps:.0f}", justify="right"),
         bar(r.occlusion), bar(r.jitter), bar(r.framing),
@@ -295,6 +328,7 @@ class BrowseApp(App):
         self.records: list = []
         self.sort_column = "motion"
         self.sort_reverse = False
+        self.widths: dict[str, int] = {}  # column -> width in cells, for this terminal (on_mount)
         self.selected = None
         self.detail = None  # the detail pane's renderable, for whoever wants to read it
         self._pending = None  # timer that loads the selection once the cursor rests
@@ -315,7 +349,7 @@ class BrowseApp(App):
         with Horizontal(id="filterbar"):
             yield Label("filter")
             yield Input(value=self.query_text, placeholder="tag:dance score>0.7 -tag:draft (Enter)", id="filter")
-        table = DataTable(id="table", cursor_type="row", zebra_stripes=True)
+        table = DataTable(id="table", cursor_type="row", zebra_stripes=True, cell_padding=CELL_PADDING)
         yield table
         yield Static(EMPTY_HINT, id="empty")
         with Horizontal(id="bottom"):
@@ -327,10 +361,29 @@ class BrowseApp(App):
 
     def on_mount(self) -> None:
         table = self.query_one("#table", DataTable)
-        for label, _attr, width in COLUMNS:
-            table.add_column(label, key=label, width=width)
+        self.widths = self._column_widths()
+        for label, _attr, _width in COLUMNS:
+            table.add_column(label, key=label, width=self.widths[label])
         table.focus()
         self.load(self.query_text)
+
+    def _column_widths(self) -> dict[str, int]:
+        """The columns' widths for this terminal. The table spans the screen; the room of its
+        vertical scrollbar is kept free whether or not the bar shows, so the widths do not change
+        with the number of rows a filter leaves."""
+        table = self.query_one("#table", DataTable)
+        return column_widths(self.size.width - table.styles.scrollbar_size_vertical, self.sort_column)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Textual calls this before App's own handler records the new size: the widths are worked
+        # out just after. The table is refilled only when they change (on a terminal wider than
+        # the full widths, dragging its edge costs nothing).
+        if self.widths:
+            self.call_later(self._resized)
+
+    def _resized(self) -> None:
+        if self._column_widths() != self.widths:
+            self._fill(self.selected.ref if self.selected else None)
 
     # -------------------------------------------------------------------------- loading
     @work(thread=True, exclusive=True, group="load")
@@ -379,18 +432,18 @@ class BrowseApp(App):
         self.records.sort(key=sort_key(attr), reverse=self.sort_reverse)
         self._generation += 1
         table.clear()
+        self._size_columns()  # before the rows go in: the table measures itself as they do
         target = None
         if keep_ref is not None:
             target = next((i for i, r in enumerate(self.records) if r.ref == keep_ref), None)
         self._fill_from(0, self._generation, target)
-        self._label_columns()
 
     def _fill_from(self, start: int, generation: int, target: int | None) -> None:
         if generation != self._generation:
             return  # a newer fill replaced this one
         table = self.query_one("#table", DataTable)
         stop = min(len(self.records), start + (FIRST_CHUNK if start == 0 else CHUNK))
-        table.add_rows([cells(r) for r in self.records[start:stop]])
+        table.add_rows([cells(r, self.widths["motion"]) for r in self.records[start:stop]])
         if target is not None and start <= target < stop:
             table.move_cursor(row=target, animate=False)
         if stop < len(self.records):
@@ -404,12 +457,15 @@ class BrowseApp(App):
         self.first_drawn_wall = time.time()  # wall clock: benchmarks compare it across processes
         self.timings["first_drawn"] = time.perf_counter() - self._started
 
-    def _label_columns(self) -> None:
+    def _size_columns(self) -> None:
+        """Widths for this terminal and the sort, and the sorted column's arrow."""
         table = self.query_one("#table", DataTable)
+        self.widths = self._column_widths()
         for key, column in table.columns.items():
             label = key.value
             arrow = (" ▼" if self.sort_reverse else " ▲") if label == self.sort_column else ""
             column.label = Text(label + arrow)
+            column.width = self.widths[label]
         table.refresh()
 
     def _status(self, markup: str) -> None:
