@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from motionlib.index.query import complete_term
 from motionlib.library import Library
 from tests.conftest import copy_library, invoke
 
@@ -271,6 +272,75 @@ def test_a_long_name_keeps_its_version():
     r = SimpleNamespace(name="salsa-basic-step-front-view", version=12, ref="salsa-basic-step-front-view@12")
     assert ref_text(r, 18).plain == "salsa-basic-st…@12"
     assert ref_text(r, 40).plain == r.ref
+
+
+async def type_tab(pilot, field, text: str) -> None:
+    """``text`` typed at ``field``'s cursor, then Tab. The text goes in at once: pressed key by
+    key here, each key waits on a screen refresh (~0.1 s)."""
+    field.insert_text_at_cursor(text)
+    await pilot.press("tab")
+
+
+def test_tab_completes_the_filter_word(lib):
+    """Tab completes the term before the cursor (a field, a tag after tag:, an is: value, a name),
+    keeping the words before it; with nothing to complete it moves the focus on, as before."""
+
+    async def script(app, pilot):
+        flt, table = app.query_one("#filter"), app.query_one("#table")
+        await pilot.press("slash", *"ta", "tab")
+        assert flt.value == "tag:"
+        for typed, line in (("SM", "tag:smooth"), (" -tag:sa", "tag:smooth -tag:sample"),
+                            (" sc", "tag:smooth -tag:sample score"),
+                            (">0.1 is:l", "tag:smooth -tag:sample score>0.1 is:latest")):
+            await type_tab(pilot, flt, typed)
+            assert flt.value == line and app.focused is flt
+        # in the middle of the line: the word before the cursor, the rest kept
+        flt.value, flt.cursor_position = "-tag:sm demo", len("-tag:sm")
+        await pilot.press("tab")
+        assert flt.value == "-tag:smooth demo" and flt.cursor_position == len("-tag:smooth")
+        # inside a word, or after a whole one, there is nothing to complete: the focus moves on
+        await pilot.press("left", "tab")
+        assert flt.value == "-tag:smooth demo" and app.focused is table
+        await pilot.press("slash", "end", "tab")
+        assert flt.value == "-tag:smooth demo" and app.focused is table
+        await pilot.press("slash", "enter")
+        await settle(app, pilot)
+        assert refs(app) == ["demo@1", "demo@3"]
+
+    drive(lib, script)
+
+
+def test_tab_completes_tags_in_the_tag_prompt(lib):
+    async def script(app, pilot):
+        await select(app, pilot, "demo@1")  # tagged sample
+        await pilot.press("t")
+        ask = app.screen.query_one("#ask")
+        await type_tab(pilot, ask, "fresh SMO")
+        assert ask.value == "fresh smooth", "the last word, in the tag's case"
+        await type_tab(pilot, ask, " sa")
+        await type_tab(pilot, ask, " smo")
+        assert ask.value == "fresh smooth sa smo", "no tag the version or the line has already"
+        await pilot.press("escape")
+        # removing: the version's own tags
+        await pilot.press("u")
+        await type_tab(pilot, app.screen.query_one("#ask"), "sa")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert Library(lib).get("demo@1").tags == []
+
+    drive(lib, script)
+
+
+def test_complete_term():
+    values = {"tag": ["dance", "dance-floor", "smooth"], "name": ["demo", "Wave"], "operation": ["ingest", "trim"]}
+    for word, done in (("ta", "tag:"), ("tag", "tag:"), ("sc", "score"), ("i", "is:"), ("is:l", "is:latest"),
+                       ("tag:SM", "tag:smooth"), ("-tag:da", "-tag:dance"), ("tag:smooth,d", "tag:smooth,dance"),
+                       ("tag:dance,da", "tag:dance,dance-floor"), ("op:t", "op:trim"), ("wa", "Wave"),
+                       ("name:w", "name:Wave"), ("tag!=sm", "tag!=smooth"),
+                       # whole already, a glob, a number, a comparison, an unknown field: nothing
+                       ("dance", None), ("tag:dance", None), ("score", None), ("tag:sm*", None),
+                       ("fps:3", None), ("score>0", None), ("foo:b", None), ("-", None), ("zz", None)):
+        assert complete_term(word, values) == done, word
 
 
 def test_empty_library_says_how_to_start(tmp_path):

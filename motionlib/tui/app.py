@@ -4,12 +4,15 @@ so the interface never waits on the disk."""
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
 from textual import events, on, work
+from textual.actions import SkipAction
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -186,21 +189,71 @@ class SkeletonView(Widget):
         return out
 
 
-class TagSuggester(Suggester):
-    """Completes the last space-separated word from a list of tags."""
+class WordSuggester(Suggester):
+    """Completes the line's last word (``complete``), keeping the words before it as typed. The
+    Suggester's own case folding is off: it would lower-case the whole line, and each subclass
+    ignores case where its words do."""
 
-    def __init__(self, tags: list[str]):
+    def __init__(self):
         super().__init__(use_cache=False, case_sensitive=True)
-        self.tags = sorted(tags)
 
     async def get_suggestion(self, value: str) -> str | None:
-        head, _, last = value.rpartition(" ")
-        if not last:
-            return None
-        for t in self.tags:
-            if t.startswith(last) and t != last:
-                return (head + " " if head else "") + t
-        return None
+        word = re.search(r"\S*$", value).group()
+        head = value[:len(value) - len(word)]
+        done = self.complete(word, head) if word else None
+        return head + done if done and done != word else None
+
+    def complete(self, word: str, head: str) -> str | None:
+        raise NotImplementedError
+
+
+class TagSuggester(WordSuggester):
+    """Tags, one a word: completes from ``tags``, leaving out a tag the line has already and those
+    in ``exclude`` (when adding tags: the ones the version has). Tags are case-insensitive."""
+
+    def __init__(self, tags: Iterable[str], exclude: Iterable[str] = ()):
+        super().__init__()
+        self.tags = sorted(tags)
+        self.exclude = {t.lower() for t in exclude}
+
+    def complete(self, word: str, head: str) -> str | None:
+        from motionlib.index.query import first_completion
+
+        return first_completion(word, self.tags, self.exclude | {w.lower() for w in head.split()})
+
+
+class QuerySuggester(WordSuggester):
+    """The filter's terms (motionlib.index.query.complete_term): fields, ``is:`` values, and tags,
+    names and the other text fields' values from ``values``, which the app keeps current."""
+
+    def __init__(self):
+        super().__init__()
+        self.values: dict[str, list[str]] = {}
+
+    def complete(self, word: str, head: str) -> str | None:
+        from motionlib.index.query import complete_term
+
+        return complete_term(word, self.values)
+
+
+class CompletingInput(Input):
+    """An Input whose Tab completes the word before the cursor with its suggester (the right
+    arrow accepts the suggestion only with the cursor at the end). Where there is nothing to
+    complete, Tab moves the focus on, as it does everywhere else."""
+
+    BINDINGS = [Binding("tab", "complete", "Complete")]
+
+    async def action_complete(self) -> None:
+        # asks the suggester itself rather than taking the suggestion shown: that one comes from
+        # a worker, and a Tab typed right after a key would find the previous line's
+        before, after = self.value[:self.cursor_position], self.value[self.cursor_position:]
+        if self.suggester is None or after[:1].strip():  # no completer, or inside a word
+            raise SkipAction()
+        done = await self.suggester.get_suggestion(before)
+        if not done or done == before:
+            raise SkipAction()
+        self.value = done + after
+        self.cursor_position = len(done)
 
 
 class AskScreen(ModalScreen[str | None]):
@@ -219,7 +272,7 @@ class AskScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.prompt)
-            yield Input(value=self.value, suggester=self.suggester, id="ask")
+            yield CompletingInput(value=self.value, suggester=self.suggester, id="ask")
 
     @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:
@@ -271,7 +324,7 @@ class HelpScreen(ModalScreen[None]):
 
 
 HELP = (
-    ("/", "edit the filter (Enter applies it, Escape returns to the table)"),
+    ("/", "edit the filter (Tab completes fields, tags and names; Enter applies it, Escape returns to the table)"),
     ("up/down, pgup/pgdn", "move through versions"),
     ("s / S", "sort by the next column / reverse the order"),
     ("space", "play or pause the skeleton"),
@@ -338,6 +391,7 @@ class BrowseApp(App):
         self.loaded_at: float | None = None  # perf_counter when the table was first filled
         self.timings: dict[str, float] = {}
         self._started = time.perf_counter()
+        self.completer = QuerySuggester()  # the filter's Tab; its values follow every load
 
     @property
     def selection_pending(self) -> bool:
@@ -348,7 +402,8 @@ class BrowseApp(App):
     def compose(self) -> ComposeResult:
         with Horizontal(id="filterbar"):
             yield Label("filter")
-            yield Input(value=self.query_text, placeholder="tag:dance score>0.7 -tag:draft (Enter)", id="filter")
+            yield CompletingInput(value=self.query_text, suggester=self.completer, id="filter",
+                                  placeholder="tag:dance score>0.7 -tag:draft (Enter; Tab completes)")
         table = DataTable(id="table", cursor_type="row", zebra_stripes=True, cell_padding=CELL_PADDING)
         yield table
         yield Static(EMPTY_HINT, id="empty")
@@ -397,14 +452,25 @@ class BrowseApp(App):
         except MotionlibError as err:
             self.call_from_thread(self._query_error, str(err))
             return
-        self.call_from_thread(self._show_records, records, query, keep, time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        values = completion_values(records, [name for name, n in self.library.tags() if n])
+        self.call_from_thread(self._show_records, records, query, keep, seconds, values)
 
     def _query_error(self, message: str) -> None:
         self.query_one("#filter", Input).add_class("-invalid")
         self._status(f"[red]{message}[/red]")
 
-    def _show_records(self, records: list, query: str, keep: str | None, seconds: float) -> None:
+    def _show_records(self, records: list, query: str, keep: str | None, seconds: float,
+                      values: dict[str, list[str]]) -> None:
         self.query_one("#filter", Input).remove_class("-invalid")
+        if query.strip():
+            # a filtered list holds some of the names only: they join those known (a name renamed
+            # away meanwhile lingers until the next unfiltered load); the tags are all there
+            known = self.completer.values
+            for column, seen in values.items():
+                if column != "tag":
+                    values[column] = sorted(set(seen) | set(known.get(column, ())))
+        self.completer.values = values
         self.query_text = query
         self.records = records
         t0 = time.perf_counter()
@@ -585,7 +651,7 @@ class BrowseApp(App):
                 self.write(lambda lib: lib.tag(record.ref, value.split()), f"tagged {record.ref}")
 
         self.push_screen(AskScreen(f"Add tags to {record.ref} (space-separated; Tab completes)", "",
-                                   TagSuggester(known)), done)
+                                   TagSuggester(known, exclude=record.tags)), done)
 
     def action_untag(self) -> None:
         if self.selected is None:
@@ -635,6 +701,16 @@ class BrowseApp(App):
             return
         self.call_from_thread(self.notify, message)
         self.call_from_thread(self.load, self.query_text, keep)
+
+
+def completion_values(records: list, tags: list[str]) -> dict[str, list[str]]:
+    """What the filter's Tab completes a text field's value from, keyed by index column (see
+    motionlib.index.query.complete_term): the library's tags in use, and the names, operations,
+    skeletons and estimators of ``records``."""
+    values = {"tag": sorted(tags)}
+    for column in ("name", "operation", "skeleton", "estimator"):
+        values[column] = sorted({getattr(r, column) for r in records if getattr(r, column)})
+    return values
 
 
 def detail_text(record, manifest: dict) -> Table:
