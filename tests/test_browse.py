@@ -264,6 +264,13 @@ def test_every_column_whole_at_80x24(lib):
         assert "sample, smooth" in rows
         assert lines[0].startswith(" filter ")
         assert "q Quit" in lines[-1] and "s Sort" in lines[-1], lines[-1]
+        # the questions wrap rather than cut their text at the box's border
+        for key, words in (("t", "(space-separated; Tab completes)"), ("d", "are removed for good.")):
+            await pilot.press(key)
+            await pilot.pause()
+            box = [line.split("█")[1].strip() for line in screen_lines(app) if line.count("█") >= 2]
+            assert words in " ".join(box), (key, box)
+            await pilot.press("escape")
 
     drive(lib, script, size=(120, 30))
 

@@ -262,6 +262,7 @@ class AskScreen(ModalScreen[str | None]):
     DEFAULT_CSS = """
     AskScreen { align: center middle; }
     AskScreen > Vertical { width: 60; height: auto; border: thick $accent; background: $surface; padding: 0 1; }
+    AskScreen Label { width: 100%; }  /* a long prompt wraps instead of running past the border */
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
@@ -286,6 +287,7 @@ class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical { width: 60; height: auto; border: thick $error; background: $surface; padding: 0 1; }
+    ConfirmScreen Label { width: 100%; }
     """
     BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
 
