@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from motionlib.index.query import complete_term
 from motionlib.library import Library
 from tests.conftest import copy_library, invoke
 
 pytest.importorskip("textual")
 
-from motionlib.tui.app import AskScreen, BrowseApp, ConfirmScreen, HelpScreen, SkeletonView  # noqa: E402
+from motionlib.tui.app import (  # noqa: E402
+    COLUMNS, SORTABLE, AskScreen, BrowseApp, ConfirmScreen, HelpScreen, SkeletonView, ref_text,
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +64,25 @@ async def settle(app, pilot, timeout: float = 10.0):
         await pilot.pause(0.05)
         busy = app.selection_pending or any(not w.is_finished for w in app.workers)
         quiet = 0 if busy else quiet + 1
+
+
+def screen_lines(app) -> list[str]:
+    """The screen as a terminal shows it, one string a row, read from Textual's SVG screenshot:
+    what lies past the right edge is not there. (Every character drawn is one cell wide.)"""
+    from rich.cells import cell_len
+
+    width, height = app.size
+    rows = [[" "] * width for _ in range(height)]
+    pattern = r'<text [^>]*?x="([\d.]+)" y="[\d.]+" textLength="([\d.]+)" clip-path="url\(#[\w-]+-line-(\d+)\)">([^<]*)</text>'
+    for x, length, line, text in re.findall(pattern, app.export_screenshot()):
+        text = html.unescape(text).replace("\xa0", " ")
+        if not cell_len(text):
+            continue
+        col = round(float(x) / (float(length) / cell_len(text)))
+        for i, ch in enumerate(text):
+            if col + i < width:
+                rows[int(line)][col + i] = ch
+    return ["".join(r) for r in rows]
 
 
 def refs(app):
@@ -211,6 +236,118 @@ def test_detail_pane_help_fit_and_quit(lib):
 
     app = drive(lib, script)
     assert app.return_code in (0, None)
+
+
+def test_every_column_whole_at_80x24(lib):
+    """On a wide terminal the columns have their full widths; at 80x24 every column and label
+    still fits the screen (the tags and motion columns give up cells), whichever column sorts."""
+
+    async def script(app, pilot):
+        table = app.query_one("#table")
+        assert app.widths == {label: width for label, _attr, width in COLUMNS}
+        await pilot.resize_terminal(80, 24)
+        await settle(app, pilot)
+        for column in SORTABLE:
+            app.sort_by(column)
+            await pilot.pause()
+            # nothing off the right edge to scroll to
+            assert table.virtual_size.width <= table.scrollable_content_region.width, column
+            lines = screen_lines(app)
+            header = lines[table.region.y]
+            arrow = "▼" if app.sort_reverse else "▲"
+            for label in SORTABLE:
+                shown = f"{label} {arrow}" if label == column else label
+                assert re.search(rf"(^| ){re.escape(shown)}( |$)", header), (shown, header)
+        rows = "\n".join(lines[table.region.y + 1:table.region.bottom])
+        for ref in ("demo@1", "demo@2", "demo@3"):
+            assert re.search(rf" {ref} .* 30 .* sample", rows), rows
+        assert "sample, smooth" in rows
+        assert lines[0].startswith(" filter ")
+        assert "q Quit" in lines[-1] and "s Sort" in lines[-1], lines[-1]
+        # the questions wrap rather than cut their text at the box's border
+        for key, words in (("t", "(space-separated; Tab completes)"), ("d", "are removed for good.")):
+            await pilot.press(key)
+            await pilot.pause()
+            box = [line.split("█")[1].strip() for line in screen_lines(app) if line.count("█") >= 2]
+            assert words in " ".join(box), (key, box)
+            await pilot.press("escape")
+
+    drive(lib, script, size=(120, 30))
+
+
+def test_a_long_name_keeps_its_version():
+    r = SimpleNamespace(name="salsa-basic-step-front-view", version=12, ref="salsa-basic-step-front-view@12")
+    assert ref_text(r, 18).plain == "salsa-basic-st…@12"
+    assert ref_text(r, 40).plain == r.ref
+
+
+async def type_tab(pilot, field, text: str) -> None:
+    """``text`` typed at ``field``'s cursor, then Tab. The text goes in at once: pressed key by
+    key here, each key waits on a screen refresh (~0.1 s)."""
+    field.insert_text_at_cursor(text)
+    await pilot.press("tab")
+
+
+def test_tab_completes_the_filter_word(lib):
+    """Tab completes the term before the cursor (a field, a tag after tag:, an is: value, a name),
+    keeping the words before it; with nothing to complete it moves the focus on, as before."""
+
+    async def script(app, pilot):
+        flt, table = app.query_one("#filter"), app.query_one("#table")
+        await pilot.press("slash", *"ta", "tab")
+        assert flt.value == "tag:"
+        for typed, line in (("SM", "tag:smooth"), (" -tag:sa", "tag:smooth -tag:sample"),
+                            (" sc", "tag:smooth -tag:sample score"),
+                            (">0.1 is:l", "tag:smooth -tag:sample score>0.1 is:latest")):
+            await type_tab(pilot, flt, typed)
+            assert flt.value == line and app.focused is flt
+        # in the middle of the line: the word before the cursor, the rest kept
+        flt.value, flt.cursor_position = "-tag:sm demo", len("-tag:sm")
+        await pilot.press("tab")
+        assert flt.value == "-tag:smooth demo" and flt.cursor_position == len("-tag:smooth")
+        # inside a word, or after a whole one, there is nothing to complete: the focus moves on
+        await pilot.press("left", "tab")
+        assert flt.value == "-tag:smooth demo" and app.focused is table
+        await pilot.press("slash", "end", "tab")
+        assert flt.value == "-tag:smooth demo" and app.focused is table
+        await pilot.press("slash", "enter")
+        await settle(app, pilot)
+        assert refs(app) == ["demo@1", "demo@3"]
+
+    drive(lib, script)
+
+
+def test_tab_completes_tags_in_the_tag_prompt(lib):
+    async def script(app, pilot):
+        await select(app, pilot, "demo@1")  # tagged sample
+        await pilot.press("t")
+        ask = app.screen.query_one("#ask")
+        await type_tab(pilot, ask, "fresh SMO")
+        assert ask.value == "fresh smooth", "the last word, in the tag's case"
+        await type_tab(pilot, ask, " sa")
+        await type_tab(pilot, ask, " smo")
+        assert ask.value == "fresh smooth sa smo", "no tag the version or the line has already"
+        await pilot.press("escape")
+        # removing: the version's own tags
+        await pilot.press("u")
+        await type_tab(pilot, app.screen.query_one("#ask"), "sa")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert Library(lib).get("demo@1").tags == []
+
+    drive(lib, script)
+
+
+def test_complete_term():
+    values = {"tag": ["dance", "dance-floor", "smooth"], "name": ["demo", "Wave"], "operation": ["ingest", "trim"]}
+    for word, done in (("ta", "tag:"), ("tag", "tag:"), ("sc", "score"), ("i", "is:"), ("is:l", "is:latest"),
+                       ("tag:SM", "tag:smooth"), ("-tag:da", "-tag:dance"), ("tag:smooth,d", "tag:smooth,dance"),
+                       ("tag:dance,da", "tag:dance,dance-floor"), ("op:t", "op:trim"), ("wa", "Wave"),
+                       ("name:w", "name:Wave"), ("tag!=sm", "tag!=smooth"),
+                       # whole already, a glob, a number, a comparison, an unknown field: nothing
+                       ("dance", None), ("tag:dance", None), ("score", None), ("tag:sm*", None),
+                       ("fps:3", None), ("score>0", None), ("foo:b", None), ("-", None), ("zz", None)):
+        assert complete_term(word, values) == done, word
 
 
 def test_empty_library_says_how_to_start(tmp_path):

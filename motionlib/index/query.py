@@ -282,3 +282,51 @@ def order_sql(sort: list[tuple[str, bool]]) -> str:
     """ORDER BY for parse_sort's result; NULL scores last either way; ties by name, version."""
     terms = [f"m.{col} IS NULL, m.{col} {'DESC' if desc else 'ASC'}" for col, desc in sort]
     return ", ".join(terms + ["m.name", "m.version"])
+
+
+def complete_term(word: str, values: dict[str, list[str]]) -> str | None:
+    """``word``, a query term being typed, completed (the browser's Tab), or None when there is
+    nothing to complete. Before an operator it completes a field, given its ``:`` where that is
+    the field's only sensible operator (``ta`` -> ``tag:``, ``is`` -> ``is:``) and bare where a
+    comparison follows (``sc`` -> ``score``); a word that is no field's start completes as a bare
+    word, to a tag and then to a name. After ``field:`` (or ``=``, ``!=``) it completes the value
+    from ``values`` (keyed by FIELDS' column: ``tag``, ``name``, ``operation`` ...; ``is`` knows
+    its own), after a comma the next alternative not given yet (``tag:dance,sm`` ->
+    ``tag:dance,smooth``). Case is ignored, the completion is spelled as the value is; a leading
+    ``-`` stays. A word that is whole already, a glob, a number or a quoted word is left alone."""
+    neg = "-" if word.startswith("-") else ""
+    body = word[len(neg):]
+    if not body or any(c in body for c in "\"'"):
+        return None
+    m = _TERM.match(body)
+    if m is None:
+        if any(c in body for c in "<>=!"):
+            return None
+        fields = [f + ("" if FIELDS[f][1] in ("num", "date") else ":") for f in sorted(FIELDS)] + ["is:"]
+        done = first_completion(body, fields + values.get("tag", []) + values.get("name", []))
+    else:
+        field, op, value = m.group("field").lower(), m.group("op"), m.group("value")
+        if field == "is":
+            options = list(IS_VALUES) if op == ":" else []
+        elif field in FIELDS and FIELDS[field][1] in ("text", "tag") and op in (":", "=", "!="):
+            options = values.get(FIELDS[field][0], [])
+        else:
+            return None
+        given, comma, last = value.rpartition(",")
+        if _glob(last):
+            return None
+        taken = {v.lower() for v in given.split(",")} if comma else set()
+        done = first_completion(last, options, taken)
+        if done is not None:
+            done = body[:len(body) - len(last)] + done
+    return None if done is None else neg + done
+
+
+def first_completion(prefix: str, options: list[str], taken: set[str] | frozenset[str] = frozenset()) -> str | None:
+    """The first of ``options`` that starts with ``prefix`` (ignoring case) and is not ``taken``;
+    None when ``prefix`` is one of them already: it is whole, and Tab should not lengthen it
+    (``dance`` to ``dance-floor``)."""
+    p = prefix.lower()
+    if any(o.lower() == p for o in options):
+        return None
+    return next((o for o in options if o.lower().startswith(p) and o.lower() not in taken), None)

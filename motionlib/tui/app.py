@@ -4,12 +4,15 @@ so the interface never waits on the disk."""
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
+from textual.actions import SkipAction
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -21,7 +24,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 from motionlib.present import score_style
 from motionlib.core.errors import MotionlibError
 
-# column key -> (label, record attribute for sorting, width)
+# column key -> (label, record attribute for sorting, width on a wide terminal)
 COLUMNS = (
     ("motion", "ref", 18),
     ("dur", "duration", 6),
@@ -32,6 +35,11 @@ COLUMNS = (
     ("score", "overall", 5),
     ("tags", "tags", 24),
 )
+# the columns that give up cells when the terminal is too narrow for the widths above, in this
+# order, and the least each keeps (the details pane shows every tag, and a ref keeps its @version)
+SHRINK = (("tags", 8), ("motion", 12))
+CELL_PADDING = 1  # cells of padding each side of every column
+ARROW = 2  # " ▲" after the sorted column's label
 SORTABLE = [c[0] for c in COLUMNS]
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 FIRST_CHUNK = 200  # rows put in the table at once
@@ -53,9 +61,37 @@ def bar(v: float | None, width: int = 4) -> Text:
     return Text(s.ljust(width), style=score_style(v))
 
 
-def cells(r) -> tuple:
+def column_widths(available: int, sort_column: str) -> dict[str, int]:
+    """Each column's width in a table ``available`` cells wide. The sorted column is wide enough
+    for its label and arrow (a 4-cell bar column would cut "occl ▲" to "occl"). Where the full
+    widths do not fit, the SHRINK columns give up cells, so that every other column and every
+    label stays whole instead of the last columns going off the right edge."""
+    widths = {label: width for label, _attr, width in COLUMNS}
+    widths[sort_column] = max(widths[sort_column], len(sort_column) + ARROW)
+    over = sum(widths.values()) + 2 * CELL_PADDING * len(widths) - available
+    for label, least in SHRINK:
+        least = max(least, len(label) + (ARROW if label == sort_column else 0))
+        give = max(0, min(over, widths[label] - least))
+        widths[label] -= give
+        over -= give
+    return widths
+
+
+def ref_text(r, width: int) -> Text:
+    """``name@version`` in ``width`` cells: a long name is shortened before its ``@version``, so
+    the versions of one long name stay told apart ("salsa-basic…@2", not "salsa-basic-st…")."""
+    text = Text(r.ref, no_wrap=True, overflow="ellipsis")
+    if text.cell_len <= width:
+        return text
+    suffix = f"@{r.version}"
+    name = Text(r.name, no_wrap=True)
+    name.truncate(max(1, width - len(suffix)), overflow="ellipsis")
+    return Text(name.plain + suffix, no_wrap=True, overflow="ellipsis")
+
+
+def cells(r, motion_width: int) -> tuple:
     return (
-        Text(r.ref, no_wrap=True, overflow="ellipsis"),
+        ref_text(r, motion_width),
         Text(f"{r.duration:.1f}s", justify="right"),
         Text(f"{r.fps:.0f}", justify="right"),
         bar(r.occlusion), bar(r.jitter), bar(r.framing),
@@ -153,21 +189,71 @@ class SkeletonView(Widget):
         return out
 
 
-class TagSuggester(Suggester):
-    """Completes the last space-separated word from a list of tags."""
+class WordSuggester(Suggester):
+    """Completes the line's last word (``complete``), keeping the words before it as typed. The
+    Suggester's own case folding is off: it would lower-case the whole line, and each subclass
+    ignores case where its words do."""
 
-    def __init__(self, tags: list[str]):
+    def __init__(self):
         super().__init__(use_cache=False, case_sensitive=True)
-        self.tags = sorted(tags)
 
     async def get_suggestion(self, value: str) -> str | None:
-        head, _, last = value.rpartition(" ")
-        if not last:
-            return None
-        for t in self.tags:
-            if t.startswith(last) and t != last:
-                return (head + " " if head else "") + t
-        return None
+        word = re.search(r"\S*$", value).group()
+        head = value[:len(value) - len(word)]
+        done = self.complete(word, head) if word else None
+        return head + done if done and done != word else None
+
+    def complete(self, word: str, head: str) -> str | None:
+        raise NotImplementedError
+
+
+class TagSuggester(WordSuggester):
+    """Tags, one a word: completes from ``tags``, leaving out a tag the line has already and those
+    in ``exclude`` (when adding tags: the ones the version has). Tags are case-insensitive."""
+
+    def __init__(self, tags: Iterable[str], exclude: Iterable[str] = ()):
+        super().__init__()
+        self.tags = sorted(tags)
+        self.exclude = {t.lower() for t in exclude}
+
+    def complete(self, word: str, head: str) -> str | None:
+        from motionlib.index.query import first_completion
+
+        return first_completion(word, self.tags, self.exclude | {w.lower() for w in head.split()})
+
+
+class QuerySuggester(WordSuggester):
+    """The filter's terms (motionlib.index.query.complete_term): fields, ``is:`` values, and tags,
+    names and the other text fields' values from ``values``, which the app keeps current."""
+
+    def __init__(self):
+        super().__init__()
+        self.values: dict[str, list[str]] = {}
+
+    def complete(self, word: str, head: str) -> str | None:
+        from motionlib.index.query import complete_term
+
+        return complete_term(word, self.values)
+
+
+class CompletingInput(Input):
+    """An Input whose Tab completes the word before the cursor with its suggester (the right
+    arrow accepts the suggestion only with the cursor at the end). Where there is nothing to
+    complete, Tab moves the focus on, as it does everywhere else."""
+
+    BINDINGS = [Binding("tab", "complete", "Complete")]
+
+    async def action_complete(self) -> None:
+        # asks the suggester itself rather than taking the suggestion shown: that one comes from
+        # a worker, and a Tab typed right after a key would find the previous line's
+        before, after = self.value[:self.cursor_position], self.value[self.cursor_position:]
+        if self.suggester is None or after[:1].strip():  # no completer, or inside a word
+            raise SkipAction()
+        done = await self.suggester.get_suggestion(before)
+        if not done or done == before:
+            raise SkipAction()
+        self.value = done + after
+        self.cursor_position = len(done)
 
 
 class AskScreen(ModalScreen[str | None]):
@@ -176,6 +262,7 @@ class AskScreen(ModalScreen[str | None]):
     DEFAULT_CSS = """
     AskScreen { align: center middle; }
     AskScreen > Vertical { width: 60; height: auto; border: thick $accent; background: $surface; padding: 0 1; }
+    AskScreen Label { width: 100%; }  /* a long prompt wraps instead of running past the border */
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
@@ -186,7 +273,7 @@ class AskScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.prompt)
-            yield Input(value=self.value, suggester=self.suggester, id="ask")
+            yield CompletingInput(value=self.value, suggester=self.suggester, id="ask")
 
     @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:
@@ -200,6 +287,7 @@ class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical { width: 60; height: auto; border: thick $error; background: $surface; padding: 0 1; }
+    ConfirmScreen Label { width: 100%; }
     """
     BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
 
@@ -238,7 +326,7 @@ class HelpScreen(ModalScreen[None]):
 
 
 HELP = (
-    ("/", "edit the filter (Enter applies it, Escape returns to the table)"),
+    ("/", "edit the filter (Tab completes fields, tags and names; Enter applies it, Escape returns to the table)"),
     ("up/down, pgup/pgdn", "move through versions"),
     ("s / S", "sort by the next column / reverse the order"),
     ("space", "play or pause the skeleton"),
@@ -295,6 +383,7 @@ class BrowseApp(App):
         self.records: list = []
         self.sort_column = "motion"
         self.sort_reverse = False
+        self.widths: dict[str, int] = {}  # column -> width in cells, for this terminal (on_mount)
         self.selected = None
         self.detail = None  # the detail pane's renderable, for whoever wants to read it
         self._pending = None  # timer that loads the selection once the cursor rests
@@ -304,6 +393,7 @@ class BrowseApp(App):
         self.loaded_at: float | None = None  # perf_counter when the table was first filled
         self.timings: dict[str, float] = {}
         self._started = time.perf_counter()
+        self.completer = QuerySuggester()  # the filter's Tab; its values follow every load
 
     @property
     def selection_pending(self) -> bool:
@@ -314,8 +404,9 @@ class BrowseApp(App):
     def compose(self) -> ComposeResult:
         with Horizontal(id="filterbar"):
             yield Label("filter")
-            yield Input(value=self.query_text, placeholder="tag:dance score>0.7 -tag:draft (Enter)", id="filter")
-        table = DataTable(id="table", cursor_type="row", zebra_stripes=True)
+            yield CompletingInput(value=self.query_text, suggester=self.completer, id="filter",
+                                  placeholder="tag:dance score>0.7 -tag:draft (Enter; Tab completes)")
+        table = DataTable(id="table", cursor_type="row", zebra_stripes=True, cell_padding=CELL_PADDING)
         yield table
         yield Static(EMPTY_HINT, id="empty")
         with Horizontal(id="bottom"):
@@ -327,10 +418,29 @@ class BrowseApp(App):
 
     def on_mount(self) -> None:
         table = self.query_one("#table", DataTable)
-        for label, _attr, width in COLUMNS:
-            table.add_column(label, key=label, width=width)
+        self.widths = self._column_widths()
+        for label, _attr, _width in COLUMNS:
+            table.add_column(label, key=label, width=self.widths[label])
         table.focus()
         self.load(self.query_text)
+
+    def _column_widths(self) -> dict[str, int]:
+        """The columns' widths for this terminal. The table spans the screen; the room of its
+        vertical scrollbar is kept free whether or not the bar shows, so the widths do not change
+        with the number of rows a filter leaves."""
+        table = self.query_one("#table", DataTable)
+        return column_widths(self.size.width - table.styles.scrollbar_size_vertical, self.sort_column)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Textual calls this before App's own handler records the new size: the widths are worked
+        # out just after. The table is refilled only when they change (on a terminal wider than
+        # the full widths, dragging its edge costs nothing).
+        if self.widths:
+            self.call_later(self._resized)
+
+    def _resized(self) -> None:
+        if self._column_widths() != self.widths:
+            self._fill(self.selected.ref if self.selected else None)
 
     # -------------------------------------------------------------------------- loading
     @work(thread=True, exclusive=True, group="load")
@@ -344,14 +454,25 @@ class BrowseApp(App):
         except MotionlibError as err:
             self.call_from_thread(self._query_error, str(err))
             return
-        self.call_from_thread(self._show_records, records, query, keep, time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        values = completion_values(records, [name for name, n in self.library.tags() if n])
+        self.call_from_thread(self._show_records, records, query, keep, seconds, values)
 
     def _query_error(self, message: str) -> None:
         self.query_one("#filter", Input).add_class("-invalid")
         self._status(f"[red]{message}[/red]")
 
-    def _show_records(self, records: list, query: str, keep: str | None, seconds: float) -> None:
+    def _show_records(self, records: list, query: str, keep: str | None, seconds: float,
+                      values: dict[str, list[str]]) -> None:
         self.query_one("#filter", Input).remove_class("-invalid")
+        if query.strip():
+            # a filtered list holds some of the names only: they join those known (a name renamed
+            # away meanwhile lingers until the next unfiltered load); the tags are all there
+            known = self.completer.values
+            for column, seen in values.items():
+                if column != "tag":
+                    values[column] = sorted(set(seen) | set(known.get(column, ())))
+        self.completer.values = values
         self.query_text = query
         self.records = records
         t0 = time.perf_counter()
@@ -379,18 +500,18 @@ class BrowseApp(App):
         self.records.sort(key=sort_key(attr), reverse=self.sort_reverse)
         self._generation += 1
         table.clear()
+        self._size_columns()  # before the rows go in: the table measures itself as they do
         target = None
         if keep_ref is not None:
             target = next((i for i, r in enumerate(self.records) if r.ref == keep_ref), None)
         self._fill_from(0, self._generation, target)
-        self._label_columns()
 
     def _fill_from(self, start: int, generation: int, target: int | None) -> None:
         if generation != self._generation:
             return  # a newer fill replaced this one
         table = self.query_one("#table", DataTable)
         stop = min(len(self.records), start + (FIRST_CHUNK if start == 0 else CHUNK))
-        table.add_rows([cells(r) for r in self.records[start:stop]])
+        table.add_rows([cells(r, self.widths["motion"]) for r in self.records[start:stop]])
         if target is not None and start <= target < stop:
             table.move_cursor(row=target, animate=False)
         if stop < len(self.records):
@@ -404,12 +525,15 @@ class BrowseApp(App):
         self.first_drawn_wall = time.time()  # wall clock: benchmarks compare it across processes
         self.timings["first_drawn"] = time.perf_counter() - self._started
 
-    def _label_columns(self) -> None:
+    def _size_columns(self) -> None:
+        """Widths for this terminal and the sort, and the sorted column's arrow."""
         table = self.query_one("#table", DataTable)
+        self.widths = self._column_widths()
         for key, column in table.columns.items():
             label = key.value
             arrow = (" ▼" if self.sort_reverse else " ▲") if label == self.sort_column else ""
             column.label = Text(label + arrow)
+            column.width = self.widths[label]
         table.refresh()
 
     def _status(self, markup: str) -> None:
@@ -529,7 +653,7 @@ class BrowseApp(App):
                 self.write(lambda lib: lib.tag(record.ref, value.split()), f"tagged {record.ref}")
 
         self.push_screen(AskScreen(f"Add tags to {record.ref} (space-separated; Tab completes)", "",
-                                   TagSuggester(known)), done)
+                                   TagSuggester(known, exclude=record.tags)), done)
 
     def action_untag(self) -> None:
         if self.selected is None:
@@ -579,6 +703,16 @@ class BrowseApp(App):
             return
         self.call_from_thread(self.notify, message)
         self.call_from_thread(self.load, self.query_text, keep)
+
+
+def completion_values(records: list, tags: list[str]) -> dict[str, list[str]]:
+    """What the filter's Tab completes a text field's value from, keyed by index column (see
+    motionlib.index.query.complete_term): the library's tags in use, and the names, operations,
+    skeletons and estimators of ``records``."""
+    values = {"tag": sorted(tags)}
+    for column in ("name", "operation", "skeleton", "estimator"):
+        values[column] = sorted({getattr(r, column) for r in records if getattr(r, column)})
+    return values
 
 
 def detail_text(record, manifest: dict) -> Table:
