@@ -38,6 +38,38 @@ def motions_table(records):
     return table
 
 
+ANSI = {"green": "32", "yellow": "33", "red": "31", "dim": "2", "bold": "1"}
+SAMPLE_ROWS = 1000  # rows a streamed table sizes its columns from
+
+
+def _paint(text: str, style: str, colour: bool) -> str:
+    return f"\x1b[{ANSI[style]}m{text}\x1b[0m" if colour and style in ANSI else text
+
+
+def motion_lines(records, colour: bool):
+    """``motions_table`` as lines of text, streamed: the motion column is sized from the first
+    SAMPLE_ROWS records (a longer ref is shortened), every other column has its fixed width, so
+    the first line goes out at once and memory stays bounded at any library size. ``colour``:
+    scores in ANSI colours (a terminal), else plain text."""
+    import itertools
+
+    records = iter(records)
+    first = list(itertools.islice(records, SAMPLE_ROWS))
+    ref_width = min(48, max([len("motion")] + [len(r.ref) for r in first]))
+    heads = (("duration", 8), ("fps", 5), ("frames", 6), ("occl", 4), ("jitter", 6), ("framing", 7), ("overall", 7))
+    yield _paint(" ".join(["motion".ljust(ref_width)] + [h.rjust(w) for h, w in heads] + ["tags"]), "bold", colour)
+
+    def score(v, width):
+        text = "-" if v is None else f"{v:.2f}"
+        return _paint(text.rjust(width), score_style(v), colour)
+
+    for r in itertools.chain(first, records):
+        ref = r.ref if len(r.ref) <= ref_width else r.ref[: ref_width - len(str(r.version)) - 2] + "…@" + str(r.version)
+        yield " ".join([ref.ljust(ref_width), f"{r.duration:.2f}s".rjust(8), f"{r.fps:.2f}".rjust(5),
+                        str(r.frames).rjust(6), score(r.occlusion, 4), score(r.jitter, 6), score(r.framing, 7),
+                        score(r.overall, 7), ", ".join(r.tags)])
+
+
 EXPLAIN = {
     "occlusion": "weighted share of body joints confidently visible and in frame "
     "(wrists/ankles x3); raw = that share",
@@ -99,3 +131,35 @@ def renders_table(records, columns=("id", "status", "motion", "identity", "backe
         t.add_row(*(RENDER_CELLS[c](r) for c in columns),
                   short_path(r.output) if r.status == "done" else (r.error or ""))
     return t
+
+
+def render_lines(records, colour: bool):
+    """The render history as lines, streamed like ``motion_lines``: id, status, motion, identity,
+    backend, seed, seconds, QA, then where the video went (or why it failed). Text columns are
+    sized from the first SAMPLE_ROWS records (at most 24 cells; longer text is shortened)."""
+    import itertools
+
+    records = iter(records)
+    first = list(itertools.islice(records, SAMPLE_ROWS))
+    cols = ("id", "status", "motion", "identity", "backend", "seed", "s", "qa")
+    cell = {c: (lambda r, c=c: _plain(RENDER_CELLS[c](r))) for c in cols}
+    width = {c: min(24, max([len(c)] + [len(cell[c](r)) for r in first])) for c in cols}
+    right = {"id", "seed", "s"}
+
+    def fit(text: str, c: str) -> str:
+        text = text if len(text) <= width[c] else text[: width[c] - 1] + "…"
+        return text.rjust(width[c]) if c in right else text.ljust(width[c])
+
+    yield _paint(" ".join([fit(c, c) for c in cols] + ["output (--json: full paths)"]), "bold", colour)
+    for r in itertools.chain(first, records):
+        status = fit(r.status, "status")
+        line = [fit(cell[c](r), c) if c != "status" else (status if r.status == "done" else _paint(status, "red", colour))
+                for c in cols]
+        yield " ".join(line + [short_path(r.output) if r.status == "done" else (r.error or "")])
+
+
+def _plain(text: str) -> str:
+    """A cell without its rich markup."""
+    import re
+
+    return re.sub(r"\[/?[a-z ]+\]", "", text)

@@ -97,3 +97,21 @@ def test_expected_answers(varied_library):
 def test_list_errors_are_one_line(varied_library):
     for args in (("foo:1",), ("score>x",), ("--sort", "nope"), ("--limit", "-1")):
         assert_one_line_error(invoke("list", *args, library=varied_library))
+
+
+def test_listings_stream_json_jsonl_and_a_table_with_every_record(varied_library):
+    import json as _json
+
+    lib = varied_library
+    everything = invoke_json("list", "--json", library=lib)
+    lines = invoke("list", "--jsonl", library=lib).stdout.splitlines()
+    assert [_json.loads(line) for line in lines] == everything and len(everything) == 5
+    assert invoke("list", "--json", "tag:nothing-has-this", library=lib).stdout == "[]\n"
+    assert invoke("list", "--jsonl", "tag:nothing-has-this", library=lib).stdout == ""
+    table = invoke("list", "--sort", "-score", library=lib).stdout.splitlines()
+    assert table[0].split()[:2] == ["motion", "duration"] and len(table) == 1 + len(everything)
+    by_score = sorted(everything, key=lambda r: -(r["scores"]["overall"] or -1))
+    assert [line.split()[0] for line in table[1:]] == [r["ref"] for r in by_score]
+    assert_one_line_error(invoke("list", "--json", "--jsonl", library=lib), "not both")
+    assert invoke("identity", "list", "--jsonl", library=lib).stdout == ""
+    assert invoke("renders", "--json", library=lib).stdout == "[]\n"

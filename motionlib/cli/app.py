@@ -128,4 +128,36 @@ def print_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def stream_json(items, lines: bool = False, batch: int = 500) -> None:
+    """Records (dicts) written as they come: one JSON array, compact, a record a line (``lines``:
+    JSON Lines, no brackets), so a listing of any size starts at once and holds one batch."""
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    out = sys.stdout
+    buf: list[str] = []
+    first = True
+    for item in items:
+        text = encode(item)
+        buf.append(text if lines else (("[" if first else ",\n") + text))
+        first = False
+        if len(buf) >= batch:
+            out.write("\n".join(buf) + "\n" if lines else "".join(buf))
+            buf.clear()
+    if lines:
+        out.write("\n".join(buf) + "\n" if buf else "")
+    else:
+        out.write("".join(buf) + ("[]\n" if first else "]\n"))
+
+
+def write_lines(lines, batch: int = 500) -> None:
+    """Text lines to stdout in batches (a streamed table)."""
+    buf: list[str] = []
+    for line in lines:
+        buf.append(line)
+        if len(buf) >= batch:
+            sys.stdout.write("\n".join(buf) + "\n")
+            buf.clear()
+    if buf:
+        sys.stdout.write("\n".join(buf) + "\n")
+
+
 from motionlib.cli import motions, edits, exchange, identities, renders, models  # noqa: E402,F401,I001  (registers the commands, in help order)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from motionlib.cli.app import app, console, handles_errors, print_json, warn_lines
+from motionlib.cli.app import app, console, handles_errors, print_json, stream_json, warn_lines
 
 identity_app = typer.Typer(help="Add, list, show and remove identities (pictures of the people to render).",
                            no_args_is_help=True, rich_markup_mode=None)
@@ -37,12 +37,17 @@ def add(
 @handles_errors
 def list_(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the identities as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the identities as one JSON array, one a line.")] = False,
+    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="Print the identities as JSON Lines, one per line.")] = False,
 ):
     """List identities."""
+    from motionlib.core.errors import InputError
+
+    if as_json and as_jsonl:
+        raise InputError("give --json or --jsonl, not both")
     records = ctx.obj.library.identities()
-    if as_json:
-        print_json([r.to_json() for r in records])
+    if as_json or as_jsonl:
+        stream_json((r.to_json() for r in records), lines=as_jsonl)
         return
     if not records:
         console().print("no identities yet: add one with `motionlib identity add IMAGE --name NAME`")

@@ -9,7 +9,9 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from motionlib.cli.app import Ref_, app, console, describe, fail, handles_errors, print_json, warn_lines
+from motionlib.cli.app import (
+    Ref_, app, console, describe, fail, handles_errors, print_json, stream_json, warn_lines, write_lines,
+)
 
 
 @app.command()
@@ -131,7 +133,8 @@ def list_(
     min_score: Annotated[Optional[float], typer.Option("--min-score", help="Only versions whose overall score is at least this.")] = None,
     sort: Annotated[Optional[str], typer.Option("--sort", help="Sort by a field: score, -score (descending), duration:desc; comma-separated.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Show at most this many versions.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print records as JSON (see docs/json.md).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print records as one JSON array, a record a line (see docs/json.md).")] = False,
+    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="Print records as JSON Lines, one per line (for pipes).")] = False,
 ):
     """List motion versions with duration, frame rate, scores and tags."""
     from motionlib.core.errors import InputError
@@ -145,18 +148,31 @@ def list_(
     parse_sort(sort)  # a bad --sort fails before the library opens
     if limit is not None and limit < 0:
         raise InputError("--limit must be >= 0")
-    records = ctx.obj.library.list(tags=tag, min_score=min_score, query=q, sort=sort, limit=limit)
-    if as_json:
-        print_json([r.to_json() for r in records])
+    if as_json and as_jsonl:
+        raise InputError("give --json or --jsonl, not both")
+    # streamed: the first line goes out at once and memory stays bounded at any library size
+    records = ctx.obj.library.iter_list(tags=tag, min_score=min_score, query=q, sort=sort, limit=limit)
+    if as_json or as_jsonl:
+        stream_json((r.to_json() for r in records), lines=as_jsonl)
         return
-    if not records:
+    first = next(records, None)
+    if first is None:
         hint = "no motions match" if (tag or min_score is not None or q) else \
             "the library is empty: add a clip with `motionlib ingest CLIP.mp4`"
         console(stderr=True).print(hint)
         return
-    from motionlib.present import motions_table
+    import itertools
 
-    console().print(motions_table(records))
+    from motionlib.present import motion_lines
+
+    write_lines(motion_lines(itertools.chain([first], records), colour=_colour()))
+
+
+def _colour() -> bool:
+    """Colours on stdout: a terminal, and NO_COLOR not set (as rich decides)."""
+    import os
+
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
 @app.command()

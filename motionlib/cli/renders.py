@@ -10,7 +10,9 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from motionlib.cli.app import app, console, describe, fail, handles_errors, print_json, warn_lines
+from motionlib.cli.app import (
+    app, console, describe, fail, handles_errors, print_json, stream_json, warn_lines, write_lines,
+)
 
 
 def _params(pairs: list[str]) -> dict:
@@ -240,16 +242,26 @@ def qa(
 def renders(
     ctx: typer.Context,
     limit: Annotated[Optional[int], typer.Option(help="Only the newest N.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the records as one JSON array, a record a line.")] = False,
+    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="Print the records as JSON Lines, one per line.")] = False,
 ):
     """The history of renders: what was rendered with which settings, and where it went."""
-    records = ctx.obj.library.renders(limit=limit)
-    if as_json:
-        print_json([r.to_json() for r in records])
+    from motionlib.core.errors import InputError
+
+    if as_json and as_jsonl:
+        raise InputError("give --json or --jsonl, not both")
+    if limit is not None and limit < 0:
+        raise InputError("--limit must be >= 0")
+    records = ctx.obj.library.iter_renders(limit=limit)  # streamed: bounded memory at any number
+    if as_json or as_jsonl:
+        stream_json((r.to_json() for r in records), lines=as_jsonl)
         return
-    if not records:
+    first = next(records, None)
+    if first is None:
         console().print("no renders yet: try `motionlib render --motion NAME --identity NAME`")
         return
-    from motionlib.present import renders_table
+    import itertools
 
-    console().print(renders_table(records, output_heading="output (--json: full paths)"))
+    from motionlib.present import render_lines
+
+    write_lines(render_lines(itertools.chain([first], records), colour=sys.stdout.isatty()))

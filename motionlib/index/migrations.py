@@ -108,6 +108,21 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX ix_render_status ON render (status);
         """,
     ),
+    (
+        3,
+        "indexes for the query language (score, created), and tags stored lower-case",
+        """
+        CREATE INDEX ix_motion_overall ON motion (overall);
+        CREATE INDEX ix_motion_created ON motion (created);
+        CREATE INDEX ix_render_output ON render (output);
+        INSERT OR IGNORE INTO tag (name) SELECT DISTINCT lower(name) FROM tag WHERE name != lower(name);
+        INSERT OR IGNORE INTO motion_tag (motion_id, tag_id)
+            SELECT mt.motion_id, (SELECT t2.id FROM tag t2 WHERE t2.name = lower(t.name))
+            FROM motion_tag mt JOIN tag t ON t.id = mt.tag_id WHERE t.name != lower(t.name);
+        DELETE FROM motion_tag WHERE tag_id IN (SELECT id FROM tag WHERE name != lower(name));
+        DELETE FROM tag WHERE name != lower(name);
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -187,12 +187,11 @@ def _term_sql(t: Term) -> tuple[str, list[Any]]:
             "original": "m.operation IN ('ingest', 'import')",
         }[t.value], []
     col, kind = FIELDS[t.field]
-    if kind == "tag":
+    if kind == "tag":  # tags are stored lower-case; the tag's own index finds it, then its versions
         alts = t.value.lower().split(",")
-        cond = " OR ".join("lower(t.name) GLOB ?" if _glob(a) else "lower(t.name) = ?" for a in alts)
-        sql = ("EXISTS (SELECT 1 FROM motion_tag mt JOIN tag t ON t.id = mt.tag_id "
-               f"WHERE mt.motion_id = m.id AND ({cond}))")
-        return (f"NOT {sql}" if t.op == "!=" else sql), alts
+        cond = " OR ".join("t.name GLOB ?" if _glob(a) else "t.name = ?" for a in alts)
+        sql = f"m.id IN (SELECT mt.motion_id FROM motion_tag mt JOIN tag t ON t.id = mt.tag_id WHERE {cond})"
+        return (f"NOT ({sql})" if t.op == "!=" else sql), alts
     if kind == "num":
         if t.op == ":":
             vals = [float(v) for v in t.value.split(",")]
@@ -279,8 +278,10 @@ def parse_sort(spec: str | None) -> list[tuple[str, bool]]:
 
 
 def order_sql(sort: list[tuple[str, bool]]) -> str:
-    """ORDER BY for parse_sort's result; NULL scores last either way; ties by name, version."""
-    terms = [f"m.{col} IS NULL, m.{col} {'DESC' if desc else 'ASC'}" for col, desc in sort]
+    """ORDER BY for parse_sort's result; NULL scores last either way; ties by name, version.
+    SQLite sorts NULL first, so a descending sort needs no NULL term - and so can walk the
+    column's index (``-score``, best first, is the common one)."""
+    terms = [f"m.{col} DESC" if desc else f"m.{col} IS NULL, m.{col}" for col, desc in sort]
     return ", ".join(terms + ["m.name", "m.version"])
 
 

@@ -6,7 +6,7 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from motionlib.core.errors import NotFound
 from motionlib.core.names import Ref
@@ -205,6 +205,28 @@ class Reader:
     ) -> list[MotionRecord]:
         """Versions by name then version (or ``sort``, see index.query.parse_sort); every tag and
         every term of ``query`` (an index.query.Query or its text) must match."""
+        return list(self.iter_list(tags=tags, min_score=min_score, name=name, query=query, sort=sort, limit=limit))
+
+    def iter_list(self, *, tags: Iterable[str] = (), min_score: float | None = None, name: str | None = None,
+                  query=None, sort: str | None = None, limit: int | None = None,
+                  batch: int = 1000) -> Iterator[MotionRecord]:
+        """``list``'s versions one at a time, read ``batch`` rows at a time: memory stays bounded
+        at any library size (the reader must stay open while it is consumed)."""
+        sql, params = self._list_sql(tags=tags, min_score=min_score, name=name, query=query, sort=sort, limit=limit)
+        cursor = self._conn.execute(sql, params)
+        while rows := cursor.fetchmany(batch):
+            for r in rows:
+                yield _record(r[:-1], r[-1])
+
+    def plan(self, **filters) -> list[str]:
+        """SQLite's query plan for ``list(**filters)`` (EXPLAIN QUERY PLAN's details): which
+        indexes it uses (tests/test_index.py checks the common queries)."""
+        sql, params = self._list_sql(**filters)
+        return [row[3] for row in self._conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+
+    @staticmethod
+    def _list_sql(*, tags: Iterable[str] = (), min_score: float | None = None, name: str | None = None,
+                  query=None, sort: str | None = None, limit: int | None = None) -> tuple[str, tuple]:
         from motionlib.index.query import Query, order_sql, parse_sort
 
         clauses, params = [], []
@@ -215,10 +237,8 @@ class Reader:
                 clauses.append(where)
                 params += qp
         for tag in tags:
-            clauses.append(
-                "EXISTS (SELECT 1 FROM motion_tag mt JOIN tag t ON t.id = mt.tag_id "
-                "WHERE mt.motion_id = m.id AND t.name = ?)"
-            )
+            clauses.append("m.id IN (SELECT mt.motion_id FROM motion_tag mt JOIN tag t ON t.id = mt.tag_id "
+                           "WHERE t.name = ?)")
             params.append(tag.lower())  # tags are stored lower-cased: case-insensitive
         if min_score is not None:
             clauses.append("m.overall >= ?")
@@ -226,7 +246,9 @@ class Reader:
         if name is not None:
             clauses.append("m.name = ?")
             params.append(name)
-        return self._query(" AND ".join(clauses), params, order=order_sql(parse_sort(sort)), limit=limit)
+        sql = _SELECT + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
+        sql += f" ORDER BY {order_sql(parse_sort(sort))}" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        return sql, tuple(params)
 
     def get(self, ref: Ref | str) -> MotionRecord:
         ref = Ref.parse(ref) if isinstance(ref, str) else ref
@@ -278,14 +300,25 @@ class Reader:
         return found[0]
 
 
-    def renders(self, *, ids: Iterable[int] | None = None, limit: int | None = None) -> list[RenderRecord]:
+    def renders(self, *, ids: Iterable[int] | None = None, limit: int | None = None,
+                status: str | None = None) -> list[RenderRecord]:
+        return list(self.iter_renders(ids=ids, limit=limit, status=status))
+
+    def iter_renders(self, *, ids: Iterable[int] | None = None, limit: int | None = None,
+                     status: str | None = None, batch: int = 1000) -> Iterator[RenderRecord]:
+        """Render records, oldest first (``limit``: the newest N), ``batch`` rows at a time."""
         sql = f"SELECT {', '.join(RENDER_COLUMNS)} FROM render"
-        params: list[Any] = []
+        clauses, params = [], []
         if ids is not None:
             ids = list(ids)
-            sql += f" WHERE id IN ({', '.join('?' * len(ids))})"
+            clauses.append(f"id IN ({', '.join('?' * len(ids))})")
             params += ids
-        sql += " ORDER BY id"
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        sql += (f" WHERE {' AND '.join(clauses)}" if clauses else "") + " ORDER BY id"
         if limit is not None:
             sql = f"SELECT * FROM ({sql.replace(' ORDER BY id', ' ORDER BY id DESC')} LIMIT {int(limit)}) ORDER BY id"
-        return [_render(r) for r in self._conn.execute(sql, params)]
+        cursor = self._conn.execute(sql, params)
+        while rows := cursor.fetchmany(batch):
+            yield from (_render(r) for r in rows)

@@ -77,6 +77,11 @@ class LibraryBase:
         with self.index.reader() as r:
             return r.list(**filters)
 
+    def iter_list(self, **filters: Any) -> Iterator["MotionRecord"]:
+        """``list``, streamed: versions one at a time with bounded memory at any library size."""
+        with self.index.reader() as r:
+            yield from r.iter_list(**filters)
+
     def get(self, ref: str | Ref) -> "MotionRecord":
         with self.index.reader() as r:
             return r.get(ref)

@@ -471,15 +471,17 @@ class Renders(LibraryBase):
     def renders(self, *, limit: int | None = None) -> list["RenderRecord"]:
         """Render records, oldest first. Runs whose process died (SIGKILL, power loss) are marked
         failed here, so no record stays ``running`` for ever."""
+        return list(self.iter_renders(limit=limit))
+
+    def iter_renders(self, *, limit: int | None = None) -> Iterator["RenderRecord"]:
+        """``renders``, streamed (bounded memory at any number of renders)."""
         with self.index.reader() as r:
-            records = r.renders(limit=limit)
-        stale = [rec.id for rec in records if rec.status == "running" and rec.pid and not pid_alive(rec.pid)]
-        if stale:
+            stale = [rec.id for rec in r.iter_renders(status="running") if rec.pid and not pid_alive(rec.pid)]
+        if stale and not self.read_only:
             with self.index.write() as w:
                 w.fail_renders(stale, "process died", now())
-            with self.index.reader() as r:
-                records = r.renders(limit=limit)
-        return records
+        with self.index.reader() as r:
+            yield from r.iter_renders(limit=limit)
 
 
 def _fit_flags(record: "MotionRecord", motion: "Motion", fit: "Retargeted", body: "IdentityBody",
