@@ -9,7 +9,13 @@ Both run in fresh processes, alternately, several times in the same run; the med
 * in-process  - the naive loop from Pose() creation to its last frame, against Library.ingest()
                 (hashing, decoding, pose estimation, scoring, Zarr write and index commit)
 
+With ``--clips N`` it measures many clips instead: N clips of 4 seconds cut from the sample (at
+different starts), ingested by one ``motionlib ingest c1 .. cN`` (clips in parallel worker
+processes, ``--jobs``), beside the naive loop run on each clip in turn (a process each, as a script
+looping over files would). Goal (issue 17): >= 1.7x on 2 cores with 4 clips.
+
 Usage: .venv/bin/python scripts/bench_ingest.py [--runs 3] [--clip PATH] [--workers N]
+       .venv/bin/python scripts/bench_ingest.py --clips 4 [--jobs N] [--runs 3]
 """
 
 from __future__ import annotations
@@ -68,14 +74,73 @@ def run_ingest(clip: Path, workers: int | None) -> tuple[int, float, float, dict
     return result["record"]["frames"], result["stats"]["seconds_ingest"], wall, result["stats"]
 
 
+def make_clips(src: Path, n: int, seconds: float, out_dir: Path) -> list[Path]:
+    """``n`` clips of ``seconds`` from ``src``, starting at spread-out times (H.264, as recorded)."""
+    import av
+
+    with av.open(str(src)) as c:
+        stream = c.streams.video[0]
+        fps = float(stream.average_rate)
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    length = int(round(seconds * fps))
+    starts = [round(k * (len(frames) - length) / max(1, n - 1)) for k in range(n)]
+    clips = []
+    for k, s0 in enumerate(starts):
+        path = out_dir / f"clip{k + 1}.mp4"
+        with av.open(str(path), "w") as out:
+            st = out.add_stream("libx264", rate=round(fps))
+            st.height, st.width = frames[0].shape[:2]
+            st.pix_fmt = "yuv420p"
+            st.options = {"preset": "veryfast", "crf": "20"}
+            for img in frames[s0:s0 + length]:
+                for p in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    out.mux(p)
+            for p in st.encode():
+                out.mux(p)
+        clips.append(path)
+    return clips
+
+
+def many_clips(args) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = make_clips(args.clip, args.clips, 4.0, Path(tmp))
+        naive, ours = [], []
+        for i in range(args.runs):
+            t = time.perf_counter()
+            frames = sum(run_naive(c)[0] for c in clips)
+            naive.append(time.perf_counter() - t)
+            with tempfile.TemporaryDirectory() as lib:
+                cmd = [sys.executable, "-m", "motionlib", "--library", lib, "ingest", *map(str, clips), "--json", "--quiet"]
+                if args.jobs is not None:
+                    cmd += ["--jobs", str(args.jobs)]
+                t = time.perf_counter()
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                ours.append(time.perf_counter() - t)
+                if proc.returncode != 0:
+                    sys.exit(f"motionlib ingest failed:\n{proc.stderr[-2000:]}")
+                stored = sum(r["record"]["frames"] for r in json.loads(proc.stdout))
+            print(f"run {i + 1}: naive loop on each clip in turn {naive[-1]:.2f}s   one motionlib ingest {ours[-1]:.2f}s",
+                  flush=True)
+        n, o = statistics.median(naive), statistics.median(ours)
+        print(f"\n{len(clips)} clips of 4 s ({frames} frames; {stored} stored), {os.cpu_count()} CPUs, "
+              f"jobs {args.jobs if args.jobs is not None else 'default (one per core)'}")
+        print(f"naive loop, each clip in turn: {n:.2f}s ({frames / n:.1f} f/s)")
+        print(f"one motionlib ingest:          {o:.2f}s ({frames / o:.1f} f/s)  -> {n / o:.2f}x   goal: >= 1.70x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--clip", type=Path, default=ROOT / "assets" / "samples" / "demo.mp4")
     ap.add_argument("--workers", type=int, default=None, help="passed to motionlib ingest")
+    ap.add_argument("--clips", type=int, default=0, help="measure N clips of 4 s in one ingest instead")
+    ap.add_argument("--jobs", type=int, default=None, help="with --clips: passed to motionlib ingest")
     args = ap.parse_args()
     if not args.clip.exists():
         subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_samples.py")], check=True)
+    if args.clips:
+        many_clips(args)
+        return
     naive, ours = [], []
     for i in range(args.runs):
         naive.append(run_naive(args.clip))

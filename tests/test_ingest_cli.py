@@ -159,6 +159,22 @@ def test_many_clips_one_bad_does_not_stop_the_others(tmp_path, demo_frames):
     assert _names(lib) == ["alpha", "gamma"]
 
 
+def test_clips_ingested_in_parallel_into_one_name_get_distinct_versions(tmp_path, demo_frames):
+    clips = [write_clip(tmp_path / f"take{k}.mp4", demo_frames[30 * k:30 * k + 30]) for k in range(3)]
+    lib = tmp_path / "lib"
+    proc = run_cli("ingest", *clips, "--name", "take", "--jobs", "3", "--json", library=lib)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [o["file"] for o in out] == [str(c) for c in clips], "results in the order the files were given"
+    assert sorted(o["record"]["version"] for o in out) == [1, 2, 3]
+    with Library(lib) as library:
+        stored = {r.source_sha256: r.version for r in library.list()}
+        assert len(stored) == 3 and sorted(stored.values()) == [1, 2, 3]
+        assert not list((lib / "tmp").iterdir()), "every worker cleaned its staging"
+    # and bad --jobs is one line
+    assert_one_line_error(invoke("ingest", *clips, "--jobs", "-1", library=lib), "--jobs")
+
+
 def test_library_location_from_environment(tmp_path, short_clip):
     lib = tmp_path / "from-env"
     proc = invoke("ingest", short_clip, env={"MOTIONLIB_LIBRARY": str(lib)})

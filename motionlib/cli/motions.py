@@ -26,13 +26,14 @@ def ingest(
     whole_body: Annotated[bool, typer.Option("--whole-body", help="Add hands and face (MediaPipe Holistic, 543 points).")] = False,
     task_file: Annotated[Optional[Path], typer.Option("--task-file", help="Use the MediaPipe Tasks PoseLandmarker with this .task model.")] = None,
     max_size: Annotated[int, typer.Option("--max-size", help="Long side, in pixels, of the frames given to the estimator.")] = 640,
-    workers: Annotated[int, typer.Option(help="Pose trackers in parallel (0: one per core, at most 4).")] = 0,
+    workers: Annotated[int, typer.Option(help="Pose trackers in parallel on one clip (0: one per core, at most 4; with several clips, 1 each).")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Clips ingested at once, each in its own process (0: one per core).")] = 0,
     keep_source: Annotated[bool, typer.Option("--keep-source/--no-keep-source", help="Keep a content-addressed copy of the clip in the library.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON (a list, one entry per file).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ):
     """Estimate poses in video clips and store each as the next version of a motion."""
-    from motionlib.core.errors import MotionlibError
+    from motionlib.core.errors import InputError, MotionlibError
     from motionlib.ingest.pipeline import IngestOptions
 
     options = IngestOptions(
@@ -44,6 +45,11 @@ def ingest(
     err = console(stderr=True)
     out = console()
     show_progress = not (as_json or quiet) and sys.stderr.isatty()
+    if jobs < 0:
+        raise InputError("--jobs must be >= 0")
+    if len(files) > 1 and jobs != 1:
+        _ingest_parallel(lib, files, name, tag, options, keep_source, jobs, show_progress, as_json, out, err)
+        return
     results, failed = [], 0
     for path in files:
         try:
@@ -64,6 +70,59 @@ def ingest(
         err.print(f"{len(files) - failed} of {len(files)} ingested" + (f", {failed} failed" if failed else ""))
     lib.close()
     _exit_now(1 if failed else 0)
+
+
+def _ingest_parallel(lib, files, name, tags, options, keep_source, jobs, show_progress, as_json, out, err) -> None:
+    """Several clips at once (Library.ingest_many): a progress bar per clip, each result printed
+    as it comes, then the summary; the exit status says whether any failed."""
+    from motionlib.core.errors import MotionlibError
+
+    bar = _clip_bars(files) if show_progress else contextlib.nullcontext(None)
+    with bar as update:
+        def events(i, kind, n):
+            if update is not None:
+                update(i, kind, n)
+
+        try:
+            results = lib.ingest_many(files, jobs=jobs, name=name, tags=tags, options=options,
+                                      keep_source=keep_source, events=events)
+        except KeyboardInterrupt:
+            fail("interrupted; clips not yet committed were not stored", 130)
+    failed = 0
+    for path, result in zip(files, results):
+        if isinstance(result, MotionlibError):
+            failed += 1
+            sys.stderr.write(f"error: {path}: {describe(result)}\n")
+        elif not as_json:
+            _print_result(out, result)
+    if as_json:
+        print_json([{"file": str(p), "status": "failed", "error": describe(r)} if isinstance(r, MotionlibError)
+                    else r.to_json() for p, r in zip(files, results)])
+    else:
+        err.print(f"{len(files) - failed} of {len(files)} ingested" + (f", {failed} failed" if failed else ""))
+    lib.close()
+    _exit_now(1 if failed else 0)
+
+
+@contextlib.contextmanager
+def _clip_bars(files):
+    """One progress bar per clip on stderr; yields ``update(i, kind, n)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[state]}"),
+                  TimeRemainingColumn(), transient=True, console=console(stderr=True)) as bar:
+        tasks = [bar.add_task(Path(f).name, total=None, state="waiting") for f in files]
+
+        def update(i, kind, n):
+            if kind == "start":
+                bar.update(tasks[i], total=n, state="frames")
+            elif kind == "frames":
+                bar.update(tasks[i], completed=n)
+            else:
+                task = bar.tasks[i]
+                bar.update(tasks[i], state=kind, completed=task.total or task.completed)
+
+        yield update
 
 
 def _exit_now(code: int) -> None:

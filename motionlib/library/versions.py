@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from motionlib.core.errors import InputError, NotFound
+from motionlib.core.errors import InputError, MotionlibError, NotFound
 from motionlib.core.faults import fault
 from motionlib.core.names import Ref, validate_name, validate_tag
 from motionlib.library import sidecars
@@ -108,6 +108,70 @@ class Versions(LibraryBase):
         return IngestResult(str(path), "created", record, list(analysis.quality.warnings), stats)
 
     # ------------------------------------------------------------------ edits and imports
+    def ingest_many(self, paths: Iterable[str | os.PathLike], *, jobs: int = 0, name: str | None = None,
+                    tags: Iterable[str] = (), options: "IngestOptions | None" = None, keep_source: bool = True,
+                    events: Callable[[int, str, int | None], None] | None = None,
+                    ) -> list["IngestResult | MotionlibError"]:
+        """Ingest several clips, ``jobs`` at a time in worker processes (0: one per core; 1, or a
+        single clip: in this process). Each clip is ``ingest`` in its own process, committing
+        under the index's write lock like any writer; one that fails gives its MotionlibError in
+        its place and the others go on. With several clips and ``options.workers`` unset, each
+        clip gets one pose tracker (the clips are the parallel work). ``events(i, kind, n)``
+        reports clip ``i``: ``"start"`` (n = frames, or None), ``"frames"`` (n done),
+        ``"done"``/``"failed"``. Returns a result or error per clip, in the order given."""
+        import dataclasses
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        from motionlib.ingest.pipeline import IngestOptions
+
+        paths = [Path(p) for p in paths]
+        tags = list(tags)
+        options = options or IngestOptions()
+        if jobs < 0:
+            raise InputError("{jobs} must be >= 0", params=["jobs"])
+        jobs = min(len(paths), jobs or os.cpu_count() or 1)
+        emit = events or (lambda i, kind, n: None)
+        results: list = [None] * len(paths)
+        if jobs <= 1:
+            for i, path in enumerate(paths):
+                try:
+                    results[i] = self.ingest(path, name=name, tags=tags, options=options, keep_source=keep_source,
+                                             on_start=lambda n, i=i: emit(i, "start", n),
+                                             progress=lambda n, i=i: emit(i, "frames", n))
+                    emit(i, "done", None)
+                except MotionlibError as err:
+                    results[i] = err
+                    emit(i, "failed", None)
+            return results
+        if options.workers == 0:
+            options = dataclasses.replace(options, workers=1)
+        # fork where there is one: the workers start without importing anything again (this
+        # process has not imported mediapipe; each worker imports it once, for all its clips)
+        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        queue = ctx.Queue()
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init, initargs=(queue,)) as pool:
+            pending = {pool.submit(_ingest_one, str(self.root), i, str(p), name, tags, options, keep_source): i
+                       for i, p in enumerate(paths)}
+            try:
+                while pending:
+                    finished, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+                    _drain(queue, emit)
+                    for future in finished:
+                        i = pending.pop(future)
+                        try:
+                            results[i] = future.result()
+                            emit(i, "done", None)
+                        except MotionlibError as err:
+                            results[i] = err
+                            emit(i, "failed", None)
+                _drain(queue, emit)
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+        return results
+
     def derive(self, ref: str, edit: Callable[["Motion"], "Edit"], *, name: str | None = None,
                tags: Iterable[str] = (), inherit_tags: bool = True) -> DeriveResult:
         """Apply ``edit`` (Motion -> processing.ops.Edit) to a stored version and store the result
@@ -271,6 +335,35 @@ class Versions(LibraryBase):
                              params={"force": "force=True"})
         self.remove_versions(victims)
         return victims
+
+
+_EVENTS = None  # a worker process's queue back to the parent (ingest_many)
+
+
+def _worker_init(queue) -> None:
+    global _EVENTS
+    _EVENTS = queue
+
+
+def _ingest_one(root: str, i: int, path: str, name, tags, options, keep_source: bool) -> IngestResult:
+    """One clip of ``ingest_many``, in a worker process: its own library handle, its own commit."""
+    from motionlib.library import Library
+
+    with Library(Path(root)) as lib:
+        return lib.ingest(path, name=name, tags=tags, options=options, keep_source=keep_source,
+                          on_start=lambda n: _EVENTS.put((i, "start", n)),
+                          progress=lambda n: _EVENTS.put((i, "frames", n)))
+
+
+def _drain(queue, emit) -> None:
+    import queue as queue_mod
+
+    while True:
+        try:
+            i, kind, n = queue.get_nowait()
+        except queue_mod.Empty:
+            return
+        emit(i, kind, n)
 
 
 def _warm_imports() -> None:
