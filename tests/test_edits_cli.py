@@ -46,6 +46,19 @@ def test_edits_carry_their_parents_tags_unless_own_tags(lib):
     assert [r["ref"] for r in invoke_json("list", "--json", "tag:JJ", library=lib)] == ["demo@1", "demo@2"]
 
 
+def test_loop_verdict_is_recorded_and_strict_stores_nothing(lib):
+    # a 0.4-0.5 s window of the real clip with no blending: the seam pops
+    args = ("loop", "demo", "--min-length", "0.4", "--max-length", "0.5", "--blend", "0")
+    before = library_snapshot(lib)
+    assert_one_line_error(invoke(*args, "--strict", library=lib), "does not loop")
+    assert library_snapshot(lib) == before
+    stored = invoke_json(*args, library=lib)
+    assert stored["result"]["verdict"] == "does not loop" and stored["result"]["loops"] is False
+    shown = invoke_json("show", stored["ref"], library=lib)
+    assert shown["warnings"][0].startswith("does not loop")
+    assert shown["lineage"]["result"]["verdict"] == "does not loop"
+
+
 @pytest.mark.parametrize("args, words", [
     (("smooth", "nope"), "no motion named 'nope'"),
     (("smooth", "demo@7"), "demo@7 does not exist"),

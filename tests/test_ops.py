@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from motionlib.core.errors import InputError
+from motionlib.core.errors import InputError, MotionlibError
 from motionlib.core.motion import Motion
 from motionlib.core.skeleton import MEDIAPIPE_POSE_33 as SK
 from motionlib.processing import ops
@@ -125,6 +125,21 @@ def test_loop_finds_the_period_and_blends_the_seam():
     y = np.concatenate([e.motion.keypoints[:, rw, 1]] * 2)
     steps = np.abs(np.diff(y))
     assert steps[n - 1] < 3 * np.median(steps) + 2
+
+
+def test_loop_says_whether_it_loops_and_strict_refuses_a_pop():
+    good = ops.loop(make_motion(T=180, wave_hz=1.25, wave_px=40, noise=0.5, seed=3), min_length=1.0)
+    assert good.result["loops"] and good.result["verdict"] == "seamless" and not good.warnings
+    # a wrist drifting one way (no pose ever comes back) looped with no blending: the wrap pops
+    m = make_motion(T=120, wave_hz=0.0, noise=0.3, seed=1)
+    rw = SK.index("right_wrist")
+    m.keypoints[:, rw, 0] += np.linspace(0, 300, m.frames, dtype=np.float32)
+    bad = ops.loop(m, min_length=1.0, blend=0)
+    assert not bad.result["loops"] and bad.result["verdict"] == "does not loop"
+    assert bad.result["seam_vs_typical_step"] > ops.LOOP_OK
+    assert bad.warnings and bad.warnings[0].startswith("does not loop")
+    with pytest.raises(MotionlibError, match="does not loop"):
+        ops.loop(m, min_length=1.0, blend=0, strict=True)
 
 
 def test_loop_on_a_clip_too_short_fails_clearly():

@@ -38,7 +38,11 @@ def _print(result) -> None:
         scores.append("->")
         scores.append_text(score_text(getattr(r, key)))
     out.print(scores)
-    shown = {k: v for k, v in result.result.items() if v not in (None, [], {})}
+    shown = {k: v for k, v in result.result.items() if v not in (None, [], {}) and k not in ("verdict_words", "loops")}
+    if result.result.get("verdict_words"):  # a loop's verdict, in words, before the numbers
+        good = result.result.get("loops")
+        out.print(f"  {'loops' if good else 'does NOT loop'} ({result.result['verdict_words']})",
+                  style="green" if good else "bold red")
     if shown:
         out.print("  " + ", ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in shown.items()))
     new = [w for w in result.warnings if w not in p.warnings]
@@ -98,12 +102,14 @@ def loop(
     min_length: Annotated[float, typer.Option("--min-length", help="Shortest loop, seconds.")] = 1.0,
     blend: Annotated[int, typer.Option(help="Frames over which the seam is blended.")] = 4,
     max_length: Annotated[Optional[float], typer.Option("--max-length", help="Longest loop, seconds (default: 4 x --min-length, at least 10).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Store nothing and exit 1 when the result does not loop (its seam over 2.5 typical frame steps).")] = False,
     name: Name_ = None, tag: Tags_ = [], own_tags: Own_ = False, as_json: Json_ = False,
 ):
     """Cut at the best loop point and blend the seam, so the motion repeats without a jump."""
     from motionlib.processing import ops
 
-    _run(ctx, ref, lambda m: ops.loop(m, min_length=min_length, blend=blend, max_length=max_length), name, tag,
+    _run(ctx, ref, lambda m: ops.loop(m, min_length=min_length, blend=blend, max_length=max_length, strict=strict),
+         name, tag,
          as_json, own_tags)
 
 

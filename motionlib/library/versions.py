@@ -188,6 +188,7 @@ class Versions(LibraryBase):
         result = edit(self.load(parent.ref))
         track, cuts = manifests.carry_events(parent_manifest, result)
         quality = assess_motion(result.motion, track=track, cuts=cuts)
+        quality.warnings[:0] = result.warnings  # the edit's own (a loop that does not loop) first
         manifest = manifests.derived_manifest(parent, parent_manifest, result, quality, track)
         with self.staging() as staging:
             record = self._store(staging, name, tags, result.motion, manifest)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from motionlib.core.errors import InputError
+from motionlib.core.errors import InputError, MotionlibError
 from motionlib.core.motion import Motion
 from motionlib.processing import filtering
 from motionlib.processing.signal import lowpass, runs
@@ -30,6 +30,7 @@ class Edit:
     span: tuple[float, float] | None = None  # parent seconds kept (trim, loop); None: all
     time_scale: float = 1.0  # child seconds = (parent seconds - span start) / time_scale
     aligned: bool = True  # frames still sit on the source clip's frames (preview --over-source)
+    warnings: list[str] = field(default_factory=list)  # the edit's own, stored with the version's
 
 
 def _derive(m: Motion, **changes) -> Motion:
@@ -266,8 +267,12 @@ def _resample(x: np.ndarray, ts: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------- loop
+LOOP_SEAMLESS = 1.5  # seam at most this many typical frame steps: the wrap is an ordinary step
+LOOP_OK = 2.5  # up to this: it loops with a small jump; beyond: it pops (does not loop)
+
+
 def loop(m: Motion, *, min_length: float = 1.0, blend: int = 4, velocity_weight: float = 0.5,
-         max_length: float | None = None) -> Edit:
+         max_length: float | None = None, strict: bool = False) -> Edit:
     """Find the loop: frames i < j, at least ``min_length`` and at most ``max_length`` seconds
     apart (default: the larger of 4 x ``min_length`` and 10 s), whose poses (and velocities) are
     closest; keep [i, j) so that frame j's pose is where playback wraps to; then spread the
@@ -276,7 +281,9 @@ def loop(m: Motion, *, min_length: float = 1.0, blend: int = 4, velocity_weight:
 
     Reported: ``seam_distance`` (mean joint distance, pixels, from the last frame back to the
     first after blending), the same before blending, and both as fractions of the clip's mean
-    frame-to-frame motion."""
+    frame-to-frame motion; and the verdict: the seam against the loop's *typical* frame step
+    (the median of its frames' mean joint steps) - ``seamless`` up to LOOP_SEAMLESS, ``small
+    jump`` up to LOOP_OK, else ``does not loop`` (a warning; ``strict``: refused)."""
     if min_length <= 0:
         raise InputError("{min_length} must be > 0 seconds", params=["min_length"])
     if blend < 0:
@@ -338,6 +345,24 @@ def loop(m: Motion, *, min_length: float = 1.0, blend: int = 4, velocity_weight:
         off = np.nan_to_num(offset)
         out_kp[n - k:] -= w * off[None]
     seam_after = _pose_distance(out_kp[-1], m.keypoints[i], body)
+    per_frame = np.where(np.isfinite(step), step, np.nan)
+    with np.errstate(all="ignore"):
+        frame_steps = np.nanmean(per_frame, axis=1) if per_frame.size else np.array([])
+    frame_steps = frame_steps[np.isfinite(frame_steps)]
+    typical = float(np.median(frame_steps)) if frame_steps.size else float("nan")
+    ratio = seam_after / typical if typical > 0 else float("nan")
+    ratio_before = seam_before / typical if typical > 0 else float("nan")
+    verdict = ("seamless" if ratio <= LOOP_SEAMLESS else "small jump" if ratio <= LOOP_OK
+               else "does not loop" if math.isfinite(ratio) else "unknown")
+    words = (f"the seam is {ratio:.1f}x a typical frame step ({seam_after:.1f} px against {typical:.1f} px; "
+             f"{ratio_before:.1f}x before blending)") if math.isfinite(ratio) else "the seam could not be measured"
+    warnings = []
+    if verdict == "does not loop":
+        message = (f"does not loop: {words}; try another {{min_length}} or {{max_length}}, a larger {{blend}}, "
+                   "or smooth first")
+        if strict:
+            raise MotionlibError(message, params=["min_length", "max_length", "blend"])
+        warnings.append(f"does not loop: {words}")
     t0 = float(ts[i])
     duration = float(ts[j] - ts[i])
     out = _derive(
@@ -354,8 +379,14 @@ def loop(m: Motion, *, min_length: float = 1.0, blend: int = 4, velocity_weight:
         "mean_step_px": _r(mean_step, 3),
         "seam_ratio": _r(seam_after / mean_step if mean_step else float("nan"), 3),
         "seam_ratio_before_blend": _r(seam_before / mean_step if mean_step else float("nan"), 3),
+        "typical_step_px": _r(typical, 3),
+        "seam_vs_typical_step": _r(ratio, 3),
+        "verdict": verdict,
+        "loops": verdict in ("seamless", "small jump"),
+        "verdict_words": f"{verdict}: {words}",
     }
-    return Edit(out, "loop", {"min_length": min_length, "blend": blend}, result, span=(t0, float(ts[j])))
+    return Edit(out, "loop", {"min_length": min_length, "blend": blend}, result, span=(t0, float(ts[j])),
+                warnings=warnings)
 
 
 def _pose_distance(a: np.ndarray, b: np.ndarray, joints) -> float:
