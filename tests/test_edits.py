@@ -117,6 +117,33 @@ def test_preview_plays_at_the_motions_timing_and_shows_the_movement(lib, tmp_pat
     assert len(centres) > 150 and np.percentile(centres, 95) < 1.5, np.percentile(centres, 95)
 
 
+def test_sheet_shows_key_frames_over_the_source_with_their_times(lib, tmp_path):
+    import cv2
+
+    from motionlib.core.errors import InputError
+    from motionlib.render.posemap import DEFAULT_THRESHOLD
+
+    info = lib.sheet("demo", tmp_path / "s.png", count=8)
+    assert info["over_source"] and len(info["frames"]) == 8
+    image = cv2.imread(str(tmp_path / "s.png"))
+    assert image.shape[:2] == (info["height"], info["width"])
+    motion = lib.load("demo")
+    body = list(motion.skeleton.body)
+    shown = (motion.confidence[info["frames"]][:, body] >= DEFAULT_THRESHOLD).mean(axis=1)
+    assert (shown >= 0.5).all(), "every key frame shows the performer"
+    assert info["times"] == [round(float(motion.timestamps[t]), 4) for t in info["frames"]]
+    assert info["times"][-1] - info["times"][0] > 0.5 * motion.duration, "spread over the performance"
+    # an edit that left the source's frames: pose maps by default, refused when the source is asked for
+    lib.derive("demo", lambda m: ops.retime(m, speed=2.0), name="fast")
+    assert not lib.sheet("fast", tmp_path / "f.png", count=4)["over_source"]
+    with pytest.raises(InputError, match="over_source"):
+        lib.sheet("fast", tmp_path / "g.png", over_source=True)
+    with pytest.raises(InputError, match="count"):
+        lib.sheet("demo", tmp_path / "h.png", count=0)
+    with pytest.raises(InputError, match="exists"):
+        lib.sheet("demo", tmp_path / "s.png")
+
+
 def test_preview_over_source_lines_up_with_the_clip(lib, tmp_path, sample):
     from motionlib.media import video
 

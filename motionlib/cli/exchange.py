@@ -56,6 +56,27 @@ def preview(
 
 @app.command(rich_help_panel="Look and exchange")
 @handles_errors
+def sheet(
+    ctx: typer.Context, ref: Ref_,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG to write (default: NAME-vN-sheet.png here).")] = None,
+    count: Annotated[int, typer.Option(help="Key frames to show (1-64).")] = 8,
+    over_source: Annotated[Optional[bool], typer.Option("--over-source/--pose-only", help="Draw over the kept source clip (default: when the version still sits on it).")] = None,
+    overwrite: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
+):
+    """A contact sheet of a motion: key frames (the stillest of each stretch of time) as skeletons,
+    over the source clip when it is kept, each with its time."""
+    info = ctx.obj.library.sheet(ref, output, count=count, over_source=over_source, overwrite=overwrite)
+    if as_json:
+        print_json(info)
+    else:
+        where = "over the source clip" if info["over_source"] else "pose maps"
+        print(f"wrote {info['path']} ({info['width']}x{info['height']}): {info['ref']}, {len(info['frames'])} frames, "
+              f"{where}, at " + ", ".join(f"{t:.2f}s" for t in info["times"]))
+
+
+@app.command(rich_help_panel="Look and exchange")
+@handles_errors
 def export(
     ctx: typer.Context, ref: Ref_,
     fmt: Annotated[str, typer.Option("--format", "-f", help="openpose-json (a directory, one file per frame), npz, csv or mp4 (pose maps).")],

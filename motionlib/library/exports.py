@@ -79,3 +79,41 @@ class Exports(LibraryBase):
             info = exchange.write(motion, fmt, out, stem=file_stem(record.ref, "motion"), meta={"ref": record.ref})
         info.update(ref=record.ref, format=fmt, frames=motion.frames, raw=raw)
         return info
+
+    def sheet(self, ref: str, output: Path | None = None, *, count: int = 8, over_source: bool | None = None,
+              threshold: float = 0.3, overwrite: bool = False) -> dict:
+        """A contact sheet (PNG) of a version: ``count`` key frames (render/preview.key_frames),
+        each with its time, drawn over the kept source clip when the version still sits on it
+        (``over_source=None``: when it can; True: required; False: pose maps). ``output``
+        defaults to ``NAME-vN-sheet.png`` here. Returns what was written."""
+        import cv2
+
+        from motionlib.media.encode import check_output
+        from motionlib.render.preview import key_frames, sheet_image
+        from motionlib.store.files import atomic_path
+
+        record = self.get(ref)
+        out = check_output(Path(output or f"{file_stem(record.ref, 'motion')}-sheet.png"), overwrite=overwrite,
+                           suffixes=(".png",))
+        if not 1 <= count <= 64:
+            raise InputError("{count} must be 1 to 64 frames", params=["count"])
+        if not 0 <= threshold <= 1:
+            raise InputError("{threshold} must lie in [0, 1]", params=["threshold"])
+        source, offset = None, 0.0
+        if over_source is not False:
+            try:
+                source, offset = self.aligned_source(record)
+            except SourceUnavailable as err:
+                if over_source:
+                    raise InputError(err.template + "; draw the sheet without {over_source}",
+                                     params={**err.params, "over_source": "over_source"}) from None
+        motion = self.load(record.ref)
+        frames = key_frames(motion, count)
+        image = sheet_image(motion, frames, source=source, source_offset=offset, threshold=threshold,
+                            title=f"{record.ref}  {motion.duration:.2f}s  {motion.fps:.1f} fps")
+        with atomic_path(out) as tmp:
+            ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            Path(tmp).write_bytes(data.tobytes())
+        return {"ref": record.ref, "path": str(out), "width": int(image.shape[1]), "height": int(image.shape[0]),
+                "frames": frames, "times": [round(float(motion.timestamps[t]), 4) for t in frames],
+                "over_source": source is not None}

@@ -107,3 +107,99 @@ def _over_source(motion, source: Path, offset: float, size, threshold, marks=Non
             yield _mark(image, marks[t]) if marks else image
 
     return w, h, frames()
+
+
+SHEET_TILE = 256  # long side of a sheet's tile, pixels
+SHEET_COLUMNS = 4
+
+
+def key_frames(motion, count: int) -> list[int]:
+    """``count`` frames that show a motion at a glance: the frames that show half the body are cut in
+    ``count`` runs of equal length and each gives its stillest frame (a held pose reads best and
+    is the least blurred in the source), so the frames spread over the whole performance."""
+    body = list(motion.skeleton.body)
+    drawn = (motion.confidence[:, body] >= posemap.DEFAULT_THRESHOLD) & np.isfinite(motion.keypoints[:, body]).all(axis=2)
+    seen = drawn.mean(axis=1) >= 0.5  # at least half the body would be drawn
+    kp = motion.keypoints[:, body].astype(np.float64)
+    speed = np.full(motion.frames, np.inf)
+    if motion.frames > 1:
+        import warnings
+
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # frames with no joint seen: no step
+            step = np.nanmean(np.linalg.norm(np.diff(kp, axis=0), axis=2), axis=1)
+        speed[1:] = np.where(np.isfinite(step), step, np.inf)
+        speed[0] = speed[1]
+    pool = np.flatnonzero(seen) if seen.any() else np.arange(motion.frames)  # frames that show someone
+    bins = np.array_split(pool, max(1, min(count, pool.size)))
+    return sorted({int(b[np.argmin(speed[b])]) for b in bins if b.size})
+
+
+def sheet_image(motion, frames: list[int], *, source: Path | None = None, source_offset: float = 0.0,
+                threshold: float = posemap.DEFAULT_THRESHOLD, tile: int = SHEET_TILE,
+                columns: int = SHEET_COLUMNS, title: str = "") -> np.ndarray:
+    """A contact sheet (RGB) of ``frames``: each tile centred on the performer in that frame, at
+    one scale for all (the largest body of them, with a margin, fills a tile), the skeleton over
+    the kept source clip's frame when ``source`` is given (dimmed), else on black; each tile
+    labelled with its time and frame number, ``title`` above. Only the chosen frames are kept."""
+    import cv2
+
+    from motionlib.core.openpose import to_openpose
+
+    op = to_openpose(motion)
+    aspect = motion.width / motion.height
+    tw, th = (tile, max(2, int(round(tile / aspect)))) if aspect >= 1 else (max(2, int(round(tile * aspect))), tile)
+    body = list(motion.skeleton.body)
+    centres, extent = {}, 1.0
+    for t in frames:
+        pts = motion.keypoints[t, body][motion.confidence[t, body] >= threshold]
+        pts = pts[np.isfinite(pts).all(axis=1)]
+        if len(pts) >= 3:
+            lo, hi = pts.min(axis=0), pts.max(axis=0)
+            centres[t] = (lo + hi) / 2
+            extent = max(extent, float((hi[0] - lo[0]) * th / tw), float(hi[1] - lo[1]))
+    whole = not centres  # nobody seen: show the whole frame
+    scale = min(tw / motion.width, th / motion.height) if whole else th / (1.35 * extent)
+    full = np.array([motion.width / 2, motion.height / 2], np.float32)
+
+    def placement(t: int) -> posemap.Placement:
+        c = full if whole else centres.get(t, full)
+        return posemap.Placement(scale, (tw / 2 - scale * float(c[0]), th / 2 - scale * float(c[1])))
+
+    pictures: dict[int, np.ndarray] = {}
+    if source is not None:
+        from motionlib.media import video
+
+        info = video.probe(source)
+        long_side = min(max(motion.width, motion.height), 1920)
+        dw, dh = info.scaled_size(long_side)
+        wanted, last = set(frames), max(frames)
+        for t, image in enumerate(video.aligned_frames(info, motion.timestamps, motion.duration, source_offset,
+                                                       long_side, (dw, dh))):
+            if t in wanted:
+                p = placement(t)
+                k = p.scale * motion.width / dw  # decoded pixels -> tile pixels
+                m = np.float32([[k, 0, p.offset[0]], [0, k, p.offset[1]]])
+                crop = cv2.warpAffine(image, m, (tw, th), flags=cv2.INTER_AREA, borderValue=(0, 0, 0))
+                pictures[t] = (crop.astype(np.uint16) * 3 // 5).astype(np.uint8)  # dimmed: the skeleton reads
+            if t >= last:
+                break
+    tiles = []
+    for t in frames:
+        canvas = pictures.get(t)
+        image = posemap.draw(op.frame(t), tw, th, placement=placement(t), threshold=threshold, canvas=canvas)
+        label = f"{motion.timestamps[t]:.2f}s  #{t}"
+        cv2.putText(image, label, (5, th - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(image, label, (5, th - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(image)
+    cols = max(1, min(columns, len(tiles)))
+    rows = -(-len(tiles) // cols)
+    gap, head = 4, 28 if title else 0
+    sheet = np.full((head + rows * th + (rows + 1) * gap, cols * tw + (cols + 1) * gap, 3), 24, np.uint8)
+    for k, image in enumerate(tiles):
+        r, c = divmod(k, cols)
+        y, x = head + gap + r * (th + gap), gap + c * (tw + gap)
+        sheet[y:y + th, x:x + tw] = image
+    if title:
+        cv2.putText(sheet, title, (gap + 2, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (235, 235, 235), 1, cv2.LINE_AA)
+    return sheet
