@@ -34,3 +34,6 @@ if command -v nvidia-smi >/dev/null 2>&1 && $ml models controlnet --json | .venv
   $ml render --motion sample-demo-loop@1 --identity astronaut --backend controlnet --seed 1 --force \
     --prompt "an astronaut dancing, photo" -o previews/sample-demo-on-astronaut-controlnet.mp4
 fi
+echo "== done. motionlib is in $PWD/.venv/bin (not on your PATH yet): run"
+echo "     source .venv/bin/activate      # in each new shell, or once:"
+echo "     ln -s \"$PWD/.venv/bin/motionlib\" ~/.local/bin/motionlib"
