@@ -9,6 +9,8 @@ With ``--pose2sim`` (used by scripts/bench_fidelity.py) also, from the pose2sim 
 
 * pose2sim/single/cam01-04.mp4 and Calib.qca.txt - one performer filmed by four calibrated cameras
   (1080x1920, 60 fps, 100 frames): Pose2Sim/Demo_SinglePerson/
+* pose2sim/multi/cam01-04.mp4 - another performance, two people, the same cameras
+  (Pose2Sim/Demo_MultiPerson/; used by scripts/bench_similar.py)
 
 Each wheel is downloaded without dependencies (`pip download --no-deps`), the one file extracted and
 its SHA-256 checked. Files already present with the right hash are kept. Idempotent.
@@ -50,6 +52,11 @@ POSE2SIM_FILES = [  # (file name, member); checked by size since the wheel's own
     ("pose2sim/single/cam03.mp4", "Pose2Sim/Demo_SinglePerson/videos/cam03.mp4"),
     ("pose2sim/single/cam04.mp4", "Pose2Sim/Demo_SinglePerson/videos/cam04.mp4"),
     ("pose2sim/single/Calib.qca.txt", "Pose2Sim/Demo_SinglePerson/calibration/Calib.qca.txt"),
+    # another performance (used by scripts/bench_similar.py): the same four cameras, two people
+    ("pose2sim/multi/cam01.mp4", "Pose2Sim/Demo_MultiPerson/videos/cam01.mp4"),
+    ("pose2sim/multi/cam02.mp4", "Pose2Sim/Demo_MultiPerson/videos/cam02.mp4"),
+    ("pose2sim/multi/cam03.mp4", "Pose2Sim/Demo_MultiPerson/videos/cam03.mp4"),
+    ("pose2sim/multi/cam04.mp4", "Pose2Sim/Demo_MultiPerson/videos/cam04.mp4"),
 ]
 
 

@@ -402,6 +402,35 @@ def reindex(
 
 @app.command()
 @handles_errors
+def similar(
+    ctx: typer.Context,
+    ref: Ref_,
+    top: Annotated[int, typer.Option("--top", "-n", help="How many to list (1-1000).")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the records with their similarity as JSON.")] = False,
+):
+    """The motions most like this one, whatever their position, size, facing or tempo (1.00 = the
+    same movement); the query term like:NAME combines it with any other (docs/query.md)."""
+    found = ctx.obj.library.similar(ref, top)
+    if as_json:
+        print_json([dict(r.to_json(), similarity=round(s, 4)) for r, s in found])
+        return
+    if not found:
+        console(stderr=True).print("no other motion has a descriptor yet")
+        return
+    from rich.table import Table
+
+    from motionlib.present import score_text
+
+    t = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("similarity", "motion", "duration", "operation", "overall", "tags"):
+        t.add_column(col, justify="right" if col in ("similarity", "duration", "overall") else "left")
+    for r, s in found:
+        t.add_row(f"{s:.3f}", r.ref, f"{r.duration:.2f}s", r.operation, score_text(r.overall), ", ".join(r.tags))
+    console().print(t)
+
+
+@app.command()
+@handles_errors
 def doctor(
     ctx: typer.Context,
     fix: Annotated[bool, typer.Option("--fix", help="Repair what is safe: leftovers of killed writers, planted links, dead render records.")] = False,

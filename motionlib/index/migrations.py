@@ -123,6 +123,17 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         DELETE FROM tag WHERE name != lower(name);
         """,
     ),
+    (
+        4,
+        "motion descriptors for similarity (processing/similarity.py), one per version",
+        """
+        CREATE TABLE motion_descriptor (
+            motion_id INTEGER PRIMARY KEY REFERENCES motion (id) ON DELETE CASCADE,
+            kind INTEGER NOT NULL,
+            vector BLOB NOT NULL
+        );
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -10,6 +10,8 @@ A query is a list of terms, all of which must hold (AND)::
   ISO dates as text, ``created>=2026-11``).
 * ``-term`` negates a term (after ``--`` on a command line if the shell or a flag gets in the way).
 * a bare word matches names and tags containing it (case-insensitive); tags are case-insensitive.
+* ``like:NAME`` (or ``like:NAME@N``): the versions most like that motion (processing/similarity.py:
+  the LIKE_TOP nearest by descriptor, the motion itself left out), with any other term.
 * ``is:latest`` (the newest version of each name), ``is:derived`` (made by an edit),
   ``is:original`` (ingested or imported).
 
@@ -51,6 +53,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "created": ("created", "date"),
 }
 IS_VALUES = ("latest", "derived", "original")
+LIKE_TOP = 20  # like:X holds for the versions most like X (processing/similarity.py)
 SORT_FIELDS = tuple(f for f, (_c, k) in FIELDS.items() if k != "tag")
 # bounds that keep a query's SQL within SQLite's limits (expression depth 1000, LIKE/GLOB
 # pattern length 50,000) with room to spare
@@ -74,7 +77,7 @@ class Term:
 
 
 def _fields_hint() -> str:
-    return ", ".join(sorted(FIELDS)) + ", is"
+    return ", ".join(sorted(FIELDS)) + ", is, like"
 
 
 def parse_term(text: str) -> Term:
@@ -90,6 +93,10 @@ def parse_term(text: str) -> Term:
             raise InputError(f"malformed query term {raw!r}: write FIELD OP VALUE, e.g. score>0.7")
         return Term("", ":", text, negate)
     field, op, value = m.group("field").lower(), m.group("op"), m.group("value")
+    if field == "like":
+        if op != ":" or not value:
+            raise InputError(f"{raw!r}: write like:NAME or like:NAME@N (the versions most like that motion)")
+        return Term("like", ":", value, negate)
     if field == "is":
         if op != ":" or value not in IS_VALUES:
             raise InputError(f"{raw!r}: 'is' takes {', '.join('is:' + v for v in IS_VALUES)}")
@@ -115,6 +122,14 @@ def parse_term(text: str) -> Term:
 class Query:
     def __init__(self, terms: list[Term]):
         self.terms = terms
+        self.like_ids: dict[Term, frozenset[int]] = {}  # like:X -> the versions most like X
+
+    def resolve_like(self, similar: Callable[[str], list[int]]) -> None:
+        """Answer each ``like:X`` term with ``similar(X)`` (the library's nearest versions): a
+        query holding one must be resolved before ``where`` or ``matches``."""
+        for t in self.terms:
+            if t.field == "like" and t not in self.like_ids:
+                self.like_ids[t] = frozenset(similar(t.value))
 
     @classmethod
     def parse(cls, parts: list[str] | str | None) -> "Query":
@@ -151,17 +166,28 @@ class Query:
     def where(self) -> tuple[str, list[Any]]:
         clauses, params = [], []
         for t in self.terms:
-            sql, p = _term_sql(t)
+            sql, p = self._like_sql(t) if t.field == "like" else _term_sql(t)
             clauses.append(f"NOT ({sql})" if t.negate else f"({sql})")
             params += p
         return " AND ".join(clauses), params
 
     # ---------------------------------------------------------------- Python
+    def _like_sql(self, t: Term) -> tuple[str, list[Any]]:
+        if t not in self.like_ids:
+            raise InputError(f"{t}: like: needs the library to answer it")
+        ids = sorted(self.like_ids[t])
+        return (f"m.id IN ({', '.join('?' * len(ids))})" if ids else "0"), list(ids)
+
     def matches(self, record, latest: Callable[[Any], bool] | None = None) -> bool:
         """Whether ``record`` (a MotionRecord) satisfies every term. ``latest(record)`` answers
         ``is:latest`` (the caller knows the other versions)."""
         for t in self.terms:
-            ok = _term_match(t, record, latest)
+            if t.field == "like":
+                if t not in self.like_ids:
+                    raise InputError(f"{t}: like: needs the library to answer it")
+                ok = record.id in self.like_ids[t]
+            else:
+                ok = _term_match(t, record, latest)
             if ok == t.negate:
                 return False
         return True

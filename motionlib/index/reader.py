@@ -6,11 +6,14 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from motionlib.core.errors import NotFound
 from motionlib.core.names import Ref
 from motionlib.index import migrations
+
+if TYPE_CHECKING:
+    import numpy as np
 
 COLUMNS = (
     "id", "name", "version", "created", "duration", "fps", "frames", "width", "height", "skeleton",
@@ -224,14 +227,14 @@ class Reader:
         sql, params = self._list_sql(**filters)
         return [row[3] for row in self._conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
 
-    @staticmethod
-    def _list_sql(*, tags: Iterable[str] = (), min_score: float | None = None, name: str | None = None,
+    def _list_sql(self, *, tags: Iterable[str] = (), min_score: float | None = None, name: str | None = None,
                   query=None, sort: str | None = None, limit: int | None = None) -> tuple[str, tuple]:
-        from motionlib.index.query import Query, order_sql, parse_sort
+        from motionlib.index.query import LIKE_TOP, Query, order_sql, parse_sort
 
         clauses, params = [], []
         if query:
             q = query if isinstance(query, Query) else Query.parse(query)
+            q.resolve_like(lambda ref: [i for i, _ in self.similar(ref, LIKE_TOP)])
             where, qp = q.where()
             if where:
                 clauses.append(where)
@@ -249,6 +252,44 @@ class Reader:
         sql = _SELECT + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
         sql += f" ORDER BY {order_sql(parse_sort(sort))}" + (f" LIMIT {int(limit)}" if limit is not None else "")
         return sql, tuple(params)
+
+    def descriptors(self) -> tuple[list[int], "np.ndarray"]:
+        """Every stored motion descriptor of the current kind: (version ids, [n, SIZE] matrix)."""
+        from motionlib.processing import similarity
+
+        rows = self._conn.execute("SELECT motion_id, vector FROM motion_descriptor WHERE kind = ? ORDER BY motion_id",
+                                  (similarity.VERSION,)).fetchall()
+        return [r[0] for r in rows], similarity.from_blobs([r[1] for r in rows])
+
+    def descriptor(self, motion_id: int) -> "np.ndarray | None":
+        from motionlib.processing import similarity
+
+        row = self._conn.execute("SELECT vector FROM motion_descriptor WHERE motion_id = ? AND kind = ?",
+                                 (motion_id, similarity.VERSION)).fetchone()
+        return None if row is None else similarity.from_blobs([row[0]])[0]
+
+    def similar(self, ref: Ref | str, top: int = 10) -> list[tuple[int, float]]:
+        """The ``top`` versions most like ``ref`` (processing/similarity.py), best first, as
+        (version id, similarity); ``ref`` itself left out. NotFound when it has no descriptor."""
+        from motionlib.processing import similarity
+
+        record = self.get(ref)
+        query = self.descriptor(record.id)
+        if query is None:
+            raise NotFound(f"{record.ref} has no motion descriptor (fewer than {similarity.MIN_FRAMES} frames "
+                           "show the whole body, or it was stored before descriptors; `motionlib reindex` adds them)")
+        ids, matrix = self.descriptors()
+        rows, sims = similarity.rank(query, matrix, top + 1)
+        return [(ids[r], float(v)) for r, v in zip(rows, sims) if ids[r] != record.id][:top]
+
+    def by_ids(self, ids: Iterable[int]) -> dict[int, MotionRecord]:
+        ids = [int(i) for i in ids]
+        out: dict[int, MotionRecord] = {}
+        for k in range(0, len(ids), 500):
+            chunk = ids[k:k + 500]
+            for rec in self._query(f"m.id IN ({', '.join('?' * len(chunk))})", chunk):
+                out[rec.id] = rec
+        return out
 
     def get(self, ref: Ref | str) -> MotionRecord:
         ref = Ref.parse(ref) if isinstance(ref, str) else ref

@@ -72,7 +72,24 @@ class Writer:
         self.session.add(row)
         self.session.flush()
         self.link_tags(row.id, tags)
+        self.set_descriptor(int(row.id), manifest.get("descriptor"))
         return int(row.id)
+
+    def set_descriptor(self, motion_id: int, stored: dict | None) -> None:
+        """The version's motion descriptor (its manifest's ``descriptor``), when it has one of the
+        kind this code compares (processing/similarity.VERSION)."""
+        from motionlib.processing import similarity
+
+        if not stored or stored.get("version") != similarity.VERSION:
+            return
+        values = stored.get("values") or []
+        if len(values) != similarity.SIZE:
+            return
+        import numpy as np
+
+        self.session.connection().exec_driver_sql(
+            "INSERT OR REPLACE INTO motion_descriptor (motion_id, kind, vector) VALUES (?, ?, ?)",
+            (motion_id, similarity.VERSION, similarity.to_blob(np.asarray(values, np.float32))))
 
     def referenced_paths(self) -> tuple[set[str], set[str]]:
         """(version directories, kept sources) that rows refer to."""
@@ -86,6 +103,7 @@ class Writer:
                 s.delete(link)
             row = s.get(MotionRow, motion_id)
             if row is not None:
+                s.connection().exec_driver_sql("DELETE FROM motion_descriptor WHERE motion_id = ?", (motion_id,))
                 s.delete(row)
 
     def rename(self, old: str, new: str) -> list[str]:
@@ -145,6 +163,7 @@ class Writer:
         counters = {c.name: c.last_version for c in s.exec(select(NameCounter)).all()}
         s.exec(delete(MotionTag))
         s.exec(delete(Tag))
+        s.connection().exec_driver_sql("DELETE FROM motion_descriptor")
         s.exec(delete(MotionRow))
         s.flush()
         return counters

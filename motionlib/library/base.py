@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from motionlib.core.errors import LibraryError, NotFound, SourceUnavailable, disk_problem
+from motionlib.core.errors import InputError, LibraryError, NotFound, SourceUnavailable, disk_problem
 from motionlib.core.names import Ref, validate_name
 from motionlib.library import sidecars
 from motionlib.library.paths import INDEX_FILE, prepare_root, resolve_library_path
@@ -76,6 +76,16 @@ class LibraryBase:
         """Versions matching ``filters`` (see index.reader.Reader.list)."""
         with self.index.reader() as r:
             return r.list(**filters)
+
+    def similar(self, ref: str | Ref, top: int = 10) -> list[tuple["MotionRecord", float]]:
+        """The ``top`` versions most like ``ref`` (processing/similarity.py), best first, with
+        their similarity (1 = the same movement)."""
+        if not 1 <= top <= 1000:
+            raise InputError("{top} must be 1 to 1000", params=["top"])
+        with self.index.reader() as r:
+            found = r.similar(ref, top)
+            records = r.by_ids(i for i, _ in found)
+        return [(records[i], s) for i, s in found if i in records]
 
     def iter_list(self, **filters: Any) -> Iterator["MotionRecord"]:
         """``list``, streamed: versions one at a time with bounded memory at any library size."""

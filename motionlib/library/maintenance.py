@@ -79,6 +79,8 @@ class Maintenance(LibraryBase):
                     continue
                 seen.add(key)
                 motion_id = w.insert_version(m, rel.as_posix(), kept)
+                if "descriptor" not in m:  # stored before descriptors: computed from the arrays now
+                    _add_descriptor(w, motion_id, d)
                 try:
                     tags = sidecars.read_tags(d)
                     if tags is not None:
@@ -252,3 +254,15 @@ def _dead_staging(entry: Path) -> bool:
     except OSError:
         return False
     return old or not pid_alive(int(pid_text))
+
+
+def _add_descriptor(w, motion_id: int, version_dir: Path) -> None:
+    from motionlib.processing import similarity
+    from motionlib.store import read_motion
+
+    try:
+        vec = similarity.descriptor(read_motion(version_dir))
+    except MotionlibError:
+        return  # a damaged version: doctor names it
+    if vec is not None:
+        w.set_descriptor(motion_id, {"version": similarity.VERSION, "values": vec.tolist()})

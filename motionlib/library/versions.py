@@ -234,8 +234,13 @@ class Versions(LibraryBase):
         """Write ``motion`` into ``staging`` and commit it as the next version of ``name``, with the
         staged ``source`` copy placed by content. With ``dedupe`` (an operation), return None instead
         when a version of that operation already holds the same name, source and settings."""
+        from motionlib.processing import similarity
         from motionlib.store import finalize, set_manifest, write_version
 
+        vec = similarity.descriptor(motion)
+        if vec is not None:  # kept in the store with the version, so reindex brings it back
+            manifest = dict(manifest, descriptor={"version": similarity.VERSION,
+                                                  "values": [round(float(v), 6) for v in vec]})
         staged = staging / "version"
         write_version(staged, motion, manifest, raw)
         fault("after-write")
