@@ -167,8 +167,8 @@ def one_euro(x: np.ndarray, timestamps: np.ndarray, min_cutoff: float = 1.0, bet
     Every run of every coordinate steps forward together (runs of similar length side by side,
     read a bounded block of frames at a time): the operations of a run-by-run loop, one time step
     for all runs at once."""
-    x = np.asarray(x, dtype=np.float64)
-    out = x.copy()
+    x = np.asarray(x)
+    out = np.array(x, dtype=np.float32, copy=True)  # each value cast once, as from float64 at the end
     ts = np.asarray(timestamps, np.float64)
     T, J, D = x.shape
     col, a, b = column_runs(_known(x), 2)  # a single known frame stays as it is
@@ -182,14 +182,14 @@ def one_euro(x: np.ndarray, timestamps: np.ndarray, min_cutoff: float = 1.0, bet
         k = np.flatnonzero(level == lv)
         c, s0, s1 = lane[k], start[k], stop[k]
         steps = int((s1 - s0).max())
-        prev = src[s0, c]
+        prev = src[s0, c].astype(np.float64)
         dprev = np.zeros_like(prev)
         chunk = max(1, BLOCK // k.size)
         for t0 in range(1, steps, chunk):
             t = s0 + np.arange(t0, min(steps, t0 + chunk))[:, None]  # [time, run]
             valid = t < s1
             t = np.minimum(t, s1 - 1)
-            xv = src[t, c]
+            xv = src[t, c].astype(np.float64)
             dtv = np.maximum(ts[t] - ts[t - 1], 1e-6)
             res = np.empty_like(xv)
             for i in range(xv.shape[0]):
@@ -202,7 +202,7 @@ def one_euro(x: np.ndarray, timestamps: np.ndarray, min_cutoff: float = 1.0, bet
                 prev = a_ * xt + (1 - a_) * prev
                 res[i] = prev
             dst[t[valid], np.broadcast_to(c, t.shape)[valid]] = res[valid]
-    return out.astype(np.float32)
+    return out
 
 
 BLOCK = 1 << 20  # values of a batch of runs read at once
