@@ -178,3 +178,89 @@ def test_jitter_is_the_run_by_run_residual():
     torso = quality.torso_length(m.keypoints, m.skeleton)
     assert raw == quality.ROBUST_SIGMA * float(np.median(every)) / torso
     assert details["samples"] == every.size
+
+
+# ------------------------------------------------------------------ limits and spans
+@pytest.fixture
+def long_library(tmp_path):
+    """A library holding the real track tiled to 3000 frames (100 s), imported as ``take``."""
+    from conftest import invoke
+
+    m = real_track(3000)
+    npz = exchange.export_npz(m, tmp_path / "take.npz")
+    lib = tmp_path / "lib"
+    ran = invoke("import", npz, "--format", "npz", library=lib)
+    assert ran.returncode == 0, ran.stderr
+    return lib, m
+
+
+@pytest.fixture
+def small_limit(monkeypatch):
+    """Commands hold at most 1000 frames of 33 joints."""
+    from motionlib.processing import limits
+
+    monkeypatch.setattr(limits, "BYTES_PER_POINT", (limits.MEMORY_BUDGET - limits.BASE) // (1000 * 33))
+    assert limits.max_frames(33) == 1000
+
+
+@pytest.mark.parametrize("command", [["smooth"], ["loop"], ["mirror"], ["preview", "-o", "p.mp4"],
+                                     ["export", "-f", "npz", "-o", "t.npz"]])
+def test_a_take_past_the_limit_is_refused_in_one_line_before_it_is_read(long_library, small_limit, monkeypatch,
+                                                                         tmp_path, command):
+    from conftest import assert_one_line_error, invoke
+
+    from motionlib import store
+
+    lib, _ = long_library
+    monkeypatch.setattr(store, "read_motion", lambda *a, **k: pytest.fail("read before the check"))
+    ran = invoke(command[0], "take", *command[1:], library=lib, cwd=tmp_path)
+    assert ran.returncode == 2
+    assert_one_line_error(ran, "take@1 has 3,000 frames")
+    assert "at most 1,000 frames of 33 joints" in ran.stderr and "`motionlib trim take@1 --end 33`" in ran.stderr
+    assert not (tmp_path / "p.mp4").exists() and not (tmp_path / "t.npz").exists()
+
+
+def test_trim_and_preview_cut_a_take_past_the_limit_reading_only_the_part(long_library, small_limit, tmp_path):
+    from conftest import invoke, invoke_json
+
+    from motionlib.library import Library
+    from motionlib.processing import ops
+    from motionlib.store import read_motion
+
+    lib, _ = long_library
+    part = Library(lib).load("take@1", span=(10.0, 40.0))
+    assert part.frames == 901 and part.attrs["first_frame"] == 300  # the part, and the frame after it
+    made = invoke_json("trim", "take", "--start", 10, "--end", 40, "--name", "part", library=lib)
+    assert made["record"]["frames"] == 900
+    whole = read_motion(lib / Library(lib).get("take@1").store_path)  # (past the library's limit)
+    want = ops.trim(whole, 10.0, 40.0).motion
+    got = Library(lib).load("part@1")
+    np.testing.assert_array_equal(got.keypoints, want.keypoints)
+    np.testing.assert_array_equal(got.confidence, want.confidence)
+    np.testing.assert_array_equal(got.timestamps, want.timestamps)
+    assert got.duration == round(want.duration, 6)
+    info = invoke_json("preview", "take@1", "--start", 10, "--end", 40, "-o", tmp_path / "p.mp4", library=lib)
+    assert info["frames"] == 900 and info["span"] == [10.0, 40.0] and (tmp_path / "p.mp4").stat().st_size > 0
+    ran = invoke("preview", "take@1", "--start", 200, "-o", tmp_path / "q.mp4", library=lib)
+    assert ran.returncode == 2 and "past the end" in ran.stderr
+
+
+def test_an_import_past_the_limit_is_refused_from_the_array_header(small_limit, monkeypatch, tmp_path):
+    from conftest import assert_one_line_error, invoke
+
+    npz = exchange.export_npz(real_track(3000), tmp_path / "take.npz")
+    monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("arrays read before the check"))
+    ran = invoke("import", npz, "--format", "npz", library=tmp_path / "lib")
+    assert ran.returncode == 2
+    assert_one_line_error(ran, "take.npz: 3,000 frames; a version holds at most 1,000 frames of 33 joints")
+
+
+def test_an_ingest_past_the_limit_is_refused_before_decoding():
+    from motionlib.core.errors import InputError
+    from motionlib.ingest.pipeline import _check_length
+    from motionlib.processing.limits import max_frames
+
+    _check_length(Path("take.mp4"), max_frames(33), 33, 30.0)  # at the limit: fine
+    with pytest.raises(InputError, match=r"take.mp4 holds about 1,000,000 frames; .* parts of up to \d+ s with "
+                                         r"start and end"):
+        _check_length(Path("take.mp4"), 1_000_000, 33, 30.0)

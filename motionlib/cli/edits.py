@@ -13,8 +13,8 @@ Tags_ = Annotated[List[str], typer.Option("--tag", "-t", help="Tag to attach to 
 Json_ = Annotated[bool, typer.Option("--json", help="Print the new version, its parent and the measurements as JSON.")]
 
 
-def _run(ctx: typer.Context, ref: str, edit, name, tags, as_json: bool) -> None:
-    result = ctx.obj.library.derive(ref, edit, name=name, tags=tags)
+def _run(ctx: typer.Context, ref: str, edit, name, tags, as_json: bool, span=None) -> None:
+    result = ctx.obj.library.derive(ref, edit, name=name, tags=tags, span=span)
     if as_json:
         print_json(result.to_json())
         return
@@ -67,7 +67,7 @@ def trim(
 
     if start is None and end is None:
         raise InputError("give --start and/or --end (seconds)")
-    _run(ctx, ref, lambda m: ops.trim(m, start, end), name, tag, as_json)
+    _run(ctx, ref, lambda m: ops.trim(m, start, end), name, tag, as_json, span=(start, end))
 
 
 @app.command(rich_help_panel="Edit (each makes a new version)")
