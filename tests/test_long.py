@@ -264,3 +264,25 @@ def test_an_ingest_past_the_limit_is_refused_before_decoding():
     with pytest.raises(InputError, match=r"take.mp4 holds about 1,000,000 frames; .* parts of up to \d+ s with "
                                          r"start and end"):
         _check_length(Path("take.mp4"), 1_000_000, 33, 30.0)
+
+
+def test_retarget_steady_bone_lengths_are_run_by_run_bit_for_bit(no_sample_loop):
+    from motionlib.render import retarget as rt
+
+    m = real_track(3000)
+    pos, conf = rt._points(m.keypoints.astype(np.float64), m.confidence, m.skeleton)
+    vec = pos["left_wrist"] - pos["left_elbow"]
+    ok = (conf["left_wrist"] >= 0.5) & (conf["left_elbow"] >= 0.5)
+    length = np.linalg.norm(vec, axis=-1)
+    spans = [(a, b) for a, b in signal.runs(ok & np.isfinite(length) & (length > 0)) if b - a >= 8]
+    assert len(spans) > 10
+    k = spans[3][0] + 2
+    want = np.ones(len(length))  # run by run, as it was done
+    for a, b in spans:
+        smooth = np.maximum(signal.lowpass(length[a:b], m.fps, 3.0), 1e-6)
+        factor = smooth / length[a:b]
+        if a <= k < b:
+            factor = factor * (length[k] / smooth[k - a])
+        want[a:b] = factor
+    no_sample_loop.clear()
+    np.testing.assert_array_equal(rt._steady_lengths(vec, ok, m.fps, k), want)

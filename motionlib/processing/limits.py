@@ -4,9 +4,9 @@ Edits, scores, previews, renders and exports hold a version's arrays in memory (
 confidence, world points) with the copies their steps need: time and memory grow with the
 motion's length (edits, scores and the loop search in steps or windows, never all pairs), so the
 length is what bounds them. ``MEMORY_BUDGET`` is what any one command may hold; at
-``BYTES_PER_POINT`` bytes per (frame, joint) at its peak (the heaviest commands, ``loop`` and
-``smooth``, measured by ``scripts/bench_long.py``: a stored point is 24 bytes, keypoints,
-confidence and world point) beside ``BASE`` for the interpreter and its libraries, that allows
+``BYTES_PER_POINT`` bytes per (frame, joint) at its peak (the heaviest command, ``loop``, grows
+by 55 measured by ``scripts/bench_long.py``; a stored point is 24 bytes: keypoints, confidence,
+world point) beside ``BASE`` for the interpreter and its libraries, that allows
 ``max_frames(joints)`` frames: 492,424 frames of a 33-joint body (4.6 hours at 30 fps), 29,926
 of a 543-point whole body (17 minutes).
 
@@ -21,7 +21,8 @@ from motionlib.core.errors import InputError
 
 MEMORY_BUDGET = 1_500_000_000  # bytes, the goal for any command on an hour-long take
 BASE = 200_000_000  # bytes: the interpreter and its libraries, and the fixed-size work blocks
-BYTES_PER_POINT = 80  # peak bytes per (frame, joint) of the heaviest command, measured (78: loop)
+BYTES_PER_POINT = 80  # peak bytes per (frame, joint), with a margin: loop grows by 55, import, scores,
+# smooth and render by 40-47 (scripts/bench_long.py, 10,000 -> 100,000 frames)
 
 
 def max_frames(joints: int) -> int:
