@@ -204,7 +204,8 @@ def small_limit(monkeypatch):
 
 
 @pytest.mark.parametrize("command", [["smooth"], ["loop"], ["mirror"], ["preview", "-o", "p.mp4"],
-                                     ["export", "-f", "npz", "-o", "t.npz"]])
+                                     ["export", "-f", "npz", "-o", "t.npz"],
+                                     ["render", "-i", "nobody", "-o", "p.mp4"]])
 def test_a_take_past_the_limit_is_refused_in_one_line_before_it_is_read(long_library, small_limit, monkeypatch,
                                                                          tmp_path, command):
     from conftest import assert_one_line_error, invoke
@@ -213,7 +214,8 @@ def test_a_take_past_the_limit_is_refused_in_one_line_before_it_is_read(long_lib
 
     lib, _ = long_library
     monkeypatch.setattr(store, "read_motion", lambda *a, **k: pytest.fail("read before the check"))
-    ran = invoke(command[0], "take", *command[1:], library=lib, cwd=tmp_path)
+    args = ["-m", "take", *command[1:]] if command[0] == "render" else ["take", *command[1:]]
+    ran = invoke(command[0], *args, library=lib, cwd=tmp_path)
     assert ran.returncode == 2
     assert_one_line_error(ran, "take@1 has 3,000 frames")
     assert "at most 1,000 frames of 33 joints" in ran.stderr and "`motionlib trim take@1 --end 33`" in ran.stderr
