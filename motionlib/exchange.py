@@ -180,18 +180,20 @@ def import_openpose_json(path: Path, *, fps: float | None = None, size: tuple[in
         files = sorted((p for p in path.iterdir() if p.suffix.lower() == ".json" and p.is_file()), key=_natural)
         if not files:
             raise InputError(f"{path} holds no .json files")
-        docs = [_load_json(p) for p in files]
+        T = len(files)
+        docs = map(_load_json, files)  # read one at a time: a long take's frames are not all held parsed
         root = path
     else:
         files = [path]
         root = None
         doc = _load_json(path)
         docs = doc if isinstance(doc, list) else [doc]
-    if not docs:
+        T = len(docs)
+    if not T:
         raise InputError(f"{path}: no frames")
-    if len(docs) > MAX_IMPORT_FRAMES:
-        raise InputError(f"{path}: {len(docs)} frames is more than {MAX_IMPORT_FRAMES}")
-    T = len(docs)
+    if T > MAX_IMPORT_FRAMES:
+        raise InputError(f"{path}: {T} frames is more than {MAX_IMPORT_FRAMES}")
+    _check_frames(path, T, 18)
     body = np.full((T, 18, 2), np.nan, np.float32)
     body_c = np.zeros((T, 18), np.float32)
     hands = np.full((T, 2, 21, 2), np.nan, np.float32)
@@ -254,6 +256,7 @@ def import_openpose_json(path: Path, *, fps: float | None = None, size: tuple[in
     frames = OpenPoseFrames(body, body_c, hands if have_hands else None, hands_c if have_hands else None,
                             face if have_face else None, face_c if have_face else None)
     sk, kp, conf = from_openpose(frames)
+    _check_frames(path, T, sk.num_joints)
     step = float(np.median(np.diff(timestamps))) if T > 1 else 1.0 / (fps or 30.0)
     try:
         motion = Motion(sk, kp, conf, timestamps, int(width), int(height), float(timestamps[-1] + step)).validate()
@@ -339,10 +342,36 @@ def _whole(v, name: str) -> int:
     return int(v)
 
 
+def _check_frames(path: Path, frames: int, joints: int) -> None:
+    from motionlib.processing.limits import max_frames
+
+    most = max_frames(joints)
+    if frames > most:
+        raise InputError(f"{path.name}: {frames:,} frames; a version holds at most {most:,} frames of "
+                         f"{joints} joints: split it into parts of at most {most:,} frames first")
+
+
+def _check_npz_length(path: Path) -> None:
+    """Refuse, before reading any array, keypoints longer than a version may hold
+    (processing.limits): their shape is read from the array's header alone."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf, zf.open("keypoints.npy") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape = read(f, max_header_size=10_000)[0]
+    except Exception:  # noqa: BLE001 - not a readable npz, or no keypoints: the full read says which
+        return
+    if len(shape) == 3 and shape[1] > 0:
+        _check_frames(path, int(shape[0]), int(shape[1]))
+
+
 def import_npz(path: Path) -> Imported:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path} is not a file")
+    _check_npz_length(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
@@ -381,12 +410,14 @@ def import_npz(path: Path) -> Imported:
     kp = data["keypoints"]
     if kp.dtype.kind != "f":
         raise InputError(f"{path.name}: keypoints must be floating point")
+    f32 = lambda a: a.astype(np.float32, copy=False)  # noqa: E731 - read as written, not copied again
     motion = Motion(
-        skeleton, kp.astype(np.float32), data["confidence"].astype(np.float32),
-        data["timestamps"].astype(np.float64), width, height, duration,
-        world=data["world"].astype(np.float32) if "world" in data else None,
-        presence=data["presence"].astype(np.float32) if "presence" in data else None,
+        skeleton, f32(data.pop("keypoints")), f32(data.pop("confidence")),
+        data.pop("timestamps").astype(np.float64, copy=False), width, height, duration,
+        world=f32(data.pop("world")) if "world" in data else None,
+        presence=f32(data.pop("presence")) if "presence" in data else None,
     )
+    del data, kp
     try:
         motion.validate()
     except InputError as err:

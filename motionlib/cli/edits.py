@@ -14,8 +14,8 @@ Json_ = Annotated[bool, typer.Option("--json", help="Print the new version, its 
 Own_ = Annotated[bool, typer.Option("--own-tags", help="Give the new version only the --tag tags (by default it also carries its parent's).")]
 
 
-def _run(ctx: typer.Context, ref: str, edit, name, tags, as_json: bool, own_tags: bool = False) -> None:
-    result = ctx.obj.library.derive(ref, edit, name=name, tags=tags, inherit_tags=not own_tags)
+def _run(ctx: typer.Context, ref: str, edit, name, tags, as_json: bool, own_tags: bool = False, span=None) -> None:
+    result = ctx.obj.library.derive(ref, edit, name=name, tags=tags, inherit_tags=not own_tags, span=span)
     if as_json:
         print_json(result.to_json())
         return
@@ -72,7 +72,7 @@ def trim(
 
     if start is None and end is None:
         raise InputError("give --start and/or --end (seconds)")
-    _run(ctx, ref, lambda m: ops.trim(m, start, end), name, tag, as_json, own_tags)
+    _run(ctx, ref, lambda m: ops.trim(m, start, end), name, tag, as_json, own_tags, span=(start, end))
 
 
 @app.command(rich_help_panel="Edit (each makes a new version)")

@@ -42,12 +42,14 @@ def preview(
     size: Annotated[Optional[str], typer.Option(help="WIDTHxHEIGHT, or the long side in pixels (default 512).")] = None,
     threshold: Annotated[float, typer.Option(help="Joints below this confidence are not drawn.")] = 0.3,
     full_frame: Annotated[bool, typer.Option("--full-frame", help="Pose maps of the whole source frame, not just around the performer.")] = False,
+    start: Annotated[Optional[float], typer.Option(help="Only from here, seconds (as trim keeps it; default 0).")] = None,
+    end: Annotated[Optional[float], typer.Option(help="Only up to here, seconds (default: the end).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ):
     """Write a video of the motion at its true timing: pose maps, or the skeleton over the source."""
     with _progress("preview") as cb:
         info = ctx.obj.library.preview(ref, output, size=size, over_source=over_source, threshold=threshold,
-                                       progress=cb, full_frame=full_frame)
+                                       progress=cb, full_frame=full_frame, start=start, end=end)
     if as_json:
         print_json(info)
     else:

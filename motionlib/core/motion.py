@@ -76,7 +76,8 @@ class Motion:
         if T > 1 and float(np.min(np.diff(ts))) < MIN_STEP:
             raise InputError(f"frames must be at least {MIN_STEP:g} s apart (the closest are "
                              f"{float(np.min(np.diff(ts))):.3g} s apart)")
-        if not np.isfinite(conf).all() or np.min(conf, initial=0.0) < 0 or np.max(conf, initial=0.0) > 1:
+        if not all(np.isfinite(c).all() and np.min(c, initial=0.0) >= 0 and np.max(c, initial=0.0) <= 1
+                   for c in _blocks(conf)):
             raise InputError("confidence must lie in [0, 1]")
         if not (isinstance(self.width, (int, np.integer)) and isinstance(self.height, (int, np.integer))
                 and 0 < self.width <= MAX_SIDE and 0 < self.height <= MAX_SIDE):
@@ -89,8 +90,14 @@ class Motion:
             raise InputError("duration must be positive")
         if kp.size:
             with np.errstate(invalid="ignore"):
-                far = np.nanmax(np.abs(kp), initial=0.0)
-            if np.isinf(kp).any() or far > MAX_COORD * max(self.width, self.height):
+                far = max(float(np.nanmax(np.abs(k), initial=0.0)) for k in _blocks(kp))
+            if any(np.isinf(k).any() for k in _blocks(kp)) or far > MAX_COORD * max(self.width, self.height):
                 raise InputError(f"keypoints lie far outside the {self.width}x{self.height} frame "
                                  f"(up to {far:.3g} pixels)")
         return self
+
+
+def _blocks(a: np.ndarray, frames: int = 65536):
+    """``a`` in blocks of frames: checks of a long take make small temporaries, not copies of it."""
+    for t in range(0, max(1, a.shape[0]), frames):
+        yield a[t : t + frames]

@@ -62,6 +62,18 @@ class IngestOptions:
         return self.spec().digest(**self.settings())
 
 
+def _check_length(path: Path, frames: int | None, joints: int, fps: float | None) -> None:
+    """Refuse, before any decoding, a clip longer than a stored version may be (processing.limits)."""
+    from motionlib.processing.limits import max_frames
+
+    most = max_frames(joints)
+    if frames and frames > most:
+        part = int(most / (fps or 30.0))
+        raise InputError(f"{path.name} holds about {frames:,} frames; a version holds at most {most:,} frames of "
+                         f"{joints} joints: ingest it in parts of up to {part} s with {{start}} and {{end}}",
+                         params=["start", "end"])
+
+
 @dataclass
 class Analysis:
     motion: Motion  # the cleaned track: what is stored, scored and used
@@ -91,6 +103,7 @@ def analyze(
     info = video.probe(Path(path))
     span = _expected_span(info, options)
     total_hint = int(round(span * info.average_fps)) if (span and info.average_fps) else info.declared_frames
+    _check_length(Path(path), total_hint, get_skeleton(spec.skeleton).num_joints, info.average_fps)
     if on_start:
         on_start(total_hint)
     with quiet_native_stderr():

@@ -101,12 +101,21 @@ class LibraryBase:
 
         return read_manifest(self.root / record.store_path)
 
-    def load(self, ref: str | Ref, *, raw: bool = False) -> "Motion":
+    def load(self, ref: str | Ref, *, raw: bool = False,
+             span: tuple[float | None, float | None] | None = None) -> "Motion":
         """The stored Motion of a version (imports zarr); ``raw=True``: the estimator's uncleaned
-        track that an ingested version keeps beside it (docs/fidelity.md)."""
+        track that an ingested version keeps beside it (docs/fidelity.md). ``span=(start, end)``
+        (seconds): only the frames ``processing.ops.trim`` of that span needs, read alone (see
+        ``store.read_motion``): any length of take. Without it, a version longer than the
+        ``processing.limits`` allow is refused before anything is read."""
         from motionlib.store import read_motion
 
-        return read_motion(self.root / self.get(ref).store_path, raw=raw)
+        record = self.get(ref)
+        if span is None:
+            from motionlib.processing.limits import check_frames
+
+            check_frames(record.ref, record.frames, record.skeleton, record.duration)
+        return read_motion(self.root / record.store_path, raw=raw, span=span)
 
     def tags(self) -> list[tuple[str, int]]:
         with self.index.reader() as r:

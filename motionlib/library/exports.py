@@ -22,11 +22,12 @@ def _counter(progress: Progress | None, total: int) -> Callable[[int], None] | N
 class Exports(LibraryBase):
     def preview(self, ref: str, output: Path | None = None, *, size: str | int | None = None,
                 over_source: bool = False, threshold: float = 0.3, progress: Progress | None = None,
-                full_frame: bool = False) -> dict:
+                full_frame: bool = False, start: float | None = None, end: float | None = None) -> dict:
         """A video of the version at its true timing: its pose maps (around the performer, with a
         margin; ``full_frame`` shows the whole source frame), or (``over_source``) its skeleton
-        over the kept source clip. ``output`` defaults to ``NAME-vN-preview.mp4`` in the
-        working directory. Returns what was written."""
+        over the kept source clip. ``start``/``end`` (seconds): only that part, as ``trim`` would
+        keep it, read alone (any length of take). ``output`` defaults to ``NAME-vN-preview.mp4``
+        in the working directory. Returns what was written."""
         from motionlib.media.encode import check_output
         from motionlib.render.posemap import output_size
         from motionlib.render.preview import write_preview
@@ -43,12 +44,27 @@ class Exports(LibraryBase):
             except SourceUnavailable as err:
                 raise InputError(err.template + "; preview it without {over_source}",
                                  params={**err.params, "over_source": "over_source"}) from None
-        motion = self.load(record.ref)
+        first, span = 0, None  # the version's frame shown first; the seconds shown
+        if start is None and end is None:
+            motion = self.load(record.ref)
+        else:
+            import numpy as np
+
+            from motionlib.processing import ops
+
+            part = self.load(record.ref, span=(start, end))
+            edit = ops.trim(part, start, end)
+            motion = edit.motion
+            offset += edit.span[0]
+            span = edit.span
+            first = part.attrs["first_frame"] + int(np.searchsorted(part.timestamps, edit.span[0]))
         info = write_preview(motion, out, size=size, source=source, source_offset=offset, threshold=threshold,
                              progress=_counter(progress, motion.frames),
                              track=self.manifest(record).get("track") if over_source else None,
-                             full_frame=full_frame)
+                             full_frame=full_frame, first_frame=first)
         info["ref"] = record.ref
+        if span is not None:
+            info["span"] = [round(span[0], 6), round(span[1], 6)]
         return info
 
     def export(self, ref: str, fmt: str, output: Path, *, size: str | int | None = None,

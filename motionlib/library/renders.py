@@ -174,12 +174,14 @@ class Renders(LibraryBase):
 
     def _prepare(self, job: "RenderJob", overwrite: bool, taken: set[Path], default_dir: Path) -> Prepared:
         from motionlib.media.encode import check_output
+        from motionlib.processing.limits import check_frames
         from motionlib.render import pipeline
 
         if self.read_only:  # every render is recorded in the index
             raise LibraryError(f"{self.root} is on a read-only disk: renders are recorded in it, so none can run")
 
         record = self.get(job.motion)
+        check_frames(record.ref, record.frames, record.skeleton, record.duration)  # a batch refuses before any job runs
         identity = self.get_identity(job.identity)
         settings = pipeline.check(job, identity.width, identity.height)
         if job.anchor_frame is not None and job.anchor_frame >= record.frames:

@@ -173,11 +173,13 @@ class Versions(LibraryBase):
         return results
 
     def derive(self, ref: str, edit: Callable[["Motion"], "Edit"], *, name: str | None = None,
-               tags: Iterable[str] = (), inherit_tags: bool = True) -> DeriveResult:
+               tags: Iterable[str] = (), inherit_tags: bool = True,
+               span: tuple[float | None, float | None] | None = None) -> DeriveResult:
         """Apply ``edit`` (Motion -> processing.ops.Edit) to a stored version and store the result
         as the next version of ``name`` (default: the same name), with its lineage. The new version
         carries its parent's tags (``inherit_tags``) and ``tags``; to keep a tag on one version
-        only, untag the others."""
+        only, untag the others. ``span`` (seconds): the edit reads only the frames of that span,
+        as ``ops.trim`` does - only those are loaded (``load``), so any length of take can be cut."""
         from motionlib.library import manifests
         from motionlib.processing.quality import assess_motion
 
@@ -185,7 +187,7 @@ class Versions(LibraryBase):
         name = validate_name(name) if name is not None else parent.name
         tags = _tags((list(parent.tags) if inherit_tags else []) + list(tags))
         parent_manifest = self.manifest(parent)
-        result = edit(self.load(parent.ref))
+        result = edit(self.load(parent.ref, span=span))
         track, cuts = manifests.carry_events(parent_manifest, result)
         quality = assess_motion(result.motion, track=track, cuts=cuts)
         quality.warnings[:0] = result.warnings  # the edit's own (a loop that does not loop) first

@@ -245,9 +245,19 @@ def retime(m: Motion, *, fps: float | None = None, speed: float = 1.0) -> Edit:
 
 def _resample(x: np.ndarray, ts: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Linear in time between known neighbours; nearest when one side is unknown and the known
-    one is within half a frame; NaN otherwise. Times past the last frame hold it."""
+    one is within half a frame; NaN otherwise. Times past the last frame hold it. Computed a
+    block of output frames at a time (float64 inside, float32 out), so a long take's float64
+    copies are never whole."""
     T = x.shape[0]
     step = float(np.median(np.diff(ts))) if T > 1 else 1.0
+    out = np.empty((len(at),) + x.shape[1:], np.float32)
+    for k in range(0, len(at), 16384):
+        out[k : k + 16384] = _resample_block(x, ts, at[k : k + 16384], step)
+    return out
+
+
+def _resample_block(x: np.ndarray, ts: np.ndarray, at: np.ndarray, step: float) -> np.ndarray:
+    T = x.shape[0]
     i = np.clip(np.searchsorted(ts, at, side="right") - 1, 0, T - 1)
     j = np.minimum(i + 1, T - 1)
     span = np.where(j > i, ts[j] - ts[i], 1.0)

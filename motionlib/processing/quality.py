@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from motionlib.core.skeleton import MEDIAPIPE_POSE_33, Skeleton
-from motionlib.processing.signal import lowpass, runs
+from motionlib.processing.signal import column_runs, lowpass_runs
 from motionlib.processing.cleaning import body_centre_and_scale
 
 VISIBLE = 0.5
@@ -142,22 +142,17 @@ def jitter(keypoints, confidence, timestamps, duration, skeleton) -> tuple[float
         return None, None, {"reason": "too few frames"}, ["too short to measure jitter"]
     cutoff = min(6.0, 0.4 * fs)
     min_run = max(8, int(math.ceil(fs / 2)))
-    residuals: dict[str, list[np.ndarray]] = {}
     group_of = {j: g for g, joints in skeleton.groups.items() for j in joints}
-    for j in skeleton.body:
-        ok = (confidence[:, j] >= VISIBLE) & np.isfinite(keypoints[:, j]).all(axis=1)
-        for a, b in runs(ok):
-            if b - a < min_run:
-                continue
-            x = keypoints[a:b, j].astype(np.float64)
-            residuals.setdefault(group_of.get(j, "other"), []).append(np.abs(x - lowpass(x, fs, cutoff)).ravel())
+    residuals = _residuals(keypoints, confidence, list(skeleton.body), fs, cutoff, min_run,
+                           [group_of.get(j, "other") for j in skeleton.body])
     if not residuals:
         return None, None, {"reason": "no joint visible long enough"}, ["too little visible motion to measure jitter"]
-    every = np.concatenate([r for rs in residuals.values() for r in rs])
+    per_group = {g: _r(ROBUST_SIGMA * float(np.median(r)) / torso, 4) for g, r in residuals.items()}
+    every = np.concatenate(list(residuals.values()))
+    residuals.clear()
     count = int(every.size)
-    raw = ROBUST_SIGMA * float(np.median(every)) / torso
+    raw = ROBUST_SIGMA * float(np.median(every, overwrite_input=True)) / torso
     score = math.exp(-raw / JITTER_SCALE)
-    per_group = {g: _r(ROBUST_SIGMA * float(np.median(np.concatenate(rs))) / torso, 4) for g, rs in residuals.items()}
     worst = max(per_group, key=per_group.get)
     warnings = []
     if score < 0.6:
@@ -166,6 +161,32 @@ def jitter(keypoints, confidence, timestamps, duration, skeleton) -> tuple[float
         )
     details = {"cutoff_hz": _r(cutoff, 2), "torso_px": _r(torso, 1), "samples": count, "per_group": per_group}
     return score, raw, details, warnings
+
+
+def _residuals(keypoints, confidence, joints: list[int], fs: float, cutoff: float, min_run: int,
+               groups: list[str]) -> dict[str, np.ndarray]:
+    """|x - low-passed x| of every visible run of at least ``min_run`` frames of each joint, both
+    coordinates, gathered by the joint's group: all runs filtered together
+    (``signal.lowpass_runs``), a few joints at a time so a long take is not copied whole."""
+    T = keypoints.shape[0]
+    per = max(1, min(len(joints), (1 << 21) // max(1, 2 * T)))  # joints a block: ~16 MB of float64
+    found: dict[str, list[np.ndarray]] = {}
+    for j0 in range(0, len(joints), per):
+        js = joints[j0 : j0 + per]
+        x = keypoints[:, js].astype(np.float64).reshape(T, 2 * len(js))
+        ok = (confidence[:, js] >= VISIBLE) & np.isfinite(keypoints[:, js]).all(axis=2)
+        col, a, b = column_runs(ok, min_run)
+        if not col.size:
+            continue
+        cols = (col[:, None] * 2 + np.arange(2)).ravel()
+        low = np.full_like(x, np.nan)
+        lowpass_runs(x, cols, np.repeat(a, 2), np.repeat(b, 2), fs, cutoff, out=low)
+        for k, j in enumerate(js):
+            part = low[:, 2 * k : 2 * k + 2]
+            sel = ~np.isnan(part[:, 0])
+            if sel.any():
+                found.setdefault(groups[j0 + k], []).append(np.abs(x[sel, 2 * k : 2 * k + 2] - part[sel]).ravel())
+    return {g: np.concatenate(rs) for g, rs in found.items()}
 
 
 def detect_cuts(frame_diffs: np.ndarray, timestamps: np.ndarray) -> list[dict]:

@@ -23,18 +23,20 @@ def write_preview(
     progress=None,
     track: dict | None = None,
     full_frame: bool = True,
+    first_frame: int = 0,
 ) -> dict:
     """Write the preview MP4; ``source`` (a video file) draws the skeleton over its frames, whose
     time ``source_offset + t`` matches motion time ``t``, and marks what cleaning did in each frame
-    (``track``: the manifest's cleaning report; see ``frame_marks``). Pose maps show the whole
+    (``track``: the manifest's cleaning report, whose frame numbers count from the version's
+    frame ``first_frame``, the first of ``motion``; see ``frame_marks``). Pose maps show the whole
     source frame, or (``full_frame=False``) the performer's travel with a margin, filling the
-    picture. Returns what was written."""
+    picture. Frames are drawn and encoded one at a time. Returns what was written."""
     if source is None:
         w, h = posemap.output_size(motion.width, motion.height, size)
         place = None if full_frame else posemap.Placement.around(motion, w, h)
         frames = posemap.pose_maps(motion, w, h, threshold=threshold, placement=place)
     else:
-        marks = frame_marks(track or {}, motion.frames)
+        marks = frame_marks(track or {}, motion.frames, first_frame)
         w, h, frames = _over_source(motion, Path(source), source_offset, size, threshold, marks)
     write_mp4(out, frames, motion.timestamps, motion.duration, progress=progress)
     return {"path": str(out), "width": w + w % 2, "height": h + h % 2, "frames": motion.frames,
@@ -44,19 +46,20 @@ def write_preview(
 MARK_COLOURS = {"rejected": (235, 60, 60), "jump cut": (230, 80, 230), "swap": (240, 200, 40)}
 
 
-def frame_marks(track: dict, frames: int) -> list[list[tuple[str, str]]]:
+def frame_marks(track: dict, frames: int, first: int = 0) -> list[list[tuple[str, str]]]:
     """Per frame, (kind, text) for what cleaning did there: a rejected frame (and why), a jump
-    cut, left/right swaps repaired (which parts)."""
+    cut, left/right swaps repaired (which parts); ``frames`` frames from the version's frame
+    ``first``."""
     marks: list[list[tuple[str, str]]] = [[] for _ in range(frames)]
     for r in track.get("rejected", []):
-        for t in range(max(0, r["start_frame"]), min(frames, r["end_frame"])):
+        for t in range(max(0, r["start_frame"] - first), min(frames, r["end_frame"] - first)):
             marks[t].append(("rejected", f"rejected: {r['reason']}"))
     for c in track.get("jump_cuts", []):
-        if 0 <= c["frame"] < frames:
-            marks[c["frame"]].append(("jump cut", f"jump cut at {c['time']:.2f} s"))
+        if 0 <= c["frame"] - first < frames:
+            marks[c["frame"] - first].append(("jump cut", f"jump cut at {c['time']:.2f} s"))
     parts: list[list[str]] = [[] for _ in range(frames)]
     for s in track.get("swaps", []):
-        for t in range(max(0, s["start_frame"]), min(frames, s["end_frame"])):
+        for t in range(max(0, s["start_frame"] - first), min(frames, s["end_frame"] - first)):
             parts[t].append(s["part"])
     for t, p in enumerate(parts):
         if p:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -186,19 +187,23 @@ def _steady_lengths(vec: np.ndarray, ok: np.ndarray, fps: float, k: int) -> np.n
     """[T] factors that replace a bone's per-frame length by its low-passed length (zero phase,
     ``STEADY_HZ``, over each run of frames that show it): the performer's foreshortening stays, the
     estimator's frame-to-frame breathing goes. The anchor frame keeps its length exactly."""
-    from motionlib.processing.signal import lowpass, runs
+    from motionlib.processing.signal import column_runs, lowpass_runs
 
     length = np.linalg.norm(vec, axis=-1)
     out = np.ones(len(length))
     cutoff = min(STEADY_HZ, 0.4 * fps)
-    for a, b in runs(ok & np.isfinite(length) & (length > 0)):
-        if b - a < 8:
-            continue
-        smooth = np.maximum(lowpass(length[a:b], fps, cutoff), 1e-6)
-        factor = smooth / length[a:b]
-        if a <= k < b:
-            factor = factor * (length[k] / smooth[k - a])  # pinned: the anchor frame sits on her
-        out[a:b] = factor
+    col, a, b = column_runs((ok & np.isfinite(length) & (length > 0))[:, None], 8)
+    if not a.size:
+        return out
+    smooth = np.full((len(length), 1), np.nan)
+    lowpass_runs(length[:, None], col, a, b, fps, cutoff, out=smooth)  # every run at once
+    sel = ~np.isnan(smooth[:, 0])
+    smooth = np.maximum(smooth[:, 0], 1e-6)
+    out[sel] = smooth[sel] / length[sel]
+    pin = np.flatnonzero((a <= k) & (k < b))
+    if pin.size:  # pinned: the anchor frame sits on her
+        s, e = int(a[pin[0]]), int(b[pin[0]])
+        out[s:e] = out[s:e] * (length[k] / smooth[k])
     return out
 
 
@@ -225,10 +230,11 @@ def _mirrored(values: dict) -> dict:
     return out
 
 
-def anchor_frame(motion, frame: int | None = None) -> int:
+def anchor_frame(motion, frame: int | None = None, points: tuple[dict, dict] | None = None) -> int:
     """The frame that is fitted onto the identity: ``frame`` (checked), else the first frame that
-    shows the performer's shoulders and hips."""
-    pos, conf = _points(motion.keypoints.astype(np.float64), motion.confidence, motion.skeleton)
+    shows the performer's shoulders and hips. ``points``: the motion's ``_points`` in float64,
+    when the caller has them."""
+    pos, conf = points or _points(motion.keypoints.astype(np.float64), motion.confidence, motion.skeleton)
     both = np.ones(motion.frames, bool)
     for n in ("hip_centre", "neck"):
         both &= (conf[n] >= VISIBLE) & np.isfinite(pos[n]).all(axis=-1)
@@ -259,7 +265,7 @@ def _bones(motion, identity: IdentityBody, frame: int | None = None) -> Retarget
     def visible(n):
         return (mconf[n] >= VISIBLE) & np.isfinite(mpos[n]).all(axis=-1)
 
-    k = anchor_frame(motion, frame)
+    k = anchor_frame(motion, frame, (mpos, mconf))
     # her left and right the other way round from the performer's at the anchor frame (her picture
     # seen from behind, or her pose read mirrored): fit her mirrored labels, never turn the torso
     # half round; the fit's view flag says so
@@ -331,7 +337,7 @@ def _bones(motion, identity: IdentityBody, frame: int | None = None) -> Retarget
     for n in out:
         out[n] = out[n] + shift
 
-    kp = np.full(motion.keypoints.shape, np.nan, np.float64)
+    kp = np.full(motion.keypoints.shape, np.nan, np.float32)  # each float64 point cast once, as it is stored
     for j, n in enumerate(sk.joint_names):
         if n in out:
             kp[:, j] = out[n]
@@ -349,7 +355,8 @@ def _bones(motion, identity: IdentityBody, frame: int | None = None) -> Retarget
         nose = sk.index("nose")
         kp[:, list(face)] = out["nose"][:, None] + r * (motion.keypoints[:, list(face)] - motion.keypoints[:, [nose]])
 
-    new = _as_identity_motion(motion, kp.astype(np.float32), identity)
+    del out, mpos, mconf  # a long take's float64 copies go before the result is measured
+    new = _as_identity_motion(motion, kp, identity)
     report = {
         "method": "bones",
         "anchor_frame": k,
@@ -374,7 +381,12 @@ def bone_errors(motion, identity: IdentityBody, lengths_id: dict | None = None) 
         ipos, iseen = _identity_points(identity)
         lengths_id = {(p, c): float(np.linalg.norm(ipos[c] - ipos[p])) for p, c in TREE
                       if p in ipos and c in ipos and iseen.get(p, True) and iseen.get(c)}
-    pos, conf = _points(motion.keypoints.astype(np.float64), motion.confidence, motion.skeleton)
+    # float64 positions of the joints measured only (not a float64 copy of the whole take)
+    needed = {n for bone in lengths_id for n in bone}
+    columns = [j for j, n in enumerate(motion.skeleton.joint_names)
+               if n in needed or n in ("left_hip", "right_hip", "left_shoulder", "right_shoulder")]
+    names = SimpleNamespace(joint_names=[motion.skeleton.joint_names[j] for j in columns])
+    pos, conf = _points(motion.keypoints[:, columns].astype(np.float64), motion.confidence[:, columns], names)
     p90_err, frame_err = [], []
     for (p, c), li in lengths_id.items():
         if p not in pos or c not in pos or li <= 0:

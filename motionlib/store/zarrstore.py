@@ -108,9 +108,14 @@ def stored_files(path: Path) -> list[Path]:
     return out
 
 
-def read_motion(path: Path, *, raw: bool = False) -> Motion:
+def read_motion(path: Path, *, raw: bool = False, span: tuple[float | None, float | None] | None = None) -> Motion:
     """The stored track of a version; ``raw=True``: the estimator's uncleaned track kept beside
-    it (LibraryError when the version keeps none: imports and edits do not)."""
+    it (LibraryError when the version keeps none: imports and edits do not).
+
+    ``span=(start, end)`` seconds (None: open): only the frames whose timestamps lie in
+    [start, end), and the one after them (it gives the last its duration), read from the chunks
+    that hold them; timestamps and duration stay the whole version's, so that ``ops.trim`` of
+    this part is ``ops.trim`` of the whole (a long take is trimmed without reading it all)."""
     import zarr
     from zarr.storage import LocalStore
 
@@ -124,7 +129,15 @@ def read_motion(path: Path, *, raw: bool = False) -> Motion:
                 raise LibraryError(f"{ref} keeps no raw track (only ingested versions do)")
             group = group[RAW_GROUP]
         names = set(group.array_keys())
-        data = {n: (group[n][...] if n in names else None) for n in _ARRAYS}
+        part = slice(None)
+        if span is not None:
+            ts = group["timestamps"][...]
+            start, end = span
+            a = int(np.searchsorted(ts, -np.inf if start is None else start - 1e-9))
+            b = int(np.searchsorted(ts, np.inf if end is None else end - 1e-9))
+            a = min(a, ts.size - 1)
+            part = slice(a, max(a + 1, min(b + 1, ts.size)))
+        data = {n: (group[n][part] if n in names else None) for n in _ARRAYS}
         return Motion(
             skeleton=get_skeleton(manifest["skeleton"]),
             keypoints=data["keypoints"],
@@ -135,7 +148,7 @@ def read_motion(path: Path, *, raw: bool = False) -> Motion:
             duration=float(manifest["duration"]),
             world=data["world"],
             presence=data["presence"],
-            attrs={"manifest": manifest},
+            attrs={"manifest": manifest, "first_frame": part.start or 0},
         ).validate()
     except LibraryError:
         raise
