@@ -343,7 +343,7 @@ def _whole(v, name: str) -> int:
 
 
 def _check_frames(path: Path, frames: int, joints: int) -> None:
-    from motionlib.processing.limits import max_frames
+    from motionlib.core.limits import max_frames
 
     most = max_frames(joints)
     if frames > most:
@@ -353,7 +353,7 @@ def _check_frames(path: Path, frames: int, joints: int) -> None:
 
 def _check_npz_length(path: Path) -> None:
     """Refuse, before reading any array, keypoints longer than a version may hold
-    (processing.limits): their shape is read from the array's header alone."""
+    (core.limits): their shape is read from the array's header alone."""
     import zipfile
 
     try:

@@ -27,7 +27,7 @@ memory read from the kernel's accounting of that process (``os.wait4``):
 * render 1 min  ``motionlib render --backend pose`` of the trimmed version onto the sample identity,
                 the trim's time added (render has no --end: trim first); ``--end 60`` if it has one
 
-A size whose import is refused (past ``processing.limits``) is then stored with the limit lifted
+A size whose import is refused (past ``core.limits``) is then stored with the limit lifted
 (unmeasured), as a library written before the limit would hold it, so that each command's answer
 to a version that long is measured too.
 
@@ -81,7 +81,7 @@ STORE_PAST_LIMIT = r"""
 import sys
 from pathlib import Path
 from motionlib.library import Library
-from motionlib.processing import limits
+from motionlib.core import limits
 limits.MEMORY_BUDGET = 10**12  # this process only
 Library(Path(sys.argv[1])).import_keypoints(Path(sys.argv[2]), "npz", name=sys.argv[3])
 """

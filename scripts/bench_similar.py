@@ -49,10 +49,10 @@ COPIES = {
 }
 
 
-def recall(window: float) -> dict:
+def recall(window: float, keep: Path | None = None) -> dict:
     if not all(c.exists() for c in CLIPS):
         subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_samples.py"), "--pose2sim"], check=True)
-    with tempfile.TemporaryDirectory() as tmp, Library(Path(tmp) / "lib") as lib:
+    with tempfile.TemporaryDirectory() as tmp, Library(keep or Path(tmp) / "lib") as lib:
         t = time.perf_counter()
         names = []
         for clip in CLIPS:
@@ -114,7 +114,7 @@ def speed(versions: int) -> dict:
         root = Path(tmp) / "lib"
         bench_browse.build(root, versions)
         with Library(root) as lib:  # migrates the builder's index
-            base = lib.list(limit=1)[0]
+            base = lib.get("sample-demo")  # the builder's one ingested version
             with lib.index.reader() as r:
                 vec = r.descriptor(base.id)
             ids = [rec.id for rec in lib.iter_list()]
@@ -148,8 +148,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--window", type=float, default=0.8)
     ap.add_argument("--versions", type=int, default=10_000)
+    ap.add_argument("--keep", type=Path, help="build the recall library here (a new directory) and keep it")
     args = ap.parse_args()
-    r = recall(args.window)
+    r = recall(args.window, args.keep)
     print(f"recall@1 of the copy's source among the originals: {r['recall_at_1']:.3f} "
           f"({r['copies']} copies of {r['originals']} originals)   goal >= 0.95")
     print(f"  per copy kind: {r['per_kind']}")

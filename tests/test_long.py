@@ -197,7 +197,7 @@ def long_library(tmp_path):
 @pytest.fixture
 def small_limit(monkeypatch):
     """Commands hold at most 1000 frames of 33 joints."""
-    from motionlib.processing import limits
+    from motionlib.core import limits
 
     monkeypatch.setattr(limits, "BYTES_PER_POINT", (limits.MEMORY_BUDGET - limits.BASE) // (1000 * 33))
     assert limits.max_frames(33) == 1000
@@ -260,7 +260,7 @@ def test_an_import_past_the_limit_is_refused_from_the_array_header(small_limit, 
 def test_an_ingest_past_the_limit_is_refused_before_decoding():
     from motionlib.core.errors import InputError
     from motionlib.ingest.pipeline import _check_length
-    from motionlib.processing.limits import max_frames
+    from motionlib.core.limits import max_frames
 
     _check_length(Path("take.mp4"), max_frames(33), 33, 30.0)  # at the limit: fine
     with pytest.raises(InputError, match=r"take.mp4 holds about 1,000,000 frames; .* parts of up to \d+ s with "

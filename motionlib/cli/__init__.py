@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import errno
 
+    import typer
     import typer.main
 
     try:  # typer >= 0.20 carries its own click
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     except click_errors.ClickException as err:
         sys.stderr.write(f"error: {err.format_message()}\n")
         sys.exit(err.exit_code)
-    except (click_errors.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("error: interrupted\n")
         sys.exit(130)
     except OSError as err:

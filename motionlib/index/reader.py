@@ -6,14 +6,11 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from motionlib.core.errors import NotFound
 from motionlib.core.names import Ref
 from motionlib.index import migrations
-
-if TYPE_CHECKING:
-    import numpy as np
 
 COLUMNS = (
     "id", "name", "version", "created", "duration", "fps", "frames", "width", "height", "skeleton",
@@ -229,13 +226,12 @@ class Reader:
 
     def _list_sql(self, *, tags: Iterable[str] = (), min_score: float | None = None, name: str | None = None,
                   query=None, sort: str | None = None, limit: int | None = None) -> tuple[str, tuple]:
-        from motionlib.index.query import LIKE_TOP, Query, order_sql, parse_sort
+        from motionlib.index.query import Query, order_sql, parse_sort
 
         clauses, params = [], []
         if query:
             q = query if isinstance(query, Query) else Query.parse(query)
-            q.resolve_like(lambda ref: [i for i, _ in self.similar(ref, LIKE_TOP)])
-            where, qp = q.where()
+            where, qp = q.where()  # like: terms are answered by the library first
             if where:
                 clauses.append(where)
                 params += qp
@@ -253,34 +249,16 @@ class Reader:
         sql += f" ORDER BY {order_sql(parse_sort(sort))}" + (f" LIMIT {int(limit)}" if limit is not None else "")
         return sql, tuple(params)
 
-    def descriptors(self) -> tuple[list[int], "np.ndarray"]:
-        """Every stored motion descriptor of the current kind: (version ids, [n, SIZE] matrix)."""
-        from motionlib.processing import similarity
-
+    def descriptors(self, kind: int) -> tuple[list[int], list[bytes]]:
+        """Every stored motion descriptor of ``kind``: (version ids, packed values)."""
         rows = self._conn.execute("SELECT motion_id, vector FROM motion_descriptor WHERE kind = ? ORDER BY motion_id",
-                                  (similarity.VERSION,)).fetchall()
-        return [r[0] for r in rows], similarity.from_blobs([r[1] for r in rows])
+                                  (kind,)).fetchall()
+        return [r[0] for r in rows], [r[1] for r in rows]
 
-    def descriptor(self, motion_id: int) -> "np.ndarray | None":
-        from motionlib.processing import similarity
-
+    def descriptor(self, motion_id: int, kind: int) -> bytes | None:
         row = self._conn.execute("SELECT vector FROM motion_descriptor WHERE motion_id = ? AND kind = ?",
-                                 (motion_id, similarity.VERSION)).fetchone()
-        return None if row is None else similarity.from_blobs([row[0]])[0]
-
-    def similar(self, ref: Ref | str, top: int = 10) -> list[tuple[int, float]]:
-        """The ``top`` versions most like ``ref`` (processing/similarity.py), best first, as
-        (version id, similarity); ``ref`` itself left out. NotFound when it has no descriptor."""
-        from motionlib.processing import similarity
-
-        record = self.get(ref)
-        query = self.descriptor(record.id)
-        if query is None:
-            raise NotFound(f"{record.ref} has no motion descriptor (fewer than {similarity.MIN_FRAMES} frames "
-                           "show the whole body, or it was stored before descriptors; `motionlib reindex` adds them)")
-        ids, matrix = self.descriptors()
-        rows, sims = similarity.rank(query, matrix, top + 1)
-        return [(ids[r], float(v)) for r, v in zip(rows, sims) if ids[r] != record.id][:top]
+                                 (motion_id, kind)).fetchone()
+        return None if row is None else row[0]
 
     def by_ids(self, ids: Iterable[int]) -> dict[int, MotionRecord]:
         ids = [int(i) for i in ids]

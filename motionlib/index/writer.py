@@ -67,29 +67,20 @@ class Writer:
         return version
 
     def insert_version(self, manifest: dict, store_path: str, kept: str | None,
-                       tags: Iterable[str] = ()) -> int:
+                       tags: Iterable[str] = (), descriptor: tuple[int, bytes] | None = None) -> int:
         row = motion_row(manifest, store_path, kept)
         self.session.add(row)
         self.session.flush()
         self.link_tags(row.id, tags)
-        self.set_descriptor(int(row.id), manifest.get("descriptor"))
+        if descriptor is not None:
+            self.set_descriptor(int(row.id), *descriptor)
         return int(row.id)
 
-    def set_descriptor(self, motion_id: int, stored: dict | None) -> None:
-        """The version's motion descriptor (its manifest's ``descriptor``), when it has one of the
-        kind this code compares (processing/similarity.VERSION)."""
-        from motionlib.processing import similarity
-
-        if not stored or stored.get("version") != similarity.VERSION:
-            return
-        values = stored.get("values") or []
-        if len(values) != similarity.SIZE:
-            return
-        import numpy as np
-
+    def set_descriptor(self, motion_id: int, kind: int, vector: bytes) -> None:
+        """A version's motion descriptor (processing/similarity.py): its kind and packed values."""
         self.session.connection().exec_driver_sql(
             "INSERT OR REPLACE INTO motion_descriptor (motion_id, kind, vector) VALUES (?, ?, ?)",
-            (motion_id, similarity.VERSION, similarity.to_blob(np.asarray(values, np.float32))))
+            (motion_id, int(kind), bytes(vector)))
 
     def referenced_paths(self) -> tuple[set[str], set[str]]:
         """(version directories, kept sources) that rows refer to."""

@@ -63,8 +63,8 @@ class IngestOptions:
 
 
 def _check_length(path: Path, frames: int | None, joints: int, fps: float | None) -> None:
-    """Refuse, before any decoding, a clip longer than a stored version may be (processing.limits)."""
-    from motionlib.processing.limits import max_frames
+    """Refuse, before any decoding, a clip longer than a stored version may be (core.limits)."""
+    from motionlib.core.limits import max_frames
 
     most = max_frames(joints)
     if frames and frames > most:

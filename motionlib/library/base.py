@@ -74,23 +74,43 @@ class LibraryBase:
     # ------------------------------------------------------------------ reads
     def list(self, **filters: Any) -> list["MotionRecord"]:
         """Versions matching ``filters`` (see index.reader.Reader.list)."""
-        with self.index.reader() as r:
-            return r.list(**filters)
-
-    def similar(self, ref: str | Ref, top: int = 10) -> list[tuple["MotionRecord", float]]:
-        """The ``top`` versions most like ``ref`` (processing/similarity.py), best first, with
-        their similarity (1 = the same movement)."""
-        if not 1 <= top <= 1000:
-            raise InputError("{top} must be 1 to 1000", params=["top"])
-        with self.index.reader() as r:
-            found = r.similar(ref, top)
-            records = r.by_ids(i for i, _ in found)
-        return [(records[i], s) for i, s in found if i in records]
+        return list(self.iter_list(**filters))
 
     def iter_list(self, **filters: Any) -> Iterator["MotionRecord"]:
         """``list``, streamed: versions one at a time with bounded memory at any library size."""
+        self._answer_like(filters)
         with self.index.reader() as r:
             yield from r.iter_list(**filters)
+
+    def _answer_like(self, filters: dict) -> None:
+        """A query's ``like:X`` terms answered with X's nearest versions (the index cannot)."""
+        from motionlib.index.query import LIKE_TOP, Query
+
+        q = filters.get("query")
+        if not q:
+            return
+        q = q if isinstance(q, Query) else Query.parse(q)
+        q.resolve_like(lambda ref: [r.id for r, _ in self.similar(ref, LIKE_TOP)])
+        filters["query"] = q
+
+    def similar(self, ref: str | Ref, top: int = 10) -> list[tuple["MotionRecord", float]]:
+        """The ``top`` versions most like ``ref`` (processing/similarity.py), best first, with
+        their similarity (1 = the same movement); ``ref`` itself left out."""
+        from motionlib.processing import similarity
+
+        if not 1 <= top <= 1000:
+            raise InputError("{top} must be 1 to 1000", params=["top"])
+        with self.index.reader() as r:
+            record = r.get(ref)
+            blob = r.descriptor(record.id, similarity.VERSION)
+            if blob is None:
+                raise NotFound(f"{record.ref} has no motion descriptor (fewer than {similarity.MIN_FRAMES} frames "
+                               "show its torso, or it was stored before descriptors: `motionlib reindex` adds them)")
+            ids, blobs = r.descriptors(similarity.VERSION)
+            rows, sims = similarity.rank(similarity.from_blobs([blob])[0], similarity.from_blobs(blobs), top + 1)
+            found = [(ids[k], float(v)) for k, v in zip(rows, sims) if ids[k] != record.id][:top]
+            records = r.by_ids(i for i, _ in found)
+        return [(records[i], v) for i, v in found if i in records]
 
     def get(self, ref: str | Ref) -> "MotionRecord":
         with self.index.reader() as r:
@@ -107,12 +127,12 @@ class LibraryBase:
         track that an ingested version keeps beside it (docs/fidelity.md). ``span=(start, end)``
         (seconds): only the frames ``processing.ops.trim`` of that span needs, read alone (see
         ``store.read_motion``): any length of take. Without it, a version longer than the
-        ``processing.limits`` allow is refused before anything is read."""
+        ``core.limits`` allow is refused before anything is read."""
         from motionlib.store import read_motion
 
         record = self.get(ref)
         if span is None:
-            from motionlib.processing.limits import check_frames
+            from motionlib.core.limits import check_frames
 
             check_frames(record.ref, record.frames, record.skeleton, record.duration)
         return read_motion(self.root / record.store_path, raw=raw, span=span)

@@ -48,6 +48,7 @@ class Maintenance(LibraryBase):
     def reindex(self) -> dict:
         """Rebuild the index from the store: one row per readable version directory."""
         from motionlib.index.writer import motion_row
+        from motionlib.processing import similarity
         from motionlib.store import read_manifest
 
         self.clean_staging()
@@ -78,7 +79,7 @@ class Maintenance(LibraryBase):
                     skipped.append(f"{rel}: duplicate of {key[0]}@{key[1]}")
                     continue
                 seen.add(key)
-                motion_id = w.insert_version(m, rel.as_posix(), kept)
+                motion_id = w.insert_version(m, rel.as_posix(), kept, descriptor=similarity.packed(m))
                 if "descriptor" not in m:  # stored before descriptors: computed from the arrays now
                     _add_descriptor(w, motion_id, d)
                 try:
@@ -265,4 +266,4 @@ def _add_descriptor(w, motion_id: int, version_dir: Path) -> None:
     except MotionlibError:
         return  # a damaged version: doctor names it
     if vec is not None:
-        w.set_descriptor(motion_id, {"version": similarity.VERSION, "values": vec.tolist()})
+        w.set_descriptor(motion_id, similarity.VERSION, similarity.to_blob(vec))

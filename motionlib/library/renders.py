@@ -174,7 +174,7 @@ class Renders(LibraryBase):
 
     def _prepare(self, job: "RenderJob", overwrite: bool, taken: set[Path], default_dir: Path) -> Prepared:
         from motionlib.media.encode import check_output
-        from motionlib.processing.limits import check_frames
+        from motionlib.core.limits import check_frames
         from motionlib.render import pipeline
 
         if self.read_only:  # every render is recorded in the index

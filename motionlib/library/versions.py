@@ -105,7 +105,8 @@ class Versions(LibraryBase):
             if record is None:  # an identical ingest committed while we worked
                 return IngestResult(str(path), "unchanged", self._same(name, source.sha256, digest, "ingest"))
         stats = dict(analysis.stats, seconds_ingest=round(time.perf_counter() - t0, 3))
-        return IngestResult(str(path), "created", record, list(analysis.quality.warnings), stats)
+        return IngestResult(str(path), "created", record,
+                            list(analysis.quality.warnings) + self._near_duplicates(record), stats)
 
     # ------------------------------------------------------------------ edits and imports
     def ingest_many(self, paths: Iterable[str | os.PathLike], *, jobs: int = 0, name: str | None = None,
@@ -223,7 +224,20 @@ class Versions(LibraryBase):
             record = self._store(staging, name, tags, got.motion, manifest, dedupe="import")
         if record is None:
             return IngestResult(str(path), "unchanged", self._same(name, got.sha256, digest, "import"))
-        return IngestResult(str(path), "created", record, got.notes + list(quality.warnings))
+        return IngestResult(str(path), "created", record,
+                            got.notes + list(quality.warnings) + self._near_duplicates(record))
+
+    def _near_duplicates(self, record: "MotionRecord") -> list[str]:
+        """A warning when a new version moves like one already in the library (similarity at
+        least processing/similarity.NEAR_DUPLICATE): the same take, or an edit of it, again."""
+        from motionlib.processing import similarity
+
+        try:
+            found = self.similar(record.ref, 1)
+        except NotFound:  # too few frames for a descriptor
+            return []
+        return [f"near-duplicate: moves like {r.ref} already in the library (similarity {s:.3f})"
+                for r, s in found if s >= similarity.NEAR_DUPLICATE]
 
     def _same(self, name: str, sha256: str, digest: str, operation: str) -> "MotionRecord | None":
         with self.index.reader() as r:
@@ -240,9 +254,9 @@ class Versions(LibraryBase):
         from motionlib.store import finalize, set_manifest, write_version
 
         vec = similarity.descriptor(motion)
+        manifest = {k: v for k, v in manifest.items() if k != "descriptor"}  # never the parent's
         if vec is not None:  # kept in the store with the version, so reindex brings it back
-            manifest = dict(manifest, descriptor={"version": similarity.VERSION,
-                                                  "values": [round(float(v), 6) for v in vec]})
+            manifest["descriptor"] = similarity.stored(vec)
         staged = staging / "version"
         write_version(staged, motion, manifest, raw)
         fault("after-write")
@@ -269,7 +283,7 @@ class Versions(LibraryBase):
                 if source is not None:
                     place(source, self.root / kept)
                 fault("after-source")
-                w.insert_version(manifest, rel.as_posix(), kept, tags)
+                w.insert_version(manifest, rel.as_posix(), kept, tags, descriptor=similarity.packed(manifest))
                 fault("before-commit")
         except BaseException:
             if final is not None and final.exists():

@@ -26,7 +26,8 @@ VERSION = 1  # of the descriptor: versions of the index and the store compare on
 POSE_BINS = 8
 SPEED_EDGES = (0.5, 1.0, 2.0)  # speed / typical speed: held, slow, typical, fast
 SPEED_WEIGHT = 0.5
-MIN_FRAMES = 8  # frames with every joint seen, below which a motion gets no descriptor
+NEAR_DUPLICATE = 0.995  # copies of one take score 0.965-1.0 (median 0.996), distinct takes up to 0.995
+MIN_FRAMES = 8  # frames showing the torso, below which a motion gets no descriptor
 CONFIDENCE = 0.5
 SIDES = ("left", "right")
 PARTS = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
@@ -42,19 +43,19 @@ def _angle(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def angles(motion: Motion) -> np.ndarray | None:
-    """The 17 per-frame angles ([frames seen, 17], radians), over the frames where every joint
-    they use is seen; None when the skeleton lacks those joints."""
+    """The 17 per-frame angles ([frames, 17], radians; NaN where a joint it uses is not seen);
+    None when the skeleton lacks those joints. A left/right pair seen on one side only (a side
+    view hides the far limb) takes that side's value for both."""
     sk = motion.skeleton
     try:
         idx = {(s, p): sk.index(f"{s}_{p}") for s in SIDES for p in PARTS}
     except (KeyError, ValueError):
         return None
-    cols = list(idx.values())
-    kp = motion.keypoints[:, cols].astype(np.float64)
-    ok = (motion.confidence[:, cols] >= CONFIDENCE).all(axis=1) & np.isfinite(kp).all(axis=(1, 2))
-    p = {k: motion.keypoints[ok, j].astype(np.float64) for k, j in idx.items()}
-    if not ok.any():
-        return np.zeros((0, FEATURES))
+    p = {}
+    for k, j in idx.items():
+        xy = motion.keypoints[:, j].astype(np.float64)
+        xy[~(motion.confidence[:, j] >= CONFIDENCE) | ~np.isfinite(xy).all(axis=1)] = np.nan
+        p[k] = xy
     mid_sh = (p["left", "shoulder"] + p["right", "shoulder"]) / 2
     mid_hip = (p["left", "hip"] + p["right", "hip"]) / 2
     down = mid_hip - mid_sh  # the torso's axis, pointing to the feet
@@ -71,49 +72,64 @@ def angles(motion: Motion) -> np.ndarray | None:
             _angle(kn - hp, down), _angle(an - kn, down),  # thigh, shin
         ], axis=1))
     left, right = per_side
+    left = np.where(np.isnan(left), right, left)
+    right = np.where(np.isnan(right), left, right)
     lean = _angle(-down, np.array([0.0, -1.0]))
     return np.concatenate([np.minimum(left, right), np.maximum(left, right), lean[:, None]], axis=1)
 
 
 def _soft_hist(values: np.ndarray, bins: int, lo: float, hi: float) -> np.ndarray:
-    """Per column of ``values`` [n, F]: a histogram of ``bins`` over [lo, hi], each value split
-    between its two nearest bin centres (so a small change moves weight smoothly) -> [F, bins]."""
-    x = np.clip((values - lo) / (hi - lo) * bins - 0.5, 0, bins - 1)
+    """Per column of ``values`` [n, F] (NaN: not seen): a histogram of ``bins`` over [lo, hi],
+    each value split between its two nearest bin centres (a small change moves weight smoothly),
+    normalised per column over its seen values -> [F, bins] (a column never seen: zeros)."""
+    seen = np.isfinite(values)
+    x = np.clip((np.where(seen, values, lo) - lo) / (hi - lo) * bins - 0.5, 0, bins - 1)
     i0 = np.floor(x).astype(int)
     i1 = np.minimum(i0 + 1, bins - 1)
     w1 = x - i0
     out = np.zeros((values.shape[1], bins))
     f = np.broadcast_to(np.arange(values.shape[1]), values.shape)
-    np.add.at(out, (f, i0), 1 - w1)
-    np.add.at(out, (f, i1), w1)
-    return out / max(1, values.shape[0])
+    np.add.at(out, (f[seen], i0[seen]), (1 - w1)[seen])
+    np.add.at(out, (f[seen], i1[seen]), w1[seen])
+    return out / np.maximum(1, seen.sum(axis=0))[:, None]
 
 
 def descriptor(motion: Motion) -> np.ndarray | None:
     """The motion's descriptor (float32, SIZE values, unit length), or None when fewer than
-    MIN_FRAMES frames show every joint it needs."""
+    MIN_FRAMES frames show the torso (both shoulders and hips)."""
     a = angles(motion)
-    if a is None or a.shape[0] < MIN_FRAMES:
+    if a is None or np.isfinite(a[:, -1]).sum() < MIN_FRAMES:
         return None
     pose = _soft_hist(a, POSE_BINS, 0.0, np.pi)
-    # angular speed over the seen frames, each frame's own time step; consecutive seen frames only
-    core = [motion.skeleton.index(f"{s}_{p}") for s in SIDES for p in PARTS]
-    seen = (motion.confidence[:, core] >= CONFIDENCE).all(axis=1) & np.isfinite(
-        motion.keypoints[:, core].astype(np.float64)).all(axis=(1, 2))
-    frames = np.flatnonzero(seen)
-    ts = motion.timestamps[frames]
-    step = np.diff(ts)
-    adjacent = np.diff(frames) == 1
-    speed = np.abs(np.diff(a, axis=0))[adjacent] / step[adjacent][:, None]
-    typical = float(np.median(speed[speed > 0])) if (speed > 0).any() else 0.0
+    # angular speed between consecutive frames, each its own time step, where both are seen
+    step = np.diff(motion.timestamps)[:, None]
+    speed = np.abs(np.diff(a, axis=0)) / step
+    finite = speed[np.isfinite(speed)]
+    typical = float(np.median(finite[finite > 0])) if (finite > 0).any() else 0.0
     moves = np.zeros((FEATURES, len(SPEED_EDGES) + 1))
-    if speed.shape[0] and typical > 0:
-        which = np.searchsorted(np.asarray(SPEED_EDGES), speed / typical)
+    if typical > 0:
+        seen = np.isfinite(speed)
+        which = np.searchsorted(np.asarray(SPEED_EDGES), np.where(seen, speed, 0) / typical)
         for k in range(len(SPEED_EDGES) + 1):
-            moves[:, k] = (which == k).mean(axis=0)
+            moves[:, k] = ((which == k) & seen).sum(axis=0) / np.maximum(1, seen.sum(axis=0))
     vec = np.concatenate([np.sqrt(pose).ravel(), SPEED_WEIGHT * np.sqrt(moves).ravel()])
     norm = float(np.linalg.norm(vec))
     return (vec / norm).astype(np.float32) if norm > 0 else None
+
+
+def stored(vec: np.ndarray) -> dict:
+    """How a version's manifest keeps its descriptor (so that reindex brings it back)."""
+    return {"version": VERSION, "values": [round(float(v), 6) for v in vec]}
+
+
+def packed(manifest: dict) -> tuple[int, bytes] | None:
+    """(kind, packed values) of the descriptor a manifest keeps, for the index; None when it
+    keeps none of this kind."""
+    d = manifest.get("descriptor") or {}
+    values = d.get("values") or []
+    if d.get("version") != VERSION or len(values) != SIZE:
+        return None
+    return VERSION, to_blob(np.asarray(values, np.float32))
 
 
 def to_blob(vec: np.ndarray) -> bytes:
