@@ -101,8 +101,10 @@ def recall(window: float, keep: Path | None = None) -> dict:
 
 
 def _has_descriptor(lib: Library, ref: str) -> bool:
+    from motionlib.processing import similarity
+
     with lib.index.reader() as r:
-        return r.descriptor(lib.get(ref).id) is not None
+        return r.descriptor(lib.get(ref).id, similarity.VERSION) is not None
 
 
 def speed(versions: int) -> dict:
@@ -116,7 +118,7 @@ def speed(versions: int) -> dict:
         with Library(root) as lib:  # migrates the builder's index
             base = lib.get("sample-demo")  # the builder's one ingested version
             with lib.index.reader() as r:
-                vec = r.descriptor(base.id)
+                vec = similarity.from_blobs([r.descriptor(base.id, similarity.VERSION)])[0]
             ids = [rec.id for rec in lib.iter_list()]
         rng = np.random.default_rng(0)
         con = sqlite3.connect(root / "index.sqlite")
