@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
@@ -162,3 +163,38 @@ def fill_gaps(
     from motionlib.processing import ops
 
     _run(ctx, ref, lambda m: ops.fill_gaps(m, max_gap), name, tag, as_json, own_tags)
+
+
+@app.command(rich_help_panel="Edit (each makes a new version)")
+@handles_errors
+def mine(
+    ctx: typer.Context, ref: Ref_,
+    min_length: Annotated[float, typer.Option("--min", help="Shortest candidate, seconds.")] = 3.0,
+    max_length: Annotated[float, typer.Option("--max", help="Longest candidate, seconds.")] = 6.0,
+    top: Annotated[int, typer.Option("--top", "-n", help="How many candidates to keep.")] = 5,
+    loops: Annotated[bool, typer.Option("--loops", help="Make each candidate a loop too, and rank the ones that loop first.")] = False,
+    name: Annotated[Optional[str], typer.Option("--name", help="Name the candidates NAME-1, NAME-2 ... (default: the motion's name + -mined).")] = None,
+    sheet: Annotated[Optional[Path], typer.Option("--sheet", help="Write a PNG of the candidates side by side.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Rank and show the candidates; store nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+):
+    """Split a long performance into ranked candidates (clean, well framed, moving; loops on
+    request), each kept as a motion of its own with its lineage back to this one."""
+    report = ctx.obj.library.mine(ref, min_length=min_length, max_length=max_length, top=top, loops=loops,
+                                  name=name, sheet=sheet, dry_run=dry_run)
+    if as_json:
+        print_json(report)
+        return
+    out = console()
+    if not report["candidates"]:
+        out.print(f"no candidate of {min_length:g}-{max_length:g}s in {report['ref']} is clean, framed and moving enough")
+        return
+    for r in report["candidates"]:
+        loop = f"  {r['loop']['verdict']}" if loops else ""
+        made = f" -> {r['ref']}" if "ref" in r else ""
+        out.print(f"{r['name']}  {r['start']:.2f}-{r['end']:.2f}s  score {r['rank_score']:.2f} (presence {r['presence']:.2f}, "
+                  f"clean {r['clean']:.2f}, framing {r['framing']:.2f}, movement {r['movement']:.2f}){loop}{made}")
+    if report.get("sheet"):
+        out.print(f"sheet: {report['sheet']}")
+    if not report["stored"]:
+        out.print("(dry run: nothing stored)", style="dim")

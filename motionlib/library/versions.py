@@ -197,6 +197,85 @@ class Versions(LibraryBase):
             record = self._store(staging, name, tags, result.motion, manifest)
         return DeriveResult(record, parent, result.operation, result.params, result.result, list(quality.warnings))
 
+    def mine(self, ref: str, *, min_length: float = 3.0, max_length: float = 6.0, top: int = 5,
+             loops: bool = False, name: str | None = None, tags: Iterable[str] = ("mined",),
+             sheet: Path | None = None, dry_run: bool = False) -> dict:
+        """Split a long performance into ranked candidates (processing/mining.py) and keep each
+        as a motion of its own, ``NAME-1``, ``NAME-2`` ... (default NAME: the version's name plus
+        ``-mined``): a ``trim`` of ``ref`` (lineage back to it) and, with ``loops``, that trim's
+        ``loop`` (half the candidate to all of it) as the next version; candidates that loop are then ranked first (a seamless loop
+        keeps its score, a small jump 0.8 of it, no loop 0.3). ``sheet``: a PNG of one key frame
+        of each, labelled. ``dry_run``: rank and report, store nothing. Returns the report."""
+        import numpy as np
+
+        from motionlib.processing import mining, ops
+        from motionlib.render.preview import key_frames
+
+        record = self.get(ref)
+        base = validate_name(name if name is not None else f"{record.name}-mined")
+        if sheet is not None:
+            from motionlib.media.encode import check_output
+
+            sheet = check_output(Path(sheet), overwrite=False, suffixes=(".png",))
+        manifest = self.manifest(record)
+        motion = self.load(record.ref)
+        cuts = [c["time"] for c in manifest.get("quality", {}).get("details", {}).get("framing", {}).get("cuts", [])]
+        cuts += [c["time"] for c in (manifest.get("track") or {}).get("jump_cuts", [])]
+        found = mining.candidates(motion, min_length=min_length, max_length=max_length,
+                                  top=top * 3 if loops else top, track=manifest.get("track"), cuts=cuts)
+        rows = []
+        for c in found:
+            row = {**c.to_json(), "rank_score": c.score}
+            if loops:
+                try:
+                    lp = ops.loop(ops.trim(motion, c.start, c.end).motion, **_loop_window(c.end - c.start))
+                    row["loop"] = {"verdict": lp.result["verdict"], "seam_vs_typical_step": lp.result["seam_vs_typical_step"],
+                                   "duration": lp.result["duration"]}
+                    row["rank_score"] = c.score * {"seamless": 1.0, "small jump": 0.8}.get(lp.result["verdict"], 0.3)
+                except MotionlibError as err:
+                    row["loop"] = {"verdict": "no loop", "why": str(err)}
+                    row["rank_score"] = c.score * 0.3
+            rows.append(row)
+        rows = sorted(rows, key=lambda r: -r["rank_score"])[:top]
+        for k, row in enumerate(rows, 1):
+            row["name"] = f"{base}-{k}"
+            window = ops.trim(motion, row["start"], row["end"]).motion
+            row["key_frame"] = int(np.searchsorted(motion.timestamps, row["start"] - 1e-9)) + key_frames(window, 1)[0]
+        if not dry_run:
+            for row in rows:
+                made = self.derive(record.ref, lambda m, r=row: ops.trim(m, r["start"], r["end"]), name=row["name"],
+                                   tags=list(tags), inherit_tags=False, span=(row["start"], row["end"]))
+                row["ref"] = made.record.ref
+                if loops and row["loop"]["verdict"] != "no loop":
+                    looped = self.derive(made.record.ref,
+                                         lambda m, r=row: ops.loop(m, **_loop_window(r["end"] - r["start"])),
+                                         tags=list(tags), inherit_tags=False)
+                    row["ref"] = looped.record.ref
+        report = {"ref": record.ref, "min_length": min_length, "max_length": max_length, "loops": loops,
+                  "candidates": rows, "stored": not dry_run}
+        if sheet is not None and rows:
+            import cv2
+
+            from motionlib.core.errors import SourceUnavailable
+            from motionlib.render.preview import sheet_image
+            from motionlib.store.files import atomic_path
+
+            try:
+                source, offset = self.aligned_source(record)
+            except SourceUnavailable:
+                source, offset = None, 0.0
+            labels = [f"{r['name']}  score {r['rank_score']:.2f}\n{r['start']:.1f}-{r['end']:.1f}s"
+                      + (f"  {r['loop']['verdict']}" if loops else "") for r in rows]
+            order = sorted(range(len(rows)), key=lambda k: rows[k]["key_frame"])
+            image = sheet_image(motion, [rows[k]["key_frame"] for k in order], source=source, source_offset=offset,
+                                labels=[labels[k] for k in order], columns=min(4, len(rows)),
+                                title=f"{record.ref}: {len(rows)} candidates of {min_length:g}-{max_length:g}s")
+            with atomic_path(sheet) as tmp:
+                ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+                Path(tmp).write_bytes(data.tobytes())
+            report["sheet"] = str(sheet)
+        return report
+
     def import_keypoints(self, path: str | os.PathLike, fmt: str, *, name: str | None = None,
                          tags: Iterable[str] = (), fps: float | None = None,
                          size: tuple[int, int] | None = None, person: int = 0) -> IngestResult:
@@ -357,6 +436,12 @@ class Versions(LibraryBase):
                              params={"force": "force=True"})
         self.remove_versions(victims)
         return victims
+
+
+def _loop_window(length: float) -> dict:
+    """The loop search inside a mined candidate of ``length`` seconds: loops of half of it (at
+    least 0.5 s) up to all of it."""
+    return {"min_length": max(0.5, 0.5 * length), "max_length": length}
 
 
 _EVENTS = None  # a worker process's queue back to the parent (ingest_many)

@@ -140,7 +140,7 @@ def key_frames(motion, count: int) -> list[int]:
 
 def sheet_image(motion, frames: list[int], *, source: Path | None = None, source_offset: float = 0.0,
                 threshold: float = posemap.DEFAULT_THRESHOLD, tile: int = SHEET_TILE,
-                columns: int = SHEET_COLUMNS, title: str = "") -> np.ndarray:
+                columns: int = SHEET_COLUMNS, title: str = "", labels: list[str] | None = None) -> np.ndarray:
     """A contact sheet (RGB) of ``frames``: each tile centred on the performer in that frame, at
     one scale for all (the largest body of them, with a margin, fills a tile), the skeleton over
     the kept source clip's frame when ``source`` is given (dimmed), else on black; each tile
@@ -188,12 +188,18 @@ def sheet_image(motion, frames: list[int], *, source: Path | None = None, source
             if t >= last:
                 break
     tiles = []
-    for t in frames:
+    for n, t in enumerate(frames):
         canvas = pictures.get(t)
         image = posemap.draw(op.frame(t), tw, th, placement=placement(t), threshold=threshold, canvas=canvas)
-        label = f"{motion.timestamps[t]:.2f}s  #{t}"
-        cv2.putText(image, label, (5, th - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(image, label, (5, th - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+        label = labels[n] if labels else f"{motion.timestamps[t]:.2f}s  #{t}"
+        lines = label.split("\n")
+        band = th - 16 * len(lines) - 6  # a dark band under the text (a thick outline would drift:
+        image[max(0, band):] = (image[max(0, band):].astype(np.uint16) * 2 // 7).astype(np.uint8)  # Hershey widths grow with it)
+        for k, line in enumerate(reversed(lines)):  # lines upwards from the bottom
+            y = th - 7 - 16 * k
+            width = cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0]
+            scale = 0.45 * min(1.0, (tw - 10) / max(1, width))  # a long line shrinks to fit its tile
+            cv2.putText(image, line, (5, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
         tiles.append(image)
     cols = max(1, min(columns, len(tiles)))
     rows = -(-len(tiles) // cols)
