@@ -370,3 +370,26 @@ def test_a_stopped_render_leaves_no_output_and_a_failed_record(lib, tmp_path, ho
     assert len(recs) == 1 and recs[0].status == "failed"
     assert recs[0].error == ("interrupted" if how == "SIGINT" else "process died")
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")], "temporary file cleaned up"
+
+
+def test_a_campaign_mosaic_puts_every_render_in_its_cell(library, lib, tmp_path):
+    import av
+    import cv2
+
+    camp = tmp_path / "m.toml"
+    camp.write_text('name = "matrix"\noutput_dir = "out"\n[defaults]\nsize = 96\nseed = 2\n'
+                    '[[jobs]]\nmotion = "demo"\nidentity = "astronaut"\n')
+    records = library.render_all(library.plan_campaign(camp))
+    assert [r.status for r in records] == ["done"]
+    info = library.mosaic("matrix", tmp_path / "m.png")
+    assert (info["motions"], info["identities"], info["missing"]) == (["demo@1"], ["astronaut"], 0)
+    image = cv2.imread(str(tmp_path / "m.png"))
+    assert image.shape[:2] == (info["height"], info["width"]) and image[10:80, 10:80].std() > 5, "a real frame"
+    video = library.mosaic("matrix", tmp_path / "m.mp4")
+    with av.open(video["path"]) as c:
+        s = c.streams.video[0]
+        assert s.frames >= 30 and float(c.duration / 1e6) >= 0.9 * records[0].params["result"]["duration"]
+    with pytest.raises(InputError, match="no finished render"):
+        library.mosaic("nope", tmp_path / "n.png")
+    with pytest.raises(InputError, match="exists"):
+        library.mosaic("matrix", tmp_path / "m.png")

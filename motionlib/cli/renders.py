@@ -265,3 +265,22 @@ def renders(
     from motionlib.present import render_lines
 
     write_lines(render_lines(itertools.chain([first], records), colour=sys.stdout.isatty()))
+
+
+@app.command(rich_help_panel="Render")
+@handles_errors
+def mosaic(
+    ctx: typer.Context,
+    campaign: Annotated[str, typer.Argument(help="The campaign's name (as its renders recorded it).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="mosaic.png (each render's middle frame) or mosaic.mp4 (all playing together).")],
+    tile: Annotated[int, typer.Option(help="Long side of each cell, pixels.")] = 256,
+    overwrite: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
+):
+    """A campaign's renders side by side: motions down, identities across."""
+    info = ctx.obj.library.mosaic(campaign, output, tile=tile, overwrite=overwrite)
+    if as_json:
+        print_json(info)
+        return
+    gaps = f", {info['missing']} cells empty (not rendered, failed or deleted)" if info["missing"] else ""
+    console().print(f"wrote {info['path']}: {len(info['motions'])} motions x {len(info['identities'])} identities{gaps}")

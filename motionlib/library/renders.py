@@ -440,6 +440,43 @@ class Renders(LibraryBase):
             w.set_render_qa(record.id, qa)
         return self.get_render(record.id)
 
+    def mosaic(self, campaign: str, output: Path, *, tile: int = 256, overwrite: bool = False) -> dict:
+        """A campaign's finished renders side by side (render/mosaic.py): motions down,
+        identities across, the newest finished render of each pair whose video is still there;
+        ``output`` ``.png`` (each render's middle frame) or ``.mp4`` (all playing together)."""
+        from motionlib.media.encode import check_output, write_mp4
+        from motionlib.render import mosaic
+
+        output = check_output(Path(output), overwrite=overwrite, suffixes=(".png", ".mp4"))
+        if not 64 <= tile <= 1024:
+            raise InputError("{tile} must be 64 to 1024 pixels", params=["tile"])
+        cells: dict[tuple[str, str], Path] = {}
+        for rec in self.iter_renders():
+            if rec.campaign == campaign and rec.status == "done" and Path(rec.output).is_file():
+                cells[(rec.motion_ref, rec.identity_name)] = Path(rec.output)  # newest last
+        if not cells:
+            known = sorted({r.campaign for r in self.iter_renders() if r.campaign})
+            raise InputError(f"campaign {campaign!r} has no finished render whose video is still there"
+                             + (f" (campaigns: {', '.join(known[:10])})" if known else ""))
+        motions, identities = mosaic.grid(cells)
+        if output.suffix.lower() == ".png":
+            import cv2
+
+            from motionlib.store.files import atomic_path
+
+            image = mosaic.still(cells, tile)
+            with atomic_path(output) as tmp:
+                ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+                Path(tmp).write_bytes(data.tobytes())
+            size = image.shape[1], image.shape[0]
+        else:
+            times, frames = mosaic.playing(cells, tile)
+            write_mp4(output, frames, times, float(times[-1] + (times[1] - times[0] if len(times) > 1 else 1 / 30)))
+            size = None
+        return {"campaign": campaign, "path": str(output), "motions": motions, "identities": identities,
+                "cells": len(cells), "missing": len(motions) * len(identities) - len(cells),
+                **({"width": size[0], "height": size[1]} if size else {})}
+
     def cache_dir(self, kind: str) -> Path:
         """A directory for derived data that can always be rebuilt (``cache/<kind>``)."""
         path = self.root / "cache" / kind
