@@ -72,7 +72,8 @@ def test_loop_verdict_is_recorded_and_strict_stores_nothing(lib):
     (("smooth", "demo", "--name", "bad/name"), "path separator"),
     (("preview", "demo", "-o", "/nonexistent/dir/x.mp4"), "does not exist"),
     (("preview", "demo", "--size", "huge"), "size"),
-    (("export", "demo", "--format", "bvh", "-o", "x.bvh"), "--format"),
+    (("export", "demo", "--format", "fbx", "-o", "x.fbx"), "--format"),
+    (("export", "demo", "--format", "comfyui", "-o", "x.json", "--threshold", "2"), "--threshold"),
 ])
 def test_bad_input_is_one_line_and_changes_nothing(lib, args, words, tmp_path):
     before = library_snapshot(lib)
