@@ -1,5 +1,5 @@
-"""Keypoints in and out of the library: OpenPose JSON, ControlNet / ComfyUI pose JSON, NPZ, CSV
-(see docs/exchange.md).
+"""Keypoints in and out of the library: OpenPose JSON, ControlNet / ComfyUI pose JSON, BVH, NPZ,
+CSV (see docs/exchange.md).
 
 * ``openpose-json``: a directory with one file per frame, ``<stem>_<frame:012d>_keypoints.json``,
   as OpenPose itself writes them:
@@ -17,6 +17,8 @@
   coordinates), ``null`` for a block the layout has no points for (hands, face). ``controlnet-aux``
   writes one file per frame (``decode_json_as_poses`` reads one frame), ``comfyui`` one file
   holding the list of frames (the POSE_KEYPOINT type). Both keep ``timestamp``.
+* ``bvh``: the 3D world landmarks as a skeleton with rest pose and rotations per frame
+  (``motionlib.core.bvh``).
 * ``npz``: NumPy arrays ``keypoints``, ``confidence``, ``timestamps`` (+ ``world``, ``presence``
   when stored) and ``meta`` (a JSON string: skeleton, joint_names, width, height, duration). Lossless.
 * ``csv`` (export only): one row per frame: ``frame, time, <joint>_x, <joint>_y, <joint>_c`` ...;
@@ -41,7 +43,7 @@ from motionlib.core.openpose import OpenPoseFrames, from_openpose, to_openpose
 from motionlib.core.skeleton import SKELETONS, get_skeleton
 from motionlib.store.files import atomic_dir, atomic_path
 
-EXPORT_FORMATS = ("openpose-json", "controlnet-aux", "comfyui", "npz", "csv", "mp4")
+EXPORT_FORMATS = ("openpose-json", "controlnet-aux", "comfyui", "bvh", "npz", "csv", "mp4")
 # the formats written as a directory of files, one per frame
 DIRECTORY_FORMATS = ("openpose-json", "controlnet-aux")
 IMPORT_FORMATS = ("openpose-json", "npz")
@@ -75,6 +77,8 @@ def write(motion: Motion, fmt: str, out: Path, *, stem: str, meta: dict | None =
                 "threshold": threshold}
     if fmt == "comfyui":
         return {"path": str(export_comfyui(motion, out, threshold)), "threshold": threshold}
+    if fmt == "bvh":
+        return export_bvh(motion, out)
     if fmt == "npz":
         return {"path": str(export_npz(motion, out, meta))}
     if fmt == "csv":
@@ -182,6 +186,19 @@ def export_comfyui(motion: Motion, path: Path, threshold: float = 0.3) -> Path:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(_pose_frames(motion, threshold), separators=(",", ":")))
     return path
+
+
+def export_bvh(motion: Motion, path: Path) -> dict:
+    """The world landmarks as BVH (motionlib.core.bvh); what was written: the BVH frames, their
+    time, how many were filled in or whether they were re-sampled, the bone lengths."""
+    from motionlib.core import bvh
+
+    fitted = bvh.fit(motion)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(bvh.text(fitted))
+    return {"path": str(path), "frame_time": fitted.frame_time, "bvh_frames": fitted.frames,
+            "filled_frames": int((~fitted.measured).sum()), "resampled": fitted.resampled,
+            "lengths": {k: round(v, 4) for k, v in fitted.lengths.items()}}
 
 
 def export_npz(motion: Motion, path: Path, meta: dict | None = None) -> Path:

@@ -56,7 +56,8 @@ class Exports(LibraryBase):
                threshold: float = 0.3) -> dict:
         """Write a version's keypoints as ``fmt`` (exchange.EXPORT_FORMATS): ``openpose-json`` and
         ``controlnet-aux`` into a new or empty directory, the others into one file (``comfyui``
-        a .json). ``raw``: the estimator's track before cleaning, which ingested versions keep
+        a .json, ``bvh`` a .bvh of the 3D world landmarks, which only versions ingested from
+        video have). ``raw``: the estimator's track before cleaning, which ingested versions keep
         (docs/fidelity.md). ``threshold``: controlnet-aux and comfyui keep the points seen with at
         least this confidence. Returns what was written."""
         from motionlib import exchange
@@ -82,8 +83,14 @@ class Exports(LibraryBase):
 
             info = write_preview(motion, out, size=size, progress=_counter(progress, motion.frames))
         else:
-            info = exchange.write(motion, fmt, out, stem=file_stem(record.ref, "motion"),
-                                  meta={"ref": record.ref}, threshold=threshold)
+            try:
+                info = exchange.write(motion, fmt, out, stem=file_stem(record.ref, "motion"),
+                                      meta={"ref": record.ref}, threshold=threshold)
+            except InputError as err:
+                if fmt != "bvh":
+                    raise
+                raise InputError(f"{record.ref}{' (raw track)' if raw else ''}: {err.template}",
+                                 params=err.params) from None
         info.update(ref=record.ref, format=fmt, frames=motion.frames, raw=raw)
         return info
 
