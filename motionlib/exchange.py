@@ -1,13 +1,24 @@
-"""Keypoints in and out of the library: OpenPose JSON, NPZ, CSV (see docs/exchange.md).
+"""Keypoints in and out of the library: OpenPose JSON, ControlNet / ComfyUI pose JSON, BVH, NPZ,
+CSV (see docs/exchange.md).
 
 * ``openpose-json``: a directory with one file per frame, ``<stem>_<frame:012d>_keypoints.json``,
-  as OpenPose writes them and ComfyUI / ControlNet tools read them:
+  as OpenPose itself writes them:
   ``{"version": 1.3, "people": [{"pose_keypoints_2d": [x, y, c] * 18, "face_keypoints_2d": [...] * 70,
   "hand_left_keypoints_2d": [...] * 21, "hand_right_keypoints_2d": [...] * 21, ...}],
-  "canvas_width": W, "canvas_height": H, "timestamp": seconds}``. Pixels; an unknown point is
-  ``0, 0, 0``; a frame without the performer has ``"people": []``. ``timestamp`` is our addition
-  (other tools ignore it); without it, import takes ``--fps``. Import also reads one JSON file that
-  holds a list of such frames (ComfyUI's POSE_KEYPOINT) or a single frame.
+  "canvas_width": W, "canvas_height": H, "timestamp": seconds}``. Pixels and the estimator's
+  confidences; an unknown point is ``0, 0, 0``; a frame without the performer has ``"people": []``.
+  ``timestamp`` is our addition (other tools ignore it); without it, import takes ``--fps``. Import
+  also reads one JSON file that holds a list of such frames (ComfyUI's POSE_KEYPOINT) or a single
+  frame.
+* ``controlnet-aux`` / ``comfyui``: the same frames as the ControlNet annotators (controlnet_aux,
+  comfyui_controlnet_aux) write and read them: coordinates divided by the canvas size (0-1), the
+  confidence 1.0 for a point seen at ``threshold`` or more and ``0, 0, 0`` for any other point
+  (``decode_json_as_poses`` keeps only points of confidence 1.0, its drawing wants 0-1
+  coordinates), ``null`` for a block the layout has no points for (hands, face). ``controlnet-aux``
+  writes one file per frame (``decode_json_as_poses`` reads one frame), ``comfyui`` one file
+  holding the list of frames (the POSE_KEYPOINT type). Both keep ``timestamp``.
+* ``bvh``: the 3D world landmarks as a skeleton with rest pose and rotations per frame
+  (``motionlib.core.bvh``).
 * ``npz``: NumPy arrays ``keypoints``, ``confidence``, ``timestamps`` (+ ``world``, ``presence``
   when stored) and ``meta`` (a JSON string: skeleton, joint_names, width, height, duration). Lossless.
 * ``csv`` (export only): one row per frame: ``frame, time, <joint>_x, <joint>_y, <joint>_c`` ...;
@@ -32,7 +43,9 @@ from motionlib.core.openpose import OpenPoseFrames, from_openpose, to_openpose
 from motionlib.core.skeleton import SKELETONS, get_skeleton
 from motionlib.store.files import atomic_dir, atomic_path
 
-EXPORT_FORMATS = ("openpose-json", "npz", "csv", "mp4")
+EXPORT_FORMATS = ("openpose-json", "controlnet-aux", "comfyui", "bvh", "npz", "csv", "mp4")
+# the formats written as a directory of files, one per frame
+DIRECTORY_FORMATS = ("openpose-json", "controlnet-aux")
 IMPORT_FORMATS = ("openpose-json", "npz")
 NPZ_FORMAT_VERSION = 1
 MAX_IMPORT_FRAMES = 200_000
@@ -53,15 +66,25 @@ def _flt(v) -> float:
 
 
 # ------------------------------------------------------------------------------------- export
-def write(motion: Motion, fmt: str, out: Path, *, stem: str, meta: dict | None = None) -> dict:
-    """Write ``motion`` as ``fmt`` (openpose-json, npz or csv); returns what was written."""
+def write(motion: Motion, fmt: str, out: Path, *, stem: str, meta: dict | None = None,
+          threshold: float = 0.3) -> dict:
+    """Write ``motion`` as ``fmt`` (any of EXPORT_FORMATS but mp4); returns what was written.
+    ``threshold``: controlnet-aux and comfyui keep the points of at least this confidence."""
     if fmt == "openpose-json":
         return {"path": str(out), "files": len(export_openpose_json(motion, out, stem))}
+    if fmt == "controlnet-aux":
+        return {"path": str(out), "files": len(export_controlnet_aux(motion, out, stem, threshold)),
+                "threshold": threshold}
+    if fmt == "comfyui":
+        return {"path": str(export_comfyui(motion, out, threshold)), "threshold": threshold}
+    if fmt == "bvh":
+        return export_bvh(motion, out)
     if fmt == "npz":
         return {"path": str(export_npz(motion, out, meta))}
     if fmt == "csv":
         return {"path": str(export_csv(motion, out))}
-    raise InputError(f"{{format}} {fmt!r}: write takes openpose-json, npz or csv", params=["format"])
+    raise InputError(f"{{format}} {fmt!r}: write takes {', '.join(f for f in EXPORT_FORMATS if f != 'mp4')}",
+                     params=["format"])
 
 
 def export_openpose_json(motion: Motion, out_dir: Path, stem: str) -> list[Path]:
@@ -104,6 +127,78 @@ def _person(op: OpenPoseFrames, t: int) -> dict:
     for key in ("pose_keypoints_3d", "face_keypoints_3d", "hand_left_keypoints_3d", "hand_right_keypoints_3d"):
         p[key] = []
     return p
+
+
+def _pose_frames(motion: Motion, threshold: float) -> list[dict]:
+    """Each frame as the ControlNet annotators write and read it (see the module)."""
+    op = to_openpose(motion)
+    size = np.array([motion.width, motion.height], np.float64)
+
+    def block(xy: np.ndarray, c: np.ndarray) -> list[float]:
+        out: list[float] = []
+        for (x, y), conf in zip(xy / size, c):
+            # seen, and on the canvas: controlnet's drawing takes a keypoint outside 0-1 for a pixel
+            # coordinate and would scale the whole body wrongly
+            if conf >= threshold and 0.0 <= x <= 1.0 and 0.0 <= y <= 1.0:
+                out += [_flt(x), _flt(y), 1.0]
+            else:
+                out += [0.0, 0.0, 0.0]
+        return out
+
+    frames = []
+    for t in range(op.frames):
+        people = []
+        if np.isfinite(op.body[t]).any():
+            person = {"pose_keypoints_2d": block(op.body[t], op.body_conf[t])}
+            person["face_keypoints_2d"] = block(op.face[t], op.face_conf[t]) if op.face is not None else None
+            for side, key in ((0, "hand_left_keypoints_2d"), (1, "hand_right_keypoints_2d")):
+                person[key] = block(op.hands[t, side], op.hands_conf[t, side]) if op.hands is not None else None
+            people.append(person)
+        frames.append({"people": people, "canvas_width": motion.width, "canvas_height": motion.height,
+                       "timestamp": _flt(motion.timestamps[t])})
+    return frames
+
+
+def _check_threshold(threshold: float) -> None:
+    if not 0 <= threshold <= 1:
+        raise InputError("{threshold} must lie in [0, 1]", params=["threshold"])
+
+
+def export_controlnet_aux(motion: Motion, out_dir: Path, stem: str, threshold: float = 0.3) -> list[Path]:
+    """One JSON file per frame in ``out_dir`` (created; must be empty or new), each what
+    controlnet_aux's ``decode_json_as_poses`` reads."""
+    _check_threshold(threshold)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise InputError(f"{out_dir} exists and is not an empty directory")
+    files = []
+    with atomic_dir(out_dir) as tmp:
+        for t, doc in enumerate(_pose_frames(motion, threshold)):
+            name = f"{stem}_{t:012d}_keypoints.json"
+            (tmp / name).write_text(json.dumps(doc, separators=(",", ":")))
+            files.append(out_dir / name)
+    return files
+
+
+def export_comfyui(motion: Motion, path: Path, threshold: float = 0.3) -> Path:
+    """One JSON file holding the list of frames: ComfyUI's POSE_KEYPOINT."""
+    _check_threshold(threshold)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(_pose_frames(motion, threshold), separators=(",", ":")))
+    return path
+
+
+def export_bvh(motion: Motion, path: Path) -> dict:
+    """The world landmarks as BVH (motionlib.core.bvh); what was written: the BVH frames, their
+    time, how many were filled in or whether they were re-sampled, the bone lengths."""
+    from motionlib.core import bvh
+
+    fitted = bvh.fit(motion)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(bvh.text(fitted))
+    return {"path": str(path), "frame_time": fitted.frame_time, "bvh_frames": fitted.frames,
+            "filled_frames": int((~fitted.measured).sum()), "resampled": fitted.resampled,
+            "lengths": {k: round(v, 4) for k, v in fitted.lengths.items()}}
 
 
 def export_npz(motion: Motion, path: Path, meta: dict | None = None) -> Path:

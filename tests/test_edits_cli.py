@@ -72,7 +72,8 @@ def test_loop_verdict_is_recorded_and_strict_stores_nothing(lib):
     (("smooth", "demo", "--name", "bad/name"), "path separator"),
     (("preview", "demo", "-o", "/nonexistent/dir/x.mp4"), "does not exist"),
     (("preview", "demo", "--size", "huge"), "size"),
-    (("export", "demo", "--format", "bvh", "-o", "x.bvh"), "--format"),
+    (("export", "demo", "--format", "fbx", "-o", "x.fbx"), "--format"),
+    (("export", "demo", "--format", "comfyui", "-o", "x.json", "--threshold", "2"), "--threshold"),
 ])
 def test_bad_input_is_one_line_and_changes_nothing(lib, args, words, tmp_path):
     before = library_snapshot(lib)
@@ -97,6 +98,25 @@ def test_export_keeps_an_existing_file_without_force(lib, tmp_path):
         library.export("demo", "csv", path)
     proc = invoke("export", "demo", "--format", "csv", "-o", path, library=lib)
     assert proc.returncode == 2 and "--force" in proc.stderr
+
+
+def test_export_for_other_tools_bvh_and_controlnet(lib, tmp_path):
+    """bvh, comfyui and controlnet-aux from the command line (what they hold: test_exports.py);
+    a version without 3D landmarks has no BVH: one line, nothing written."""
+    out = invoke_json("export", "demo", "--format", "bvh", "-o", tmp_path / "d.bvh", library=lib)
+    assert out["format"] == "bvh" and out["bvh_frames"] == 230 and out["frame_time"] == pytest.approx(1 / 30)
+    assert (tmp_path / "d.bvh").read_text().startswith("HIERARCHY\nROOT Hips")
+    shown = invoke("export", "demo", "-f", "comfyui", "-o", tmp_path / "d.json", "--threshold", "0.5", library=lib)
+    assert shown.returncode == 0 and "as comfyui, 230 frames" in shown.stdout, shown.stderr
+    assert len(json.loads((tmp_path / "d.json").read_text())) == 230
+    cn = invoke_json("export", "demo", "-f", "controlnet-aux", "-o", tmp_path / "cn", library=lib)
+    assert cn["files"] == 230 and cn["threshold"] == 0.3
+    with Library(lib) as library:
+        library.export("demo", "openpose-json", tmp_path / "op")
+        library.import_keypoints(tmp_path / "op", "openpose-json", name="flat")
+    proc = invoke("export", "flat", "-f", "bvh", "-o", tmp_path / "flat.bvh", library=lib)
+    assert_one_line_error(proc, "flat@1: no 3D world landmarks")
+    assert not (tmp_path / "flat.bvh").exists()
 
 
 def test_export_raw_writes_the_estimators_track_and_edits_have_none(lib, tmp_path):

@@ -81,22 +81,36 @@ def sheet(
 @handles_errors
 def export(
     ctx: typer.Context, ref: Ref_,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="openpose-json (a directory, one file per frame), npz, csv or mp4 (pose maps).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write (a new or empty directory for openpose-json).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help=(
+        "openpose-json (a directory, one file per frame, pixels and confidences, as OpenPose writes), "
+        "controlnet-aux (a directory, one file per frame, as controlnet_aux's decode_json_as_poses reads), "
+        "comfyui (one .json: ComfyUI's POSE_KEYPOINT list of frames), bvh (the 3D world landmarks as a "
+        "skeleton for Blender and other animation tools), npz, csv or mp4 (pose maps)."))],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write (a new or empty directory for openpose-json and controlnet-aux).")],
     size: Annotated[Optional[str], typer.Option(help="mp4 only: WIDTHxHEIGHT or the long side (default 512).")] = None,
+    threshold: Annotated[float, typer.Option(help="controlnet-aux and comfyui: points seen with at least this confidence are kept (as confidence 1), the others written as unknown.")] = 0.3,
     overwrite: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
     raw: Annotated[bool, typer.Option("--raw", help="The estimator's track before cleaning (ingested versions keep it; docs/fidelity.md).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ):
-    """Write a version's keypoints for other tools (ComfyUI, ControlNet, spreadsheets, NumPy)."""
+    """Write a version's keypoints for other tools (ComfyUI, ControlNet, Blender and other animation
+    tools, spreadsheets, NumPy); docs/exchange.md says what each keeps and loses."""
     with _progress("export") as cb:
-        info = ctx.obj.library.export(ref, fmt, output, size=size, overwrite=overwrite, progress=cb, raw=raw)
+        info = ctx.obj.library.export(ref, fmt, output, size=size, overwrite=overwrite, progress=cb, raw=raw,
+                                      threshold=threshold)
     if as_json:
         print_json(info)
     else:
         extra = f" ({info['files']} files)" if "files" in info else ""
         what = " (raw track)" if raw else ""
-        print(f"wrote {info['path']}{extra}: {info['ref']}{what} as {fmt}, {info['frames']} frames")
+        tail = ""
+        if fmt == "bvh":
+            tail = f" -> {info['bvh_frames']} BVH frames of {info['frame_time'] * 1000:.2f} ms"
+            if info["resampled"]:
+                tail += " (re-sampled to a steady rate)"
+            if info["filled_frames"]:
+                tail += f", {info['filled_frames']} without 3D landmarks filled in"
+        print(f"wrote {info['path']}{extra}: {info['ref']}{what} as {fmt}, {info['frames']} frames{tail}")
 
 
 @app.command("import", rich_help_panel="Look and exchange")

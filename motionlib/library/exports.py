@@ -68,31 +68,45 @@ class Exports(LibraryBase):
         return info
 
     def export(self, ref: str, fmt: str, output: Path, *, size: str | int | None = None,
-               overwrite: bool = False, progress: Progress | None = None, raw: bool = False) -> dict:
-        """Write a version's keypoints as ``fmt`` (exchange.EXPORT_FORMATS): ``openpose-json`` into
-        a new or empty directory, the others into one file. ``raw``: the estimator's track before
-        cleaning, which ingested versions keep (docs/fidelity.md). Returns what was written."""
+               overwrite: bool = False, progress: Progress | None = None, raw: bool = False,
+               threshold: float = 0.3) -> dict:
+        """Write a version's keypoints as ``fmt`` (exchange.EXPORT_FORMATS): ``openpose-json`` and
+        ``controlnet-aux`` into a new or empty directory, the others into one file (``comfyui``
+        a .json, ``bvh`` a .bvh of the 3D world landmarks, which only versions ingested from
+        video have). ``raw``: the estimator's track before cleaning, which ingested versions keep
+        (docs/fidelity.md). ``threshold``: controlnet-aux and comfyui keep the points seen with at
+        least this confidence. Returns what was written."""
         from motionlib import exchange
         from motionlib.media.encode import check_output
 
         if fmt not in exchange.EXPORT_FORMATS:
             raise InputError(f"{{format}} {fmt!r}: choose one of {', '.join(exchange.EXPORT_FORMATS)}",
                              params=["format"])
+        if not 0 <= threshold <= 1:
+            raise InputError("{threshold} must lie in [0, 1]", params=["threshold"])
         record = self.get(ref)
         motion = self.load(record.ref, raw=raw)  # a version without a raw track fails here, before any write
-        if fmt == "openpose-json":
+        if fmt in exchange.DIRECTORY_FORMATS:
             out = Path(output).expanduser()
             if out.exists() and (not out.is_dir() or any(out.iterdir())):
                 raise InputError(f"{out} exists and is not an empty directory")
             check_output(out / "x", suffixes=()) if out.exists() else check_output(out, suffixes=())
         else:
-            out = check_output(output, overwrite=overwrite, suffixes=(f".{fmt}",))
+            suffix = {"comfyui": ".json"}.get(fmt, f".{fmt}")
+            out = check_output(output, overwrite=overwrite, suffixes=(suffix,))
         if fmt == "mp4":
             from motionlib.render.preview import write_preview
 
             info = write_preview(motion, out, size=size, progress=_counter(progress, motion.frames))
         else:
-            info = exchange.write(motion, fmt, out, stem=file_stem(record.ref, "motion"), meta={"ref": record.ref})
+            try:
+                info = exchange.write(motion, fmt, out, stem=file_stem(record.ref, "motion"),
+                                      meta={"ref": record.ref}, threshold=threshold)
+            except InputError as err:
+                if fmt != "bvh":
+                    raise
+                raise InputError(f"{record.ref}{' (raw track)' if raw else ''}: {err.template}",
+                                 params=err.params) from None
         info.update(ref=record.ref, format=fmt, frames=motion.frames, raw=raw)
         return info
 
