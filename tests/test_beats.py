@@ -1,0 +1,164 @@
+"""Tempo and beats (processing.tempo): on clips with a known beat - a metronome muxed under real
+frames of the sample clip, and a real motion looped and retimed to a known period."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from motionlib.library import Library
+from motionlib.processing import ops, tempo
+from tests.conftest import write_clip
+from tests.test_ops import make_motion
+
+RATE = 48000
+
+
+def metronome(seconds: float, bpm: float = 120.0, first: float = 0.25, freq: float = 1000.0):
+    """Clicks: 30 ms bursts of a ``freq`` Hz tone decaying over 8 ms, every 60/bpm s from
+    ``first``; (mono float32 samples at RATE, the click times)."""
+    n = int(seconds * RATE)
+    x = np.zeros(n, np.float32)
+    t = np.arange(int(0.03 * RATE)) / RATE
+    burst = (0.5 * np.sin(2 * np.pi * freq * t) * np.exp(-t / 0.008)).astype(np.float32)
+    times = np.arange(first, seconds - 0.03, 60.0 / bpm)
+    for c in times:
+        i = int(round(c * RATE))
+        x[i : i + burst.size] += burst[: n - i]
+    return x, times
+
+
+def write_with_audio(path: Path, frames, samples: np.ndarray, fps: int = 30) -> Path:
+    """H.264 video of ``frames`` with mono ``samples`` muxed under it as AAC (what a phone
+    recording of a dancer with music playing looks like to the decoder)."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.height, v.width = frames[0].shape[:2]
+        v.pix_fmt = "yuv420p"
+        v.options = {"preset": "ultrafast", "crf": "23"}
+        a = out.add_stream("aac", rate=RATE)
+        for img in frames:
+            for p in v.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
+                out.mux(p)
+        for p in v.encode():
+            out.mux(p)
+        for i in range(0, len(samples), 1024):
+            f = av.AudioFrame.from_ndarray(samples[None, i : i + 1024], format="fltp", layout="mono")
+            f.sample_rate = RATE
+            f.pts = i
+            for p in a.encode(f):
+                out.mux(p)
+        for p in a.encode():
+            out.mux(p)
+    return path
+
+
+def beat_errors(beats, clicks) -> np.ndarray:
+    """Each click's distance to the nearest beat, seconds (every click must have one)."""
+    beats = np.asarray(beats)
+    return np.array([np.min(np.abs(beats - c)) for c in clicks])
+
+
+@pytest.fixture(scope="module")
+def small_frames(demo_frames):
+    return [f[::2, ::2].copy() for f in demo_frames]  # 442x248: the audio is what is measured
+
+
+# ------------------------------------------------------------------------------------ audio
+@pytest.mark.parametrize("bpm", [120, 90, 180, 143])
+def test_audio_tempo_of_a_metronome_under_real_frames(tmp_path, small_frames, bpm):
+    samples, clicks = metronome(4.0, bpm)
+    clip = write_with_audio(tmp_path / f"metronome{bpm}.mp4", small_frames, samples)
+    got, why = tempo.from_audio(clip, 0.0, 4.0)
+    assert got is not None, why
+    errors = beat_errors(got.beats, clicks)
+    print(f"metronome {bpm} BPM: measured {got.bpm:.3f} (error {got.bpm - bpm:+.3f} BPM), "
+          f"beats off by at most {errors.max() * 1000:.1f} ms, confidence {got.confidence:.2f}")
+    assert abs(got.bpm - bpm) <= 2, "180 must not read as 90 (octave), nor 90 as 180"
+    assert got.source == "audio" and len(got.beats) == len(clicks)
+    assert errors.max() <= 0.030
+    assert got.confidence > 0.5
+
+
+def test_audio_beats_are_in_the_motions_time(tmp_path, small_frames):
+    # the motion starts 1.1 s into the clip (ingest --start 1.1): beats move with it
+    samples, clicks = metronome(4.0, 120)
+    clip = write_with_audio(tmp_path / "late.mp4", small_frames, samples)
+    got, _ = tempo.from_audio(clip, 1.1, 2.9)
+    later = clicks[clicks >= 1.1] - 1.1
+    assert abs(got.bpm - 120) <= 2 and len(got.beats) == len(later)
+    assert beat_errors(got.beats, later).max() <= 0.030
+
+
+def test_no_audio_beat_says_why(tmp_path, small_frames):
+    silent = write_with_audio(tmp_path / "silent.mp4", small_frames[:60], np.zeros(2 * RATE, np.float32))
+    assert tempo.from_audio(silent, 0.0, 2.0) == (None, "the audio track is silent")
+    none = write_clip(tmp_path / "none.mp4", small_frames[:30])
+    assert tempo.from_audio(none, 0.0, 1.0) == (None, "no audio track")
+    tone = write_clip(tmp_path / "tone.mp4", small_frames[:60], audio=True)  # a steady 440 Hz: no onsets
+    assert tempo.from_audio(tone, 0.0, 2.0) == (None, "no clear beat in the audio")
+
+
+# ----------------------------------------------------------------------------------- motion
+@pytest.mark.parametrize("hz", [0.75, 1.0, 1.5])
+def test_motion_tempo_of_a_synthetic_wave(hz):
+    # a wrist waving at hz: two turns a cycle, so beats at 2 x hz; tracking noise 1 px
+    m = make_motion(T=300, wave_hz=hz, wave_px=40, noise=1.0, seed=1)
+    got = tempo.from_motion(m)
+    assert got is not None and got.source == "motion"
+    assert got.bpm == pytest.approx(120 * hz, rel=0.03)
+    assert got.cycle == pytest.approx(1 / hz, rel=0.03)
+    # beats at the turns (the wave's extremes: t = (k + 1/2) / (2 hz) - 1/(4 hz) ...), within a frame
+    turns = (np.arange(0, 30) + 0.5) / (2 * hz)
+    turns = turns[turns < m.duration]
+    assert beat_errors(got.beats, turns[1:-1]).max() <= 1.5 / 30
+
+
+def test_still_or_noisy_motion_has_no_tempo():
+    assert tempo.from_motion(make_motion(T=300, wave_px=0, noise=1.0)) is None
+    wander = make_motion(T=300, wave_px=0, noise=1.0)
+    walk = np.cumsum(np.random.default_rng(3).normal(0, 3, (300, 2)), axis=0)  # a wrist wandering at random
+    wander.keypoints[:, wander.skeleton.index("right_wrist")] += walk.astype(np.float32)
+    assert tempo.from_motion(wander) is None
+
+
+def _tile(m, n: int):
+    ts = np.concatenate([m.timestamps + i * m.duration for i in range(n)])
+    return replace(m, keypoints=np.tile(m.keypoints, (n, 1, 1)), confidence=np.tile(m.confidence, (n, 1)),
+                   timestamps=ts, duration=m.duration * n, world=None, presence=None, attrs={}).validate()
+
+
+@pytest.fixture(scope="module")
+def jumping_jack(demo_library):
+    """One jumping jack of the real sample clip (its first 3 s, looped), as a Motion."""
+    with Library(demo_library[0]) as lib:
+        first = ops.trim(lib.load("demo@1"), 0.0, 3.0).motion
+    cut = ops.loop(first, min_length=0.8, max_length=2.0)
+    assert cut.result["loops"], cut.result
+    return cut.motion
+
+
+@pytest.mark.parametrize("period", [1.0, 1.5, 0.75])
+def test_motion_tempo_of_a_real_motion_retimed_to_a_known_period(jumping_jack, period):
+    m = ops.retime(_tile(jumping_jack, 6), speed=jumping_jack.duration / period).motion
+    got = tempo.from_motion(m)
+    assert got is not None
+    per_cycle = got.bpm * got.cycle / 60
+    print(f"jumping jack every {period:.2f}s: cycle {got.cycle:.4f}s ({(got.cycle / period - 1) * 100:+.2f}%), "
+          f"{got.bpm:.2f} BPM = {per_cycle:.2f} beats a cycle; expected {60 * round(per_cycle) / period:.2f} "
+          f"({(got.bpm * period / 60 / round(per_cycle) - 1) * 100:+.2f}%)")
+    assert got.cycle == pytest.approx(period, rel=0.03)
+    assert round(per_cycle) == 2, "arms up, arms down: two turns a jump"
+    assert got.bpm == pytest.approx(120 / period, rel=0.03)
+
+
+def test_manifest_beats_are_bounded():
+    t = tempo.Tempo(120.0, np.arange(60_000) * 0.5, 0.9, "audio")
+    d = t.as_dict()
+    assert d["beat_count"] == tempo.MAX_BEATS == len(d["beats"]) and d["beats_dropped"] == 10_000
+    assert tempo.Tempo.from_dict(d).bpm == 120.0 and tempo.Tempo.from_dict({"bpm": None}) is None
