@@ -11,7 +11,9 @@ import pytest
 
 from motionlib.library import Library
 from motionlib.processing import ops, tempo
-from tests.conftest import write_clip
+from tests.conftest import (
+    assert_one_line_error, copy_library, invoke, invoke_json, schema_validator, write_clip,
+)
 from tests.test_ops import make_motion
 
 RATE = 48000
@@ -162,3 +164,72 @@ def test_manifest_beats_are_bounded():
     d = t.as_dict()
     assert d["beat_count"] == tempo.MAX_BEATS == len(d["beats"]) and d["beats_dropped"] == 10_000
     assert tempo.Tempo.from_dict(d).bpm == 120.0 and tempo.Tempo.from_dict({"bpm": None}) is None
+
+
+# ------------------------------------------------------------------------- through the library
+@pytest.fixture(scope="module")
+def metronome_library(tmp_path_factory, demo_frames):
+    """A library holding a 4 s clip of the sample's real frames with a 120 BPM metronome under
+    it (first click 0.25 s), ingested: (its directory, the ingest result)."""
+    root = tmp_path_factory.mktemp("beats")
+    samples, _ = metronome(4.0, 120)
+    clip = write_with_audio(root / "metronome.mp4", demo_frames, samples)
+    with Library(root / "lib") as lib:
+        result = lib.ingest(clip, name="metro")
+    return root / "lib", result
+
+
+def test_ingest_stores_the_audio_tempo(metronome_library, tmp_path):
+    lib, result = metronome_library
+    _, clicks = metronome(4.0, 120)
+    with Library(lib) as library:
+        m = library.manifest(result.record)
+    schema_validator("motion-manifest.schema.json").validate(m)
+    t = m["tempo"]
+    print(f"ingest: stored {t['bpm']} BPM from {t['source']} (error {t['bpm'] - 120:+.3f}), beats off by at most "
+          f"{beat_errors(t['beats'], clicks).max() * 1000:.1f} ms; tempo took {result.stats['seconds_tempo']}s "
+          f"of {result.stats['seconds_ingest']}s")
+    assert t["source"] == "audio" and abs(t["bpm"] - 120) <= 2
+    assert t["beat_count"] == len(t["beats"]) == len(clicks) and beat_errors(t["beats"], clicks).max() <= 0.030
+    assert all(b == round(b, 3) for b in t["beats"])
+    assert result.stats["seconds_tempo"] < 0.05 * result.stats["seconds_ingest"] + 0.2
+    shown = invoke("show", "metro", library=lib)
+    assert "tempo" in shown.stdout and "BPM from the audio" in shown.stdout
+    assert invoke_json("show", "metro", library=lib)["tempo"]["bpm"] == t["bpm"]
+    told = invoke_json("tempo", "metro", library=lib)
+    assert told["stored"] is True and told["beats"] == t["beats"]
+    again = invoke_json("tempo", "metro", "--measure", library=lib)  # from the kept source's audio
+    assert again["stored"] is False and again["source"] == "audio" and again["bpm"] == t["bpm"]
+
+
+def test_edits_carry_the_stored_tempo(metronome_library, tmp_path):
+    lib = copy_library(metronome_library[0], tmp_path / "lib")
+    before = invoke_json("tempo", "metro", library=lib)
+    # a trim keeps the beats inside it, on its own clock; a retime scales them and the tempo
+    trimmed = invoke_json("trim", "metro@1", "--start", "1", "--end", "3", library=lib)
+    kept = invoke_json("tempo", trimmed["ref"], library=lib)
+    expect = [round(b - 1, 3) for b in before["beats"] if 1 <= b < 3]
+    np.testing.assert_allclose(kept["beats"], expect, atol=0.0015)
+    assert kept["bpm"] == before["bpm"] and kept["carried_from"] == "metro@1" and kept["stored"]
+    fast = invoke_json("retime", "metro@1", "--speed", "1.25", library=lib)
+    scaled = invoke_json("tempo", fast["ref"], library=lib)
+    assert scaled["bpm"] == pytest.approx(before["bpm"] * 1.25, abs=0.001)
+    np.testing.assert_allclose(scaled["beats"], np.array(before["beats"]) / 1.25, atol=0.0015)
+    with Library(lib) as library:
+        schema_validator("motion-manifest.schema.json").validate(library.manifest(library.get(fast["ref"])))
+
+
+def test_a_version_without_audio_gets_its_tempo_from_the_motion(tmp_path):
+    from motionlib.exchange import export_npz
+
+    export_npz(make_motion(T=300, wave_hz=1.0, wave_px=40, noise=1.0, seed=1), tmp_path / "wave.npz")
+    export_npz(make_motion(T=300, wave_px=0, noise=1.0), tmp_path / "still.npz")
+    lib = tmp_path / "lib"
+    for name in ("wave", "still"):
+        invoke_json("import", tmp_path / f"{name}.npz", "--format", "npz", "--name", name, library=lib)
+    wave = invoke_json("tempo", "wave", library=lib)
+    assert wave["stored"] and wave["source"] == "motion" and wave["bpm"] == pytest.approx(120, rel=0.03)
+    still = invoke_json("tempo", "still", library=lib)
+    assert still["stored"] and still["bpm"] is None and "no clear periodic movement" in still["why"]
+    assert "none measurable" in invoke("show", "still", library=lib).stdout
+    assert_one_line_error(invoke("tempo", "nope", library=lib), "no motion named 'nope'")

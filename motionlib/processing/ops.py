@@ -31,6 +31,7 @@ class Edit:
     time_scale: float = 1.0  # child seconds = (parent seconds - span start) / time_scale
     aligned: bool = True  # frames still sit on the source clip's frames (preview --over-source)
     warnings: list[str] = field(default_factory=list)  # the edit's own, stored with the version's
+    tempo: dict | None = None  # the parent's tempo the edit measured (when none was stored), parent time
 
 
 def _derive(m: Motion, **changes) -> Motion:
