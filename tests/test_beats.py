@@ -1,5 +1,6 @@
 """Tempo and beats (processing.tempo): on clips with a known beat - a metronome muxed under real
-frames of the sample clip, and a real motion looped and retimed to a known period."""
+frames of the sample clip, and a real motion looped and retimed to a known period - and the
+edits that fit a motion to a beat (retime --bpm, loop --beats), stored with their lineage."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from motionlib.library import Library
 from motionlib.processing import ops, tempo
 from tests.conftest import (
-    assert_one_line_error, copy_library, invoke, invoke_json, schema_validator, write_clip,
+    assert_one_line_error, copy_library, invoke, invoke_json, library_snapshot, schema_validator, write_clip,
 )
 from tests.test_ops import make_motion
 
@@ -127,6 +128,8 @@ def test_still_or_noisy_motion_has_no_tempo():
     walk = np.cumsum(np.random.default_rng(3).normal(0, 3, (300, 2)), axis=0)  # a wrist wandering at random
     wander.keypoints[:, wander.skeleton.index("right_wrist")] += walk.astype(np.float32)
     assert tempo.from_motion(wander) is None
+    with pytest.raises(Exception, match="no measurable tempo"):
+        ops.retime(make_motion(T=300, wave_px=0, noise=1.0), bpm=120)
 
 
 def _tile(m, n: int):
@@ -164,6 +167,41 @@ def test_manifest_beats_are_bounded():
     d = t.as_dict()
     assert d["beat_count"] == tempo.MAX_BEATS == len(d["beats"]) and d["beats_dropped"] == 10_000
     assert tempo.Tempo.from_dict(d).bpm == 120.0 and tempo.Tempo.from_dict({"bpm": None}) is None
+
+
+# ------------------------------------------------------------------------------------ edits
+def test_retime_bpm_and_loop_beats_on_a_motion():
+    m = make_motion(T=300, wave_hz=1.0, wave_px=40, noise=1.0, seed=1)
+    measured = tempo.from_motion(m)
+    e = ops.retime(m, bpm=90)
+    assert e.params["speed"] == pytest.approx(90 / measured.bpm, rel=1e-5)
+    assert e.params["bpm"] == 90 and e.params["tempo"]["source"] == "motion"
+    assert e.time_scale == pytest.approx(e.params["speed"]) and e.result["bpm"] == pytest.approx(90)
+    assert tempo.from_motion(e.motion).bpm == pytest.approx(90, rel=0.03)
+    assert e.tempo is not None, "a tempo measured by the edit travels to the child (none was stored)"
+    for motion in (m, e.motion):
+        used = tempo.from_motion(motion)
+        lp = ops.loop(motion, beats=8)
+        assert lp.result["duration"] == pytest.approx(8 * used.period, abs=1.01 / 30)
+        assert lp.result["beats"] == pytest.approx(8, abs=0.1) and lp.result["loops"]
+        assert lp.params["beats"] == 8 and lp.params["tempo"]["bpm"] == pytest.approx(used.bpm, abs=1e-3)
+    # a stored tempo wins over measuring
+    stored = replace(m, attrs={"tempo": {"bpm": 100.0, "source": "audio", "confidence": 0.9, "beats": [0.1]}})
+    assert ops.retime(stored, bpm=50).params["speed"] == pytest.approx(0.5)
+    assert ops.retime(stored, bpm=50).tempo is None, "the stored one is carried by the library"
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda m: ops.retime(m, bpm=0), "bpm"),
+    (lambda m: ops.retime(m, bpm=float("nan")), "bpm"),
+    (lambda m: ops.retime(m, bpm=100, speed=2), "not both"),
+    (lambda m: ops.loop(m, beats=0), "beats"),
+    (lambda m: ops.loop(m, beats=2, min_length=1.0), "not both"),
+    (lambda m: ops.loop(m, beats=40), "ask for fewer"),
+])
+def test_bad_beat_edits_are_refused(call, words):
+    with pytest.raises(Exception, match=words):
+        call(make_motion(T=300, wave_hz=1.0, wave_px=40))
 
 
 # ------------------------------------------------------------------------- through the library
@@ -233,3 +271,75 @@ def test_a_version_without_audio_gets_its_tempo_from_the_motion(tmp_path):
     assert still["stored"] and still["bpm"] is None and "no clear periodic movement" in still["why"]
     assert "none measurable" in invoke("show", "still", library=lib).stdout
     assert_one_line_error(invoke("tempo", "nope", library=lib), "no motion named 'nope'")
+
+
+def test_retime_bpm_makes_the_stored_tempo_match(metronome_library, tmp_path):
+    lib = copy_library(metronome_library[0], tmp_path / "lib")
+    before = invoke_json("tempo", "metro", library=lib)
+    out = invoke_json("retime", "metro", "--bpm", "100", library=lib)
+    assert out["params"]["bpm"] == 100 and out["params"]["tempo"]["source"] == "audio"
+    assert out["params"]["speed"] == pytest.approx(100 / before["bpm"], rel=1e-5)
+    after = invoke_json("tempo", out["ref"], library=lib)
+    assert after["bpm"] == pytest.approx(100, abs=0.01) and after["carried_from"] == "metro@1"
+    scale = out["params"]["speed"]
+    np.testing.assert_allclose(after["beats"], np.array(before["beats"]) / scale, atol=0.0015)
+    with Library(lib) as library:
+        m = library.manifest(library.get(out["ref"]))
+    assert m["lineage"]["params"]["bpm"] == 100 and m["lineage"]["params"]["tempo"]["bpm"] == before["bpm"]
+    schema_validator("motion-manifest.schema.json").validate(m)
+
+
+def test_real_loop_imported_then_fitted_to_a_beat(jumping_jack, tmp_path):
+    """The real jumping jack, looped to a known 1.2 s period and imported (no audio): the tempo
+    comes from the motion, and retime --bpm / loop --beats fit it, recorded in the lineage."""
+    from motionlib.exchange import export_npz
+
+    period = 1.2
+    m = ops.retime(_tile(jumping_jack, 8), speed=jumping_jack.duration / period).motion
+    export_npz(m, tmp_path / "jj.npz")
+    lib = tmp_path / "lib"
+    invoke_json("import", tmp_path / "jj.npz", "--format", "npz", "--name", "jj", library=lib)
+    stored = invoke_json("tempo", "jj", library=lib)
+    assert stored["stored"] and stored["source"] == "motion"
+    assert stored["bpm"] == pytest.approx(120 / period, rel=0.03) and stored["cycle"] == pytest.approx(period, rel=0.03)
+    fitted = invoke_json("retime", "jj", "--bpm", "120", library=lib)
+    assert fitted["params"]["tempo"]["source"] == "motion" and fitted["result"]["bpm"] == pytest.approx(120)
+    assert invoke_json("tempo", fitted["ref"], library=lib)["bpm"] == pytest.approx(120, abs=0.01)
+    remeasured = invoke_json("tempo", fitted["ref"], "--measure", library=lib)
+    assert remeasured["stored"] is False and remeasured["bpm"] == pytest.approx(120, rel=0.03)
+    looped = invoke_json("loop", fitted["ref"], "--beats", "8", library=lib)
+    assert looped["params"]["beats"] == 8 and looped["params"]["tempo"]["bpm"] == pytest.approx(120, abs=0.01)
+    assert looped["record"]["duration"] == pytest.approx(8 * 0.5, abs=2 / 30), "8 beats at 120 BPM, within 2 frames"
+    assert looped["result"]["verdict"] in ("seamless", "small jump")
+    printed = invoke("loop", fitted["ref"], "--beats", "4", library=lib)
+    assert "at the motion tempo 120.0 BPM" in printed.stdout and "loops" in printed.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (("retime", "jj", "--bpm", "0"), "--bpm"),
+    (("retime", "jj", "--bpm", "-5"), "--bpm"),
+    (("retime", "jj", "--bpm", "100", "--speed", "2"), "not both"),
+    (("loop", "jj", "--beats", "0"), "--beats"),
+    (("loop", "jj", "--beats", "4", "--min-length", "1"), "not both"),
+    (("loop", "jj", "--beats", "100"), "ask for fewer --beats"),
+    (("retime", "still", "--bpm", "120"), "no measurable tempo"),
+    (("loop", "still", "--beats", "8"), "no measurable tempo"),
+])
+def test_beat_edit_errors_are_one_line_and_store_nothing(edit_library, args, words):
+    lib = edit_library
+    before = library_snapshot(lib)
+    assert_one_line_error(invoke(*args, library=lib), words)
+    assert library_snapshot(lib) == before
+
+
+@pytest.fixture(scope="module")
+def edit_library(tmp_path_factory) -> Path:
+    """A library with ``jj`` (a motion with a tempo: a synthetic wave) and ``still`` (none)."""
+    from motionlib.exchange import export_npz
+
+    root = tmp_path_factory.mktemp("beat-errors")
+    export_npz(make_motion(T=300, wave_hz=1.0, wave_px=40, noise=1.0, seed=1), root / "jj.npz")
+    export_npz(make_motion(T=300, wave_px=0, noise=1.0), root / "still.npz")
+    for name in ("jj", "still"):
+        invoke_json("import", root / f"{name}.npz", "--format", "npz", "--name", name, library=root / "lib")
+    return root / "lib"
