@@ -220,13 +220,13 @@ def onset_envelope(samples, rate: int = AUDIO_RATE) -> tuple[np.ndarray, float]:
     window = np.hanning(N_FFT).astype(np.float32)
     freqs = np.fft.rfftfreq(N_FFT, 1.0 / rate)
     band = np.searchsorted(np.asarray(BANDS[1:-1]), freqs, side="right")  # each bin's band
-    n_bands = len(BANDS) - 1
+    member = (band[:, None] == np.arange(len(BANDS) - 1)[None, :]).astype(np.float32)  # [bins, bands]
     buf = np.zeros(0, np.float32)
     prev = None
     out: list[np.ndarray] = []
     power = 0.0
     count = 0
-    for block in blocks:
+    for block in _batched(blocks):
         block = np.asarray(block, np.float32).reshape(-1)
         power += float(np.dot(block, block))
         count += block.size
@@ -236,10 +236,7 @@ def onset_envelope(samples, rate: int = AUDIO_RATE) -> tuple[np.ndarray, float]:
             continue
         frames = np.lib.stride_tricks.sliding_window_view(buf, N_FFT)[::HOP][:n]
         spec = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
-        energy = np.zeros((n, n_bands))
-        for b in range(n_bands):
-            energy[:, b] = spec[:, band == b].sum(axis=1)
-        level = np.log(energy + ENERGY_FLOOR * N_FFT)
+        level = np.log(spec @ member + ENERGY_FLOOR * N_FFT)
         if prev is None:
             prev = level[:1]
         out.append(np.maximum(np.diff(np.concatenate([prev, level]), axis=0), 0.0).sum(axis=1))
@@ -253,6 +250,22 @@ def onset_envelope(samples, rate: int = AUDIO_RATE) -> tuple[np.ndarray, float]:
     trend = np.convolve(np.pad(env, w // 2, mode="edge"), np.ones(w) / w, mode="valid")
     env = np.maximum(env - trend, 0.0)
     return env, (N_FFT * 0.75) / rate
+
+
+def _batched(blocks, size: int = 1 << 16):
+    """The blocks joined into pieces of at least ``size`` samples (a codec's frames are ~1,000
+    samples: one numpy pass per frame would cost more than the arithmetic)."""
+    held: list[np.ndarray] = []
+    count = 0
+    for block in blocks:
+        block = np.asarray(block, np.float32).reshape(-1)
+        held.append(block)
+        count += block.size
+        if count >= size:
+            yield np.concatenate(held)
+            held, count = [], 0
+    if held:
+        yield np.concatenate(held)
 
 
 def audio_blocks(path: Path, start: float = 0.0, end: float | None = None, rate: int = AUDIO_RATE):
