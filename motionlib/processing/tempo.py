@@ -44,6 +44,7 @@ SNAP = 0.15  # a beat snaps to the envelope's peak within this share of a period
 MIN_CONFIDENCE = {"audio": 0.2, "motion": 0.3}
 MOTION_CUTOFF = 6.0  # Hz: joint paths are low-passed before their speeds are taken
 MOTION_RATE = 60.0  # Hz at most: the motion is resampled to its own rate, capped here
+MIN_MOTION_RATE = 8.0  # Hz: below this a motion's turns are not sampled finely enough
 TREND = 4.0  # s: the motion's signals lose their moving average over this span (drift is not rhythm)
 CYCLE_RANGE = (0.3, 4.0)  # seconds searched for the pose's repeat
 MIN_BEATS = 4  # a tempo needs at least this many periods in the clip
@@ -175,8 +176,9 @@ def _track(env: np.ndarray, fs: float, period: float, t0: float, duration: float
         a, b = max(0, int(round(pos)) - half), min(n, int(round(pos)) + half + 1)
         if b - a >= 1:
             k = a + int(np.argmax(env[a:b]))
-            if env[k] > floor:
-                pos = _peak(env, k)[0]
+            snapped = _peak(env, k)[0]
+            if env[k] > floor and (not beats or snapped > beats[-1] + 0.5 * p):  # always forwards
+                pos = snapped
         beats.append(pos)
         pos += p
     t = t0 + np.asarray(beats) / fs
@@ -357,7 +359,11 @@ def measure(m, path: Path | None = None, offset: float = 0.0) -> dict:
         got, why = from_audio(path, offset, m.duration)
         if got is not None:
             return got.as_dict()
-    got = from_motion(m)
+    try:
+        got = from_motion(m)
+    except Exception as err:  # a tempo is a measurement beside the motion: never a reason to lose it
+        return {"bpm": None, "source": None,
+                "why": (why + "; " if why else "") + f"the motion's tempo could not be measured ({type(err).__name__})"}
     if got is not None:
         return {**got.as_dict(), **({"audio": why} if why else {})}
     return {"bpm": None, "source": None, "why": (why + "; " if why else "") + "no clear periodic movement"}
@@ -375,7 +381,9 @@ def motion_envelope(m) -> tuple[np.ndarray, float, np.ndarray] | None:
     ts = m.timestamps
     if m.frames < 8 or m.duration <= 0:
         return None
-    fs = float(min(max(m.fps, 1.0), MOTION_RATE))
+    fs = float(min(m.fps, MOTION_RATE))
+    if fs < MIN_MOTION_RATE:
+        return None
     core = list(m.skeleton.core)
     kp = m.keypoints[:, core].astype(np.float64)
     kp[m.confidence[:, core] < 0.5] = np.nan
