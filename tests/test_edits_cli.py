@@ -67,6 +67,10 @@ def test_loop_verdict_is_recorded_and_strict_stores_nothing(lib):
     (("trim", "demo"), "--start and/or --end"),
     (("loop", "demo", "--min-length", "7"), "min-length"),
     (("retime", "demo", "--speed", "0"), "speed"),
+    (("retime", "demo", "--bpm", "0"), "--bpm"),
+    (("retime", "demo", "--bpm", "120"), "no measurable tempo"),  # silent audio, no periodic movement
+    (("loop", "demo", "--beats", "0"), "--beats"),
+    (("loop", "demo", "--beats", "8"), "no measurable tempo"),
     (("smooth", "demo", "--cutoff", "40"), "half the frame rate"),
     (("in-place", "demo", "--axes", "z"), "axes"),
     (("smooth", "demo", "--name", "bad/name"), "path separator"),

@@ -40,6 +40,9 @@ def _print(result) -> None:
         scores.append_text(score_text(getattr(r, key)))
     out.print(scores)
     shown = {k: v for k, v in result.result.items() if v not in (None, [], {}) and k not in ("verdict_words", "loops")}
+    used = result.params.get("tempo")
+    if isinstance(used, dict) and used.get("bpm"):  # retime --bpm, loop --beats: the tempo fitted to
+        out.print(f"  at the {used['source']} tempo {used['bpm']:.1f} BPM (confidence {used['confidence']:.2f})")
     if result.result.get("verdict_words"):  # a loop's verdict, in words, before the numbers
         good = result.result.get("loops")
         out.print(f"  {'loops' if good else 'does NOT loop'} ({result.result['verdict_words']})",
@@ -100,18 +103,19 @@ def smooth(
 @handles_errors
 def loop(
     ctx: typer.Context, ref: Ref_,
-    min_length: Annotated[float, typer.Option("--min-length", help="Shortest loop, seconds.")] = 1.0,
+    min_length: Annotated[Optional[float], typer.Option("--min-length", help="Shortest loop, seconds (default 1).")] = None,
     blend: Annotated[int, typer.Option(help="Frames over which the seam is blended.")] = 4,
     max_length: Annotated[Optional[float], typer.Option("--max-length", help="Longest loop, seconds (default: 4 x --min-length, at least 10).")] = None,
+    beats: Annotated[Optional[int], typer.Option("--beats", help="A loop this many beats long (within a frame) at the motion's tempo: the one stored with it, else measured from the motion (`motionlib tempo`).")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Store nothing and exit 1 when the result does not loop (its seam over 2.5 typical frame steps).")] = False,
     name: Name_ = None, tag: Tags_ = [], own_tags: Own_ = False, as_json: Json_ = False,
 ):
     """Cut at the best loop point and blend the seam, so the motion repeats without a jump."""
     from motionlib.processing import ops
 
-    _run(ctx, ref, lambda m: ops.loop(m, min_length=min_length, blend=blend, max_length=max_length, strict=strict),
-         name, tag,
-         as_json, own_tags)
+    _run(ctx, ref, lambda m: ops.loop(m, min_length=min_length, blend=blend, max_length=max_length, strict=strict,
+                                      beats=beats),
+         name, tag, as_json, own_tags)
 
 
 @app.command(rich_help_panel="Edit (each makes a new version)")
@@ -144,12 +148,13 @@ def retime(
     ctx: typer.Context, ref: Ref_,
     fps: Annotated[Optional[float], typer.Option(help="Output frame rate (default: the current mean rate).")] = None,
     speed: Annotated[float, typer.Option(help="Playback speed factor (2 = twice as fast).")] = 1.0,
+    bpm: Annotated[Optional[float], typer.Option("--bpm", help="Play at this tempo, beats a minute: speed = BPM / the motion's tempo (stored with it, else measured from the motion).")] = None,
     name: Name_ = None, tag: Tags_ = [], own_tags: Own_ = False, as_json: Json_ = False,
 ):
-    """Resample by timestamps to a new frame rate and/or speed."""
+    """Resample by timestamps to a new frame rate and/or speed (or tempo)."""
     from motionlib.processing import ops
 
-    _run(ctx, ref, lambda m: ops.retime(m, fps=fps, speed=speed), name, tag, as_json, own_tags)
+    _run(ctx, ref, lambda m: ops.retime(m, fps=fps, speed=speed, bpm=bpm), name, tag, as_json, own_tags)
 
 
 @app.command("fill-gaps", rich_help_panel="Edit (each makes a new version)")

@@ -1,4 +1,4 @@
-"""Motion commands: ingest, list, show, tag, untag, rm, reindex, doctor."""
+"""Motion commands: ingest, list, show, tempo, tag, untag, rm, reindex, doctor."""
 
 from __future__ import annotations
 
@@ -256,6 +256,7 @@ def show(
         data["source"]["aligned"] = manifest["source"].get("aligned", True)
         data["variable_frame_rate"] = manifest.get("variable_frame_rate")
         data["schema_version"] = manifest.get("schema_version")
+        data["tempo"] = manifest.get("tempo")
         print_json(data)
         return
     _print_show(record, manifest)
@@ -285,6 +286,8 @@ def _print_show(record, manifest) -> None:
         out.print("[bold]warnings[/bold]")
         warn_lines(out, record.warnings)
     _print_cleaning(out, manifest.get("track") or {})
+    if "tempo" in manifest:
+        out.print(f"[bold]tempo[/bold]     {tempo_line(manifest['tempo'])}")
     out.print(f"[bold]tags[/bold]      {', '.join(record.tags) or '-'}")
     coded = (f"{src.get('codec') or ''} {src.get('coded_width')}x{src.get('coded_height')}".strip()
              if src.get("coded_width") else (src.get("codec") or src.get("container") or ""))
@@ -301,6 +304,36 @@ def _print_show(record, manifest) -> None:
     if result:
         out.print(f"          result {result}")
     out.print(f"[bold]created[/bold]   {record.created}   store {record.store_path}")
+
+
+def tempo_line(t: dict | None) -> str:
+    """A stored (or measured) tempo in one line: BPM, source, confidence, beats."""
+    if not t or not t.get("bpm"):
+        return f"none measurable ({(t or {}).get('why') or 'not measured'})"
+    beats = t.get("beats") or []
+    first = " ".join(f"{b:.2f}" for b in beats[:4]) + (" ..." if len(beats) > 4 else "")
+    cycle = f", the pose repeats every {t['cycle']:.2f}s" if t.get("cycle") else ""
+    carried = f", carried from {t['carried_from']}" if t.get("carried_from") else ""
+    return (f"{t['bpm']:.1f} BPM from the {t['source']} (confidence {t['confidence']:.2f}{cycle}{carried}), "
+            f"{t.get('beat_count', len(beats))} beats: {first or '-'} s")
+
+
+@app.command()
+@handles_errors
+def tempo(
+    ctx: typer.Context,
+    ref: Ref_,
+    measure: Annotated[bool, typer.Option("--measure", help="Measure again (audio of the kept source, else the motion) instead of reading what is stored.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the tempo, every beat time and where they come from as JSON.")] = False,
+):
+    """A version's tempo and beat times: stored with it at ingest (from the clip's audio, else the
+    motion's own periodicity), or measured now; stores nothing."""
+    got = ctx.obj.library.tempo(ref, measure=measure)
+    if as_json:
+        print_json(got)
+        return
+    where = "stored with the version" if got["stored"] else "measured now, not stored"
+    console().print(f"{got['ref']}  {tempo_line(got)}  [dim]({where})[/dim]")
 
 
 def _print_cleaning(out, track: dict) -> None:

@@ -82,6 +82,7 @@ class Analysis:
     track: dict  # the cleaning report (processing.cleaning.CleanReport.as_dict)
     stats: dict = field(default_factory=dict)
     raw: Motion | None = None  # the estimator's own track, kept beside the cleaned one
+    tempo: dict | None = None  # processing.tempo.measure: from the audio track, else the motion
 
 
 def analyze(
@@ -97,6 +98,7 @@ def analyze(
     from motionlib.ingest.tracker import track
     from motionlib.processing.cleaning import clean
     from motionlib.processing.quality import assess, detect_cuts
+    from motionlib.processing.tempo import measure as measure_tempo
 
     t0 = time.perf_counter()
     spec = options.spec()
@@ -158,14 +160,18 @@ def analyze(
         motion.keypoints, motion.confidence, timestamps, duration, info.width, info.height,
         track=track_info, skeleton=skeleton, cuts=scene_cuts + cleaned.report.jump_cuts,
     )
+    t_tempo = time.perf_counter()
+    tempo = measure_tempo(motion, info.path if info.has_audio else None, offset)
+    t_tempo = time.perf_counter() - t_tempo
     stats = dict(out.stats)
     stats.update(
         frames=T,
         seconds_tracking=round(t_track - t0, 3),
+        seconds_tempo=round(t_tempo, 3),
         seconds_total=round(time.perf_counter() - t0, 3),
         inference_size=list(info.scaled_size(options.max_size)),
     )
-    return Analysis(motion=motion, quality=quality, info=info, track=track_info, stats=stats, raw=raw)
+    return Analysis(motion=motion, quality=quality, info=info, track=track_info, stats=stats, raw=raw, tempo=tempo)
 
 
 def _expected_span(info: VideoInfo, options: IngestOptions) -> float | None:

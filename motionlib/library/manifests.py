@@ -101,6 +101,7 @@ def ingest_manifest(path: Path, sha: str, size: int, options: "IngestOptions", a
                     "result": {"cleaning": cleaning_summary(analysis.track)}},
         "quality": analysis.quality.as_dict(),
         "track": analysis.track,
+        "tempo": analysis.tempo,
         "raw": RAW_DOC if analysis.raw is not None else None,
         "motionlib_version": __version__,
     })
@@ -145,11 +146,39 @@ def derived_manifest(parent: "MotionRecord", pm: dict, edit: "Edit", quality: "Q
         },
         "quality": quality.as_dict(),
         "track": track,
+        **_child_tempo(pm.get("tempo"), edit, parent.ref),
         "motionlib_version": __version__,
     })
 
 
+def _child_tempo(stored: dict | None, edit: "Edit", parent_ref: str) -> dict:
+    """The child's ``tempo`` field: the parent's stored one carried over; else the one the edit
+    measured on the parent (retime --bpm, loop --beats of a version stored without one)."""
+    if stored and stored.get("bpm"):
+        return {"tempo": carry_tempo(stored, edit, parent_ref)}
+    if edit.tempo:
+        return {"tempo": carry_tempo(edit.tempo, edit, parent_ref)}
+    return {"tempo": stored} if stored is not None else {}
+
+
+def carry_tempo(tempo: dict, edit: "Edit", parent_ref: str) -> dict:
+    """The parent's tempo on the child's timeline: beats kept where the child keeps them,
+    moved and scaled like its time; the tempo scaled by the edit's speed (``time_scale``)."""
+    if not tempo.get("bpm"):
+        return tempo
+    s = edit.time_scale
+    beats = [round(t, 3) for t in (_map_time(float(b), edit) for b in tempo.get("beats") or []) if t is not None]
+    out = dict(tempo, bpm=round(float(tempo["bpm"]) * s, 3), period=round(float(tempo["period"]) / s, 5),
+               beats=beats, beat_count=len(beats), carried_from=parent_ref)
+    if tempo.get("cycle") is not None:
+        out["cycle"] = round(float(tempo["cycle"]) / s, 4)
+    out.pop("beats_dropped", None)
+    return out
+
+
 def import_manifest(got: "Imported", quality: "QualityReport") -> dict:
+    from motionlib.processing.tempo import measure as measure_tempo
+
     m = got.motion
     digest = hashlib.sha256(json.dumps(got.settings, sort_keys=True).encode()).hexdigest()[:16]
     return jsonable({
@@ -170,6 +199,7 @@ def import_manifest(got: "Imported", quality: "QualityReport") -> dict:
         "quality": quality.as_dict(),
         "track": {"swaps": [], "rejected": [], "jump_cuts": [], "doubted_joints": 0, "people": 1,
                   "swapped_frames": 0, "rejected_frames": 0, "recovered_frames": 0},
+        "tempo": measure_tempo(m),
         "motionlib_version": __version__,
     })
 

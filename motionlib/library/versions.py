@@ -276,6 +276,23 @@ class Versions(LibraryBase):
             report["sheet"] = str(sheet)
         return report
 
+    def tempo(self, ref: str, *, measure: bool = False) -> dict:
+        """A version's tempo and beats: the ones stored with it (``stored: true``), else - or with
+        ``measure`` - measured now from its kept source's audio (when the version still sits on
+        the source's frames) or else from the motion (``stored: false``); nothing is written.
+        Without a measurable tempo, ``bpm`` is None and ``why`` says why."""
+        from motionlib.processing.tempo import measure as measure_tempo
+
+        record = self.get(ref)
+        manifest = self.manifest(record)
+        stored = manifest.get("tempo")
+        if stored is not None and not measure:
+            return {"ref": record.ref, "stored": True, **stored}
+        src = manifest.get("source") or {}
+        source = self.source_file(record) if src.get("aligned", True) else None
+        got = measure_tempo(self.load(record.ref), source, float(src.get("time_offset") or 0.0))
+        return {"ref": record.ref, "stored": False, **got}
+
     def import_keypoints(self, path: str | os.PathLike, fmt: str, *, name: str | None = None,
                          tags: Iterable[str] = (), fps: float | None = None,
                          size: tuple[int, int] | None = None, person: int = 0) -> IngestResult:

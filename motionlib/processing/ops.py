@@ -31,6 +31,7 @@ class Edit:
     time_scale: float = 1.0  # child seconds = (parent seconds - span start) / time_scale
     aligned: bool = True  # frames still sit on the source clip's frames (preview --over-source)
     warnings: list[str] = field(default_factory=list)  # the edit's own, stored with the version's
+    tempo: dict | None = None  # the parent's tempo the edit measured (when none was stored), parent time
 
 
 def _derive(m: Motion, **changes) -> Motion:
@@ -216,15 +217,25 @@ def in_place(m: Motion, *, axes: str = "x", cutoff: float = 1.0) -> Edit:
 
 
 # --------------------------------------------------------------------------------------- retime
-def retime(m: Motion, *, fps: float | None = None, speed: float = 1.0) -> Edit:
+def retime(m: Motion, *, fps: float | None = None, speed: float = 1.0, bpm: float | None = None) -> Edit:
     """Resample by timestamps: play ``speed`` times as fast, at ``fps`` frames per second (default:
-    the current mean rate). Variable-rate motions come out at a constant rate."""
+    the current mean rate). Variable-rate motions come out at a constant rate. ``bpm`` instead of
+    ``speed``: the speed that brings the motion's tempo (stored with the version, else measured
+    from the motion: processing.tempo) to ``bpm`` beats a minute, ``bpm / tempo``."""
     if speed <= 0 or not math.isfinite(speed):
         raise InputError("{speed} must be a positive number", params=["speed"])
     if fps is not None and not (0 < fps <= 1000):
         raise InputError("{fps} must lie in (0, 1000]", params=["fps"])
-    if fps is None and speed == 1.0:
-        raise InputError("give {fps} and/or {speed}", params=["fps", "speed"])
+    used = None
+    if bpm is not None:
+        if not (math.isfinite(bpm) and 0 < bpm <= MAX_BPM):
+            raise InputError(f"{{bpm}} must be a tempo in (0, {MAX_BPM}] beats a minute", params=["bpm"])
+        if speed != 1.0:
+            raise InputError("give {bpm} or {speed}, not both", params=["bpm", "speed"])
+        used = tempo_of(m, "speed")
+        speed = bpm / used.bpm
+    elif fps is None and speed == 1.0:
+        raise InputError("give {fps}, {speed} and/or {bpm}", params=["fps", "speed", "bpm"])
     rate = float(fps) if fps else m.fps
     duration = m.duration / speed
     n = max(1, int(round(duration * rate)))
@@ -239,8 +250,33 @@ def retime(m: Motion, *, fps: float | None = None, speed: float = 1.0) -> Edit:
     presence = None if m.presence is None else np.nan_to_num(_resample(m.presence[..., None], m.timestamps, src_t)[..., 0])
     out = _derive(m, keypoints=kp, confidence=conf.astype(np.float32), timestamps=new_t,
                   duration=n / rate, world=world, presence=presence)
-    return Edit(out, "retime", {"fps": fps, "speed": speed}, {"frames": n, "fps": _r(rate, 3), "duration": _r(n / rate)},
-                time_scale=speed, aligned=False)
+    params: dict[str, Any] = {"fps": fps, "speed": speed}
+    result: dict[str, Any] = {"frames": n, "fps": _r(rate, 3), "duration": _r(n / rate)}
+    if used is not None:
+        params.update(speed=_r(speed, 6), bpm=bpm, tempo=used.summary())
+        result["bpm"] = _r(used.bpm * speed, 3)
+    return Edit(out, "retime", params, result, time_scale=speed, aligned=False, tempo=_measured(m, used))
+
+
+MAX_BPM = 1000.0
+
+
+def tempo_of(m: Motion, instead: str):
+    """The tempo an edit fits to (processing.tempo.stored_or_measured); without one, the error
+    suggests the parameter ``instead``."""
+    from motionlib.processing.tempo import stored_or_measured
+
+    return stored_or_measured(m, instead)
+
+
+def _measured(m: Motion, used) -> dict | None:
+    """The tempo an edit measured itself (none was stored), for the child to keep."""
+    from motionlib.processing.tempo import stored_of
+
+    stored = stored_of(m)
+    if used is None or (isinstance(stored, dict) and stored.get("bpm")):
+        return None
+    return used.as_dict()
 
 
 def _resample(x: np.ndarray, ts: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -279,10 +315,11 @@ def _resample_block(x: np.ndarray, ts: np.ndarray, at: np.ndarray, step: float) 
 # ----------------------------------------------------------------------------------------- loop
 LOOP_SEAMLESS = 1.5  # seam at most this many typical frame steps: the wrap is an ordinary step
 LOOP_OK = 2.5  # up to this: it loops with a small jump; beyond: it pops (does not loop)
+MAX_LOOP_BEATS = 10_000
 
 
-def loop(m: Motion, *, min_length: float = 1.0, blend: int = 4, velocity_weight: float = 0.5,
-         max_length: float | None = None, strict: bool = False) -> Edit:
+def loop(m: Motion, *, min_length: float | None = None, blend: int = 4, velocity_weight: float = 0.5,
+         max_length: float | None = None, strict: bool = False, beats: int | None = None) -> Edit:
     """Find the loop: frames i < j, at least ``min_length`` and at most ``max_length`` seconds
     apart (default: the larger of 4 x ``min_length`` and 10 s), whose poses (and velocities) are
     closest; keep [i, j) so that frame j's pose is where playback wraps to; then spread the
@@ -293,7 +330,27 @@ def loop(m: Motion, *, min_length: float = 1.0, blend: int = 4, velocity_weight:
     first after blending), the same before blending, and both as fractions of the clip's mean
     frame-to-frame motion; and the verdict: the seam against the loop's *typical* frame step
     (the median of its frames' mean joint steps) - ``seamless`` up to LOOP_SEAMLESS, ``small
-    jump`` up to LOOP_OK, else ``does not loop`` (a warning; ``strict``: refused)."""
+    jump`` up to LOOP_OK, else ``does not loop`` (a warning; ``strict``: refused).
+
+    ``beats``: a loop of that many beats at the motion's tempo (stored with the version, else
+    measured from the motion: processing.tempo), within one frame step: ``min_length`` and
+    ``max_length`` are that length less and plus the motion's typical frame step."""
+    used = None
+    if beats is not None:
+        if min_length is not None or max_length is not None:
+            raise InputError("give {beats} or {min_length}/{max_length}, not both",
+                             params=["beats", "min_length", "max_length"])
+        if not (isinstance(beats, (int, np.integer)) and 1 <= beats <= MAX_LOOP_BEATS):
+            raise InputError(f"{{beats}} must be a whole number of beats, 1 to {MAX_LOOP_BEATS}", params=["beats"])
+        used = tempo_of(m, "min_length")
+        length = beats * used.period
+        step = float(np.median(np.diff(m.timestamps))) if m.frames > 1 else 1.0 / 30
+        if length + step > m.duration + 1e-9:
+            raise InputError(
+                f"{beats} beats at {used.bpm:.1f} BPM last {length:.2f}s; the motion is {m.duration:.2f}s long: "
+                "ask for fewer {beats}", params=["beats"])
+        min_length, max_length = length - step, length + step
+    min_length = 1.0 if min_length is None else min_length
     if min_length <= 0:
         raise InputError("{min_length} must be > 0 seconds", params=["min_length"])
     if blend < 0:
@@ -335,6 +392,10 @@ def loop(m: Motion, *, min_length: float = 1.0, blend: int = 4, velocity_weight:
         if d[r, c] < best[0]:
             best = (float(d[r, c]), int(rows[r]), int(cols[c]))
     if not math.isfinite(best[0]):
+        if used is not None:
+            raise InputError(
+                f"no pair of well-tracked frames {beats} beats ({min_length + (max_length - min_length) / 2:.2f}s) "
+                "apart: the motion is too poorly tracked to loop there (try fewer {beats})", params=["beats"])
         raise InputError(
             f"no pair of well-tracked frames at least {min_length:g}s apart: the motion is too short "
             "or too poorly tracked to loop (try a shorter {min_length})", params=["min_length"],
@@ -368,10 +429,11 @@ def loop(m: Motion, *, min_length: float = 1.0, blend: int = 4, velocity_weight:
              f"{ratio_before:.1f}x before blending)") if math.isfinite(ratio) else "the seam could not be measured"
     warnings = []
     if verdict == "does not loop":
-        message = (f"does not loop: {words}; try another {{min_length}} or {{max_length}}, a larger {{blend}}, "
-                   "or smooth first")
+        lengths = ["beats"] if used is not None else ["min_length", "max_length"]
+        message = (f"does not loop: {words}; try another {' or '.join('{' + p + '}' for p in lengths)}, "
+                   "a larger {blend}, or smooth first")
         if strict:
-            raise MotionlibError(message, params=["min_length", "max_length", "blend"])
+            raise MotionlibError(message, params=lengths + ["blend"])
         warnings.append(f"does not loop: {words}")
     t0 = float(ts[i])
     duration = float(ts[j] - ts[i])
@@ -395,8 +457,11 @@ def loop(m: Motion, *, min_length: float = 1.0, blend: int = 4, velocity_weight:
         "loops": verdict in ("seamless", "small jump"),
         "verdict_words": f"{verdict}: {words}",
     }
-    return Edit(out, "loop", {"min_length": min_length, "blend": blend}, result, span=(t0, float(ts[j])),
-                warnings=warnings)
+    params: dict[str, Any] = {"min_length": min_length, "blend": blend}
+    if used is not None:
+        params.update(min_length=_r(min_length, 4), max_length=_r(max_length, 4), beats=beats, tempo=used.summary())
+        result["beats"] = _r(duration / used.period, 3)
+    return Edit(out, "loop", params, result, span=(t0, float(ts[j])), warnings=warnings, tempo=_measured(m, used))
 
 
 def _pose_distance(a: np.ndarray, b: np.ndarray, joints) -> float:
