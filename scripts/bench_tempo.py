@@ -35,6 +35,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from motionlib.library import Library
+    from motionlib.ingest import tempo as clip_tempo
     from motionlib.processing import ops, tempo
     from tests.conftest import SAMPLE, read_frames
     from tests.test_beats import RATE, _tile, beat_errors, metronome, write_with_audio
@@ -52,7 +53,7 @@ def main() -> None:
                 if noisy:
                     samples = samples + rng.normal(0, 0.05, samples.size).astype(np.float32)
                 clip = write_with_audio(tmp / f"m{bpm}{noisy}.mp4", small, samples)
-                got, why = tempo.from_audio(clip, 0.0, 4.0)
+                got, why = clip_tempo.from_audio(clip, 0.0, 4.0)
                 if got is None:
                     print(f"  {bpm:6g} {'-20dB' if noisy else '-':>6} {'none':>9}  ({why})")
                     continue
@@ -91,7 +92,7 @@ def main() -> None:
         long_audio = tmp / "long.m4a"
         _long_track(long_audio, minutes, RATE)
         t = time.perf_counter()
-        got, _ = tempo.from_audio(long_audio)
+        got, _ = clip_tempo.from_audio(long_audio)
         print(f"  from_audio, {minutes:g} min track: {time.perf_counter() - t:.2f}s ({got.bpm:.3f} BPM, "
               f"{len(got.beats)} beats)")
         from tests.test_ops import make_motion

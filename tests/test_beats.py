@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from motionlib.library import Library
+from motionlib.ingest import tempo as clip_tempo
 from motionlib.processing import ops, tempo
 from tests.conftest import (
     assert_one_line_error, copy_library, invoke, invoke_json, library_snapshot, schema_validator, write_clip,
@@ -77,7 +78,7 @@ def small_frames(demo_frames):
 def test_audio_tempo_of_a_metronome_under_real_frames(tmp_path, small_frames, bpm):
     samples, clicks = metronome(4.0, bpm)
     clip = write_with_audio(tmp_path / f"metronome{bpm}.mp4", small_frames, samples)
-    got, why = tempo.from_audio(clip, 0.0, 4.0)
+    got, why = clip_tempo.from_audio(clip, 0.0, 4.0)
     assert got is not None, why
     errors = beat_errors(got.beats, clicks)
     print(f"metronome {bpm} BPM: measured {got.bpm:.3f} (error {got.bpm - bpm:+.3f} BPM), "
@@ -92,7 +93,7 @@ def test_audio_beats_are_in_the_motions_time(tmp_path, small_frames):
     # the motion starts 1.1 s into the clip (ingest --start 1.1): beats move with it
     samples, clicks = metronome(4.0, 120)
     clip = write_with_audio(tmp_path / "late.mp4", small_frames, samples)
-    got, _ = tempo.from_audio(clip, 1.1, 2.9)
+    got, _ = clip_tempo.from_audio(clip, 1.1, 2.9)
     later = clicks[clicks >= 1.1] - 1.1
     assert abs(got.bpm - 120) <= 2 and len(got.beats) == len(later)
     assert beat_errors(got.beats, later).max() <= 0.030
@@ -100,11 +101,11 @@ def test_audio_beats_are_in_the_motions_time(tmp_path, small_frames):
 
 def test_no_audio_beat_says_why(tmp_path, small_frames):
     silent = write_with_audio(tmp_path / "silent.mp4", small_frames[:60], np.zeros(2 * RATE, np.float32))
-    assert tempo.from_audio(silent, 0.0, 2.0) == (None, "the audio track is silent")
+    assert clip_tempo.from_audio(silent, 0.0, 2.0) == (None, "the audio track is silent")
     none = write_clip(tmp_path / "none.mp4", small_frames[:30])
-    assert tempo.from_audio(none, 0.0, 1.0) == (None, "no audio track")
+    assert clip_tempo.from_audio(none, 0.0, 1.0) == (None, "no audio track")
     tone = write_clip(tmp_path / "tone.mp4", small_frames[:60], audio=True)  # a steady 440 Hz: no onsets
-    assert tempo.from_audio(tone, 0.0, 2.0) == (None, "no clear beat in the audio")
+    assert clip_tempo.from_audio(tone, 0.0, 2.0) == (None, "no clear beat in the audio")
 
 
 # ----------------------------------------------------------------------------------- motion

@@ -98,7 +98,7 @@ def analyze(
     from motionlib.ingest.tracker import track
     from motionlib.processing.cleaning import clean
     from motionlib.processing.quality import assess, detect_cuts
-    from motionlib.processing.tempo import measure as measure_tempo
+    from motionlib.ingest.tempo import measure as measure_tempo
 
     t0 = time.perf_counter()
     spec = options.spec()

@@ -281,7 +281,7 @@ class Versions(LibraryBase):
         ``measure`` - measured now from its kept source's audio (when the version still sits on
         the source's frames) or else from the motion (``stored: false``); nothing is written.
         Without a measurable tempo, ``bpm`` is None and ``why`` says why."""
-        from motionlib.processing.tempo import measure as measure_tempo
+        from motionlib.ingest.tempo import measure as measure_tempo
 
         record = self.get(ref)
         manifest = self.manifest(record)

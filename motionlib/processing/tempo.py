@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -270,69 +269,14 @@ def _batched(blocks, size: int = 1 << 16):
         yield np.concatenate(held)
 
 
-def audio_blocks(path: Path, start: float = 0.0, end: float | None = None, rate: int = AUDIO_RATE):
-    """Yield (first block's time, blocks) - the clip's first audio track, mono float32 at
-    ``rate``, from ``start`` to ``end`` seconds of the *video* stream's time (0 = its start); the
-    time is seconds from ``start``. Returns None when the clip has no audio track."""
-    import av
-
-    container = av.open(str(path), metadata_errors="ignore")
-    if not container.streams.audio:
-        container.close()
-        return None
-    astream = container.streams.audio[0]
-    v0 = 0.0
-    if container.streams.video:
-        vs = container.streams.video[0]
-        if vs.start_time is not None and vs.time_base:
-            v0 = float(vs.start_time * vs.time_base)
-    want0 = start + v0
-    want1 = None if end is None else end + v0
-    if start > 0:
-        try:
-            container.seek(int(want0 / astream.time_base), stream=astream, backward=True)
-        except Exception:
-            pass
-
-    def gen():
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        t_first = None
-        emitted = 0
-        try:
-            for frame in container.decode(astream):
-                if t_first is None:
-                    t_first = frame.time if frame.time is not None else 0.0
-                for rf in resampler.resample(frame):
-                    x = rf.to_ndarray().reshape(-1)
-                    # drop what lies before start; stop at end
-                    t_here = t_first + emitted / rate
-                    emitted += x.size
-                    if t_here + x.size / rate <= want0:
-                        continue
-                    if t_here < want0:
-                        x = x[int(round((want0 - t_here) * rate)) :]
-                    if want1 is not None:
-                        room = int(round((want1 - max(t_here, want0)) * rate))
-                        if room <= 0:
-                            return
-                        x = x[:room]
-                    yield x
-            for rf in resampler.resample(None):
-                yield rf.to_ndarray().reshape(-1)
-        finally:
-            container.close()
-
-    return gen()
-
-
-def from_audio(path: Path, start: float = 0.0, duration: float | None = None) -> tuple[Tempo | None, str]:
-    """Tempo and beats of the clip's audio over [start, start + duration) seconds of its video
-    stream's time (the motion's span: ``start`` is its source offset), beat times in the motion's
-    time; or None and why not (no audio track, silent, undecodable, no clear beat)."""
+def from_audio(blocks, duration: float | None = None) -> tuple[Tempo | None, str]:
+    """Tempo and beats of an audio track given as ``blocks`` (mono float32 at AUDIO_RATE, as
+    media.audio.audio_blocks yields them over the motion's span; None: no audio track), beat
+    times in the motion's time; or None and why not (no audio track, silent, undecodable, no
+    clear beat). ingest/tempo.py reads a clip's track and calls this."""
+    if blocks is None:
+        return None, "no audio track"
     try:
-        blocks = audio_blocks(Path(path), start, None if duration is None else start + duration)
-        if blocks is None:
-            return None, "no audio track"
         env, t0 = onset_envelope(blocks)
     except Exception:  # an unreadable audio track is no reason to fail: there is no tempo
         return None, "the audio track could not be decoded"
@@ -350,13 +294,13 @@ def from_audio(path: Path, start: float = 0.0, duration: float | None = None) ->
     return (got, "") if got is not None else (None, "no clear beat in the audio")
 
 
-def measure(m, path: Path | None = None, offset: float = 0.0) -> dict:
-    """What a version stores as its ``tempo``: from the clip's audio at ``path`` (the motion's
-    span: ``offset`` seconds of the video stream on) when it has a clear beat, else from the
-    motion; when neither has one, ``bpm`` null and ``why``."""
+def measure(m, audio: tuple[Tempo | None, str] | None = None) -> dict:
+    """What a version stores as its ``tempo``: from its clip's audio (``audio``: what
+    ``from_audio`` found over the motion's span, or None when there is no clip) when it has a
+    clear beat, else from the motion; when neither has one, ``bpm`` null and ``why``."""
     why = ""
-    if path is not None:
-        got, why = from_audio(path, offset, m.duration)
+    if audio is not None:
+        got, why = audio
         if got is not None:
             return got.as_dict()
     try:
