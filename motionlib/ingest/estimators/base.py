@@ -10,6 +10,10 @@ from typing import Any
 
 import numpy as np
 
+# Threads one estimator may run (onnxruntime's intra-op threads; MediaPipe's graphs use one core):
+# ingest's worker processes set it to their share of the cores. Unset: the library's default.
+THREADS_ENV = "MOTIONLIB_ESTIMATOR_THREADS"
+
 
 @dataclass(frozen=True)
 class EstimatorSpec:
@@ -48,6 +52,9 @@ class PoseEstimator(ABC):
 
     spec: EstimatorSpec
     num_joints: int
+    # True for a tracker (a frame's result depends on the frames before, so a fresh tracker run
+    # backwards can find what it missed); False for a per-frame detector
+    tracking: bool = True
 
     @abstractmethod
     def process(self, image: np.ndarray, time_s: float) -> PoseResult | None:
