@@ -25,15 +25,19 @@ class EstimatorSpec:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def digest(self, **extra: Any) -> str:
+        # a weights file given with its SHA-256 is that content wherever it lies and whatever it is
+        # called (a Hub cache, a local copy, another machine): only the content decides the result
+        settings = {k: ({"sha256": v["sha256"]} if isinstance(v, dict) and "sha256" in v else v)
+                    for k, v in self.settings.items()}
         payload = json.dumps(
-            {"name": self.name, "settings": self.settings, **extra}, sort_keys=True, default=str
+            {"name": self.name, "settings": settings, **extra}, sort_keys=True, default=str
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def build(self) -> "PoseEstimator":
-        from motionlib.ingest.estimators import mediapipe as mpe
+        from motionlib.ingest.estimators import builder
 
-        return mpe.build(self)
+        return builder(self.name)(self)
 
 
 @dataclass
