@@ -101,6 +101,19 @@ def test_openpose_points_of_the_133_layout(synthetic):
     np.testing.assert_array_equal(op.toes[:, 0], kp[:, WB.index("left_big_toe")])
     sk, back, conf = from_openpose(op)
     assert sk.name == "openpose_130" and back.shape == (m.frames, 130, 2) and np.isfinite(back).all()
+    from motionlib.render import posemap
+
+    full = posemap.draw(op.frame(0), m.width, m.height)
+    body = posemap.draw(op.frame(0), m.width, m.height, hands=False, face=False)
+    assert (body.any(axis=2)).sum() > 1000  # limbs drawn
+    hand_px = full.any(axis=2) & ~body.any(axis=2)
+    wrist = kp[0, WB.index("left_hand_wrist")].astype(int)
+    assert hand_px[wrist[1]:wrist[1] + 30, wrist[0] - 10:wrist[0] + 10].any()  # the left hand, at its wrist
+    nose = kp[0, WB.index("nose")].astype(int)
+    assert (full[nose[1] - 20:nose[1] + 20, nose[0] - 16:nose[0] + 16] == 255).all(axis=2).any()  # white face points
+    wan = posemap.draw(op.frame(0), m.width, m.height, style="wan")
+    toe = op.toes[0, 0].astype(int)
+    assert wan[toe[1] - 3:toe[1] + 4, toe[0] - 3:toe[0] + 4].any()  # Wan's toe from the big toe
 
 
 def test_cleaning_repairs_a_left_right_swap_of_the_whole_body(synthetic):
