@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 # a tiny CLIP BPE vocabulary: enough for lower-case ASCII words, split letter by letter
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -229,4 +231,248 @@ def build_all(root: Path) -> Path:
         f'[animatediff]\nbase = "{sd}"\ncontrolnet = "{cn}"\nmotion_adapter = "{mo}"\nip_adapter = {ip_adapter}\n'
         f'image_encoder = {image_encoder}\n\n'
         f'[wan-animate]\npipeline = "{wan}"\n')
+    return config
+
+
+# --- ONNX pose estimators (rtmw, dwpose) ---------------------------------------------------------
+# Tiny graphs with the public models' signatures (input and output names, shapes, dtypes), whose
+# outputs depend on the input image, so the estimators run them through exactly the code that runs
+# the real ones. The detectors find the performer of the sample clip at ingest's default size (its
+# frames scaled to 640 x 359: the detector's 640 x 640 input holds them unscaled); the pose models
+# put a standing COCO-WholeBody body in the crop, moved by a bin or two by what the crop shows.
+
+PERFORMER_BOX = (205.0, 20.0, 270.0, 172.0)  # x0, y0, x1, y1 in detector pixels
+PASSER_BY_BOX = (528.0, 200.0, 546.0, 232.0)  # a smaller person on the right
+
+
+def _onnx_model(nodes, inputs, outputs, inits, opset: int = 17):
+    from onnx import helper
+
+    graph = helper.make_graph(nodes, "tiny", inputs, outputs, initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="motionlib-tests")
+    model.ir_version = 8  # readable by onnxruntime >= 1.14
+    import onnx
+
+    onnx.checker.check_model(model)
+    return model
+
+
+def _tensor(name, array):
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(array, name)
+
+
+def _input_mean(input_name: str, out: str, scale: float, offset: float):
+    """Nodes: ``out`` [1, 1, 1] = (mean of the image / 255 + offset) * scale."""
+    from onnx import helper
+
+    return [
+        helper.make_node("ReduceMean", [input_name], ["_m4"], axes=[1, 2, 3], keepdims=1),
+        helper.make_node("Reshape", ["_m4", "_shape111"], ["_m3"]),
+        helper.make_node("Div", ["_m3", "_255"], ["_m01"]),
+        helper.make_node("Add", ["_m01", "_offset"], ["_mc"]),
+        helper.make_node("Mul", ["_mc", "_scale"], [out]),
+    ], [
+        _tensor("_shape111", np.array([1, 1, 1], np.int64)), _tensor("_255", np.array(255.0, np.float32)),
+        _tensor("_offset", np.array(offset, np.float32)), _tensor("_scale", np.array(scale, np.float32)),
+    ]
+
+
+def build_yolox_raw(path: Path, size: tuple[int, int] = (640, 640), boxes=None) -> Path:
+    """DWPose's ``yolox_l.onnx`` signature: ``images`` [1, 3, 640, 640] -> ``output`` [1, 8400, 85]
+    (YOLOX before NMS: per anchor, grid offsets, log sizes, objectness, 80 class scores). Each of
+    ``boxes`` ((x0, y0, x1, y1), score) sits at the stride-32 anchor of its centre; a copy of the
+    first, a little weaker, at the stride-16 anchor (NMS removes it); the image's mean brightness
+    moves them by up to a pixel."""
+    from onnx import TensorProto, helper
+
+    H, W = size
+    boxes = boxes or [(PERFORMER_BOX, 0.92), (PASSER_BY_BOX, 0.85)]
+    cells = [(H // s, W // s, s) for s in (8, 16, 32)]
+    n = sum(h * w for h, w, _ in cells)
+    const = np.zeros((1, n, 85), np.float32)
+    const[..., 2:4] = -4.0  # tiny boxes with zero scores everywhere else
+    mask = np.zeros((1, n, 1), np.float32)
+
+    def put(box, score, level):
+        h, w, s = cells[level]
+        base = sum(a * b for a, b, _ in cells[:level])
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        gx, gy = int(cx // s), int(cy // s)
+        k = base + gy * w + gx
+        const[0, k, :4] = [cx / s - gx, cy / s - gy, np.log((box[2] - box[0]) / s), np.log((box[3] - box[1]) / s)]
+        const[0, k, 4] = const[0, k, 5] = np.sqrt(score)
+        mask[0, k, 0] = 1.0
+
+    for i, (box, score) in enumerate(boxes):
+        put(box, score, 2)
+    shifted = tuple(v + 3.0 for v in boxes[0][0])
+    put(shifted, boxes[0][1] - 0.1, 1)
+    nodes, inits = _input_mean("images", "_delta", scale=0.02, offset=-0.5)
+    nodes += [helper.make_node("Mul", ["_delta", "_mask"], ["_moved"]),
+              helper.make_node("Add", ["_const", "_moved"], ["output"])]
+    inits += [_tensor("_const", const), _tensor("_mask", mask)]
+    model = _onnx_model(nodes, [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, H, W])],
+                        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, n, 85])], inits)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    import onnx
+
+    onnx.save(model, str(path))
+    return path
+
+
+def build_detector_nms(path: Path, size: tuple[int, int] = (640, 640), boxes=None) -> Path:
+    """An mmdeploy end-to-end detector's signature (rtmlib's YOLOX-m Human-Art): ``input``
+    [1, 3, 640, 640] -> ``dets`` [1, N, 5] (x0, y0, x1, y1, score) and ``labels`` [1, N] int64.
+    The boxes: the performer, a smaller passer-by, a weak box (below any threshold) and a box of
+    another class."""
+    from onnx import TensorProto, helper
+
+    H, W = size
+    rows = [(*PERFORMER_BOX, 0.9), (*PASSER_BY_BOX, 0.8), (40.0, 40.0, 90.0, 90.0, 0.05), (300.0, 240.0, 420.0, 330.0, 0.9)]
+    labels = np.array([[0, 0, 0, 56]], np.int64)  # the last one: a chair
+    dets = np.array([rows], np.float32)
+    mask = np.zeros_like(dets)
+    mask[..., :4] = 1.0
+    nodes, inits = _input_mean("input", "_delta", scale=2.0, offset=-0.5)
+    nodes += [helper.make_node("Mul", ["_delta", "_mask"], ["_moved"]),
+              helper.make_node("Add", ["_dets", "_moved"], ["dets"]),
+              helper.make_node("Identity", ["_labels"], ["labels"])]
+    inits += [_tensor("_dets", dets), _tensor("_mask", mask), _tensor("_labels", labels)]
+    model = _onnx_model(nodes, [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, H, W])],
+                        [helper.make_tensor_value_info("dets", TensorProto.FLOAT, [1, len(rows), 5]),
+                         helper.make_tensor_value_info("labels", TensorProto.INT64, [1, len(rows)])], inits)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    import onnx
+
+    onnx.save(model, str(path))
+    return path
+
+
+def wholebody_template() -> np.ndarray:
+    """[133, 2] a person standing, facing the camera, in the (0-1) coordinates of a pose model's
+    crop (the box grown by 1.25): COCO-WholeBody order."""
+    body = [
+        (0.50, 0.160), (0.52, 0.145), (0.48, 0.145), (0.545, 0.155), (0.455, 0.155),  # nose, eyes, ears
+        (0.58, 0.27), (0.42, 0.27), (0.61, 0.42), (0.39, 0.42), (0.62, 0.55), (0.38, 0.55),  # arms
+        (0.555, 0.55), (0.445, 0.55), (0.56, 0.71), (0.44, 0.71), (0.56, 0.87), (0.44, 0.87),  # legs
+        (0.575, 0.90), (0.59, 0.895), (0.555, 0.885), (0.425, 0.90), (0.41, 0.895), (0.445, 0.885),  # feet
+    ]
+    face = []
+    cx, cy, rx, ry = 0.50, 0.16, 0.035, 0.045
+    for i in range(17):  # jaw: the performer's right (the picture's left) round the chin
+        a = np.pi * (1 - i / 16)
+        face.append((cx - rx * np.cos(np.pi - a), cy + ry * np.sin(a) * 0.9))
+    for i in range(10):  # brows
+        face.append((cx - 0.028 + 0.0062 * i, cy - 0.030))
+    for i in range(9):  # nose bridge, nostrils
+        face.append((cx, cy - 0.02 + 0.008 * i) if i < 4 else (cx - 0.01 + 0.005 * (i - 4), cy + 0.012))
+    for side in (-1, 1):  # eyes
+        for i in range(6):
+            a = 2 * np.pi * i / 6
+            face.append((cx + side * 0.018 + 0.007 * np.cos(a), cy - 0.015 + 0.003 * np.sin(a)))
+    for i in range(20):  # lips
+        a = 2 * np.pi * i / (12 if i < 12 else 8)
+        r = 0.014 if i < 12 else 0.009
+        face.append((cx + r * np.cos(np.pi + a), cy + 0.025 + 0.4 * r * np.sin(a)))
+    hands = []
+    for wx, side in ((0.62, 1), (0.38, -1)):  # fingers hanging down from each wrist
+        hands.append((wx, 0.555))
+        for f in range(5):
+            for j in range(4):
+                hands.append((wx + side * (0.012 * (f - 2)), 0.565 + 0.012 * (j + 1)))
+    pts = np.array(body + face + hands, np.float64)
+    assert pts.shape == (133, 2)
+    return pts
+
+
+def build_pose_simcc(path: Path, size: tuple[int, int] = (384, 288), keypoints: int = 133, channels: int = 3,
+                     split: float = 2.0, seed: int = 0) -> Path:
+    """DWPose's / RTMW's signature: ``input`` [1, 3, H, W] -> ``simcc_x`` [1, K, 2W] and ``simcc_y``
+    [1, K, 2H]. Each keypoint's SimCC is a bump at the template's place (``wholebody_template``)
+    plus the crop's mean column (row) profile weighted per keypoint, through a sigmoid: the maxima
+    move with what the crop shows, and their heights (the confidences) differ per body part."""
+    from onnx import TensorProto, helper
+
+    H, W = size
+    Lx, Ly = int(round(split * W)), int(round(split * H))
+    rng = np.random.default_rng(seed)
+    template = wholebody_template()
+    if keypoints != 133:
+        template = template[np.arange(keypoints) % 133]
+    height = np.concatenate([np.full(23, 3.0), np.full(68, 1.8), np.full(42, 1.2)])[np.arange(keypoints) % 133]
+    height = height + rng.uniform(-0.3, 0.3, keypoints)
+
+    def bumps(centres, length):
+        i = np.arange(length)[None, :]
+        return (height[:, None] * np.exp(-0.5 * ((i - centres[:, None]) / 4.0) ** 2))[None].astype(np.float32)
+
+    gx = bumps(template[:, 0] * Lx, Lx)
+    gy = bumps(template[:, 1] * Ly, Ly)
+    wx = rng.choice([-0.25, 0.25], size=(1, keypoints, 1)).astype(np.float32)
+    wy = rng.choice([-0.25, 0.25], size=(1, keypoints, 1)).astype(np.float32)
+    ux = np.zeros((W, Lx), np.float32)
+    ux[np.arange(Lx) * W // Lx, np.arange(Lx)] = 1.0
+    uy = np.zeros((H, Ly), np.float32)
+    uy[np.arange(Ly) * H // Ly, np.arange(Ly)] = 1.0
+    nodes = [
+        helper.make_node("ReduceMean", ["input"], ["_cols"], axes=[1, 2], keepdims=0),  # [1, W]
+        helper.make_node("ReduceMean", ["input"], ["_rows"], axes=[1, 3], keepdims=0),  # [1, H]
+        helper.make_node("MatMul", ["_cols", "_ux"], ["_px"]),
+        helper.make_node("MatMul", ["_rows", "_uy"], ["_py"]),
+        helper.make_node("Reshape", ["_px", "_sx"], ["_px3"]),
+        helper.make_node("Reshape", ["_py", "_sy"], ["_py3"]),
+        helper.make_node("Mul", ["_px3", "_wx"], ["_tx"]),
+        helper.make_node("Mul", ["_py3", "_wy"], ["_ty"]),
+        helper.make_node("Add", ["_tx", "_gx"], ["_lx"]),
+        helper.make_node("Add", ["_ty", "_gy"], ["_ly"]),
+        helper.make_node("Sigmoid", ["_lx"], ["simcc_x"]),
+        helper.make_node("Sigmoid", ["_ly"], ["simcc_y"]),
+    ]
+    inits = [_tensor("_ux", ux), _tensor("_uy", uy), _tensor("_sx", np.array([1, 1, Lx], np.int64)),
+             _tensor("_sy", np.array([1, 1, Ly], np.int64)), _tensor("_wx", wx), _tensor("_wy", wy),
+             _tensor("_gx", gx), _tensor("_gy", gy)]
+    model = _onnx_model(nodes, [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, channels, H, W])],
+                        [helper.make_tensor_value_info("simcc_x", TensorProto.FLOAT, [1, keypoints, Lx]),
+                         helper.make_tensor_value_info("simcc_y", TensorProto.FLOAT, [1, keypoints, Ly])], inits)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    import onnx
+
+    onnx.save(model, str(path))
+    return path
+
+
+def _sdk_zip(onnx_file: Path, zip_path: Path, folder: str) -> Path:
+    """An OpenMMLab ONNX SDK archive: ``FOLDER/end2end.onnx`` beside its ``deploy.json`` etc."""
+    import zipfile
+
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zip_path, "w") as z:
+        z.write(onnx_file, f"{folder}/end2end.onnx")
+        z.writestr(f"{folder}/deploy.json", json.dumps({"version": "tiny"}))
+        z.writestr(f"{folder}/pipeline.json", json.dumps({"pipeline": {}}))
+    return zip_path
+
+
+def build_rtm_models(root: Path) -> Path:
+    """Tiny stand-ins for both ONNX estimators under ``root`` and a models config naming them:
+
+    * ``dwpose/``: ``yolox_l.onnx`` (YOLOX before NMS) and ``dw-ll_ucoco_384.onnx`` (384 x 288),
+      the files DWPose publishes;
+    * ``rtmw/``: the ONNX SDK archives rtmlib fetches, the detector with NMS (YOLOX-m Human-Art's
+      signature) and RTMW's pose model (384 x 288), each ``end2end.onnx`` in a zip;
+    * ``models.toml``: ``[dwpose]`` as a folder holding the usual file names, ``[rtmw]`` as files.
+    """
+    root = Path(root)
+    build_yolox_raw(root / "dwpose" / "yolox_l.onnx")
+    build_pose_simcc(root / "dwpose" / "dw-ll_ucoco_384.onnx", seed=0)
+    det = build_detector_nms(root / "tmp" / "det.onnx")
+    pose = build_pose_simcc(root / "tmp" / "pose.onnx", seed=1)
+    det_zip = _sdk_zip(det, root / "rtmw" / "yolox_m_8xb8-300e_humanart-c2c7a14a.zip", "yolox_m_8xb8-300e_humanart")
+    pose_zip = _sdk_zip(pose, root / "rtmw" / "rtmw-dw-x-l_simcc-cocktail14_270e-384x288_20231122.zip",
+                        "rtmw-dw-x-l_simcc-cocktail14_270e-384x288")
+    config = root / "models.toml"
+    config.write_text(f'[dwpose]\ndetector = "{root / "dwpose"}"\npose = "{root / "dwpose"}"\n\n'
+                      f'[rtmw]\ndetector = "{det_zip}"\npose = "{pose_zip}"\n')
     return config

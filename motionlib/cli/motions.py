@@ -25,6 +25,7 @@ def ingest(
     end: Annotated[Optional[float], typer.Option(help="End of the span to keep, seconds.")] = None,
     whole_body: Annotated[bool, typer.Option("--whole-body", help="Add hands and face (MediaPipe Holistic, 543 points).")] = False,
     task_file: Annotated[Optional[Path], typer.Option("--task-file", help="Use the MediaPipe Tasks PoseLandmarker with this .task model.")] = None,
+    estimator: Annotated[Optional[str], typer.Option("--estimator", help="rtmw or dwpose: a person detector and a whole-body model (ONNX, COCO-WholeBody 133 points; weights: `motionlib models`). Default: MediaPipe.")] = None,
     max_size: Annotated[int, typer.Option("--max-size", help="Long side, in pixels, of the frames given to the estimator.")] = 640,
     workers: Annotated[int, typer.Option(help="Pose trackers in parallel on one clip (0: one per core, at most 4; with several clips, 1 each).")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Clips ingested at once, each in its own process (0: one per core).")] = 0,
@@ -38,7 +39,7 @@ def ingest(
 
     options = IngestOptions(
         whole_body=whole_body, task_file=task_file, start=start, end=end,
-        max_size=max_size, workers=workers,
+        max_size=max_size, workers=workers, estimator=estimator,
     )
     options.spec()  # option conflicts fail before any work
     lib = ctx.obj.library

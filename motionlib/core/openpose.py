@@ -7,7 +7,9 @@ The mapping is by joint name (see ``docs/posemap.md``):
 * hands: MediaPipe's 21 hand points are in OpenPose's order already (wrist, thumb 1-4, index 5-8,
   middle 9-12, ring 13-16, pinky 17-20); a layout without hands (MediaPipe Pose) has none;
 * face: 68 of the 468 face-mesh points stand in for the iBUG/dlib 68 that OpenPose's face model
-  uses (``FACE_MESH_TO_68``); the two pupils are the centres of the eye contours.
+  uses (``FACE_MESH_TO_68``); COCO-WholeBody (DWPose, RTMW) has those 68 itself, in that order; the
+  two pupils are the centres of the eye contours;
+* toes: MediaPipe's foot index, else COCO-WholeBody's big toe.
 
 Coordinates stay in the motion's pixels; confidence rides along, so drawing can skip joints below a
 threshold. Pure numpy.
@@ -108,9 +110,12 @@ def to_openpose(motion) -> OpenPoseFrames:
     face = face_conf = None
     if sk.find("face70_00") is not None:
         face, face_conf = _gather(kp, conf, sk, [f"face70_{i:02d}" for i in range(FACE_70)])
-    elif sk.find("face_000") is not None:
-        base = sk.index("face_000")
-        idx = [base + i for i in FACE_MESH_TO_68]
+    elif sk.find("face_000") is not None or sk.find("face68_00") is not None:
+        if sk.find("face68_00") is not None:  # the iBUG 68 themselves (COCO-WholeBody)
+            idx = [sk.index(f"face68_{i:02d}") for i in range(68)]
+        else:
+            base = sk.index("face_000")
+            idx = [base + i for i in FACE_MESH_TO_68]
         T = kp.shape[0]
         face = np.full((T, FACE_70, 2), np.nan, np.float32)
         face_conf = np.zeros((T, FACE_70), np.float32)
@@ -124,10 +129,12 @@ def to_openpose(motion) -> OpenPoseFrames:
     unknown = ~np.isfinite(body).all(axis=2)
     body_conf[unknown] = 0.0
     toes = toes_conf = None
-    if sk.find("left_foot_index") is not None and sk.find("right_foot_index") is not None:
-        t, tc = _gather(kp, conf, sk, ["left_foot_index", "right_foot_index"])
-        tc[~np.isfinite(t).all(axis=2)] = 0.0
-        toes, toes_conf = t, tc
+    for stem in ("foot_index", "big_toe"):
+        if sk.find(f"left_{stem}") is not None and sk.find(f"right_{stem}") is not None:
+            t, tc = _gather(kp, conf, sk, [f"left_{stem}", f"right_{stem}"])
+            tc[~np.isfinite(t).all(axis=2)] = 0.0
+            toes, toes_conf = t, tc
+            break
     return OpenPoseFrames(body, body_conf, hands, hands_conf, face, face_conf, toes, toes_conf)
 
 

@@ -8,6 +8,10 @@ Layouts are named and stored with every motion, so a stored asset always says wh
 * ``openpose_18`` - the OpenPose / ControlNet body (COCO order, with a neck).
 * ``openpose_130`` - ``openpose_18``, then 21 left-hand, 21 right-hand and 70 face points (the
   OpenPose hand and face models), as imported from OpenPose JSON with hands and face.
+* ``coco_wholebody_133`` - COCO-WholeBody, the native layout of DWPose and RTMW: the 17 COCO body
+  joints, 6 foot points (big toe, small toe, heel, left foot first), the 68 iBUG/dlib face points
+  (``face68_00``-``face68_67``, the order OpenPose's face uses), then 21 left-hand and 21
+  right-hand points (the OpenPose hand order).
 
 Joints with the same meaning have the same name in every layout (``left_wrist``, ``left_hand_wrist``),
 so quality scoring, mirroring and the OpenPose mapping work by name (see ``docs/posemap.md``).
@@ -60,7 +64,8 @@ BODY_GROUP_NAMES: dict[str, tuple[str, ...]] = {
     "hips": ("left_hip", "right_hip"),
     "knees": ("left_knee", "right_knee"),
     "ankles": ("left_ankle", "right_ankle"),
-    "feet": ("left_heel", "right_heel", "left_foot_index", "right_foot_index"),
+    "feet": ("left_heel", "right_heel", "left_foot_index", "right_foot_index", "left_big_toe", "right_big_toe",
+             "left_small_toe", "right_small_toe"),
 }
 # The joints that define "the whole body is in frame".
 CORE_BODY_NAMES: tuple[str, ...] = (
@@ -82,6 +87,37 @@ OPENPOSE_18_LIMBS: tuple[tuple[int, int], ...] = (
 # mouth 48-67) and the two pupils (68 right, 69 left).
 FACE_70 = 70
 FACE_70_NAMES: tuple[str, ...] = tuple(f"face70_{i:02d}" for i in range(FACE_70))
+# The 68 of them without the pupils, as COCO-WholeBody has them.
+FACE_68 = 68
+FACE_68_NAMES: tuple[str, ...] = tuple(f"face68_{i:02d}" for i in range(FACE_68))
+# Each of the 68 points on the performer's left with its counterpart on the right (points on the
+# middle line - chin, nose bridge and tip, lip centres - have none): jaw, brows, nostrils, eyes,
+# outer and inner lips. Mirroring and swap repair exchange them like left_/right_ joints.
+FACE_68_MIRROR: tuple[tuple[int, int], ...] = (
+    tuple((16 - i, i) for i in range(8))
+    + tuple((26 - i, 17 + i) for i in range(5))
+    + ((35, 31), (34, 32))
+    + ((45, 36), (44, 37), (43, 38), (42, 39), (47, 40), (46, 41))
+    + ((54, 48), (53, 49), (52, 50), (59, 55), (58, 56), (64, 60), (63, 61), (67, 65))
+)
+# COCO-WholeBody's 17 body joints and 6 foot points, in its order.
+COCO_23_NAMES: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+    "right_knee", "left_ankle", "right_ankle",
+    "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel",
+)
+# COCO's limbs (as mmpose draws them) and the feet.
+COCO_23_EDGES: tuple[tuple[int, int], ...] = (
+    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
+    (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
+    (15, 17), (15, 18), (15, 19), (16, 20), (16, 21), (16, 22),
+)
+# The face's outline: jaw, brows, nose bridge and nostrils, eyes and lips (closed loops).
+FACE_68_EDGES: tuple[tuple[int, int], ...] = tuple(
+    (a, a + 1) for lo, hi in ((0, 16), (17, 21), (22, 26), (27, 30), (31, 35), (36, 41), (42, 47), (48, 59), (60, 67))
+    for a in range(lo, hi)
+) + ((41, 36), (47, 42), (59, 48), (67, 60))
 
 
 def _mirror_pairs(names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
@@ -182,15 +218,34 @@ def _openpose(hands_face: bool) -> Skeleton:
     return Skeleton("openpose_130" if hands_face else "openpose_18", names, edges, _mirror_pairs(names))
 
 
+def _coco_wholebody() -> Skeleton:
+    names = (
+        COCO_23_NAMES
+        + FACE_68_NAMES
+        + tuple("left_hand_" + n for n in HAND_21_NAMES)
+        + tuple("right_hand_" + n for n in HAND_21_NAMES)
+    )
+    face, lh, rh = 23, 23 + FACE_68, 23 + FACE_68 + 21
+    edges = (
+        COCO_23_EDGES
+        + tuple((a + face, b + face) for a, b in FACE_68_EDGES)
+        + tuple((a + lh, b + lh) for a, b in HAND_21_EDGES)
+        + tuple((a + rh, b + rh) for a, b in HAND_21_EDGES)
+    )
+    pairs = _mirror_pairs(names) + tuple((a + face, b + face) for a, b in FACE_68_MIRROR)
+    return Skeleton("coco_wholebody_133", names, edges, pairs)
+
+
 MEDIAPIPE_POSE_33 = Skeleton(
     "mediapipe_pose_33", POSE_33_NAMES, POSE_33_EDGES, _mirror_pairs(POSE_33_NAMES)
 )
 MEDIAPIPE_HOLISTIC_543 = _holistic()
 OPENPOSE_18 = _openpose(False)
 OPENPOSE_130 = _openpose(True)
+COCO_WHOLEBODY_133 = _coco_wholebody()
 
 SKELETONS: dict[str, Skeleton] = {
-    s.name: s for s in (MEDIAPIPE_POSE_33, MEDIAPIPE_HOLISTIC_543, OPENPOSE_18, OPENPOSE_130)
+    s.name: s for s in (MEDIAPIPE_POSE_33, MEDIAPIPE_HOLISTIC_543, OPENPOSE_18, OPENPOSE_130, COCO_WHOLEBODY_133)
 }
 
 

@@ -31,6 +31,8 @@ class IngestOptions:
     workers: int = 0  # pose trackers run in parallel; 0 = one per core, at most 4
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
+    estimator: str | None = None  # estimators.ESTIMATORS (rtmw, dwpose); None: MediaPipe, by whole_body/task_file
+    models_config: Path | None = None  # where an ONNX estimator's weights are named (core.weights)
 
     def __post_init__(self):
         if self.max_size < 64:
@@ -47,6 +49,8 @@ class IngestOptions:
             task_file=self.task_file,
             min_detection_confidence=self.min_detection_confidence,
             min_tracking_confidence=self.min_tracking_confidence,
+            estimator=self.estimator,
+            models_config=self.models_config,
         )
 
     def settings(self) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 
 from motionlib.core.errors import EstimatorError, MediaError, MotionlibError
-from motionlib.ingest.estimators.base import EstimatorSpec, PoseEstimator, PoseResult
+from motionlib.ingest.estimators.base import THREADS_ENV, EstimatorSpec, PoseEstimator, PoseResult
 from motionlib.media.video import VideoInfo
 
 WARMUP = 8  # frames a worker's fresh tracker runs before its segment starts
@@ -94,19 +94,51 @@ class TrackOutput:
 
 
 LOOK_SIZE = 9
-_LOOK_POINTS = ((11, 12, 23, 24), (23, 25), (24, 26))  # torso centre, middle of each thigh
 
 
-def body_look(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class BodyIndex:
+    """Where a layout keeps the joints the tracker looks at: its body joints (no hand or face
+    blocks), shoulders, hips and knees."""
+
+    body: tuple[int, ...]
+    shoulders: tuple[int, int]
+    hips: tuple[int, int]
+    knees: tuple[int, int]
+
+    @classmethod
+    def of(cls, skeleton=None) -> "BodyIndex":
+        from motionlib.core.skeleton import MEDIAPIPE_POSE_33
+
+        sk = skeleton or MEDIAPIPE_POSE_33
+        pair = lambda j: (sk.index(f"left_{j}"), sk.index(f"right_{j}"))  # noqa: E731
+        return cls(tuple(sk.body), pair("shoulder"), pair("hip"), pair("knee"))
+
+    @property
+    def look_points(self) -> tuple[tuple[int, ...], ...]:
+        """Torso centre, middle of each thigh."""
+        (ls, rs), (lh, rh), (lk, rk) = self.shoulders, self.hips, self.knees
+        return ((ls, rs, lh, rh), (lh, lk), (rh, rk))
+
+    def torso(self, xy: np.ndarray) -> float:
+        (ls, rs), (lh, rh) = self.shoulders, self.hips
+        return float(np.linalg.norm((xy[ls] + xy[rs]) / 2 - (xy[lh] + xy[rh]) / 2))
+
+
+MEDIAPIPE_BODY = BodyIndex.of()
+
+
+def body_look(image: np.ndarray, xy: np.ndarray, index: BodyIndex = MEDIAPIPE_BODY) -> np.ndarray:
     """What the followed person looks like: the mean RGB (0-1) of a small patch at the torso's
     centre and at the middle of each thigh, [9] float32, NaN for a patch outside the image. Used
-    to tell the performer from someone else after a break (processing.cleaning)."""
+    to tell the performer from someone else after a break (processing.cleaning). ``index``: where
+    the estimator's layout keeps those joints."""
     h, w = image.shape[:2]
-    pts = xy[:33] * np.array([w, h], np.float32)
-    torso = float(np.linalg.norm((pts[11] + pts[12]) / 2 - (pts[23] + pts[24]) / 2))
-    r = max(1, int(round(0.08 * torso)))
+    pts = xy * np.array([w, h], np.float32)
+    torso = index.torso(pts)
+    r = max(1, int(round(0.08 * torso))) if np.isfinite(torso) else 1
     out = np.full(LOOK_SIZE, np.nan, np.float32)
-    for k, joints in enumerate(_LOOK_POINTS):
+    for k, joints in enumerate(index.look_points):
         c = pts[list(joints)].mean(axis=0)
         if not np.isfinite(c).all():
             continue
@@ -118,10 +150,10 @@ def body_look(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
     return out
 
 
-def body_box(xy: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+def body_box(xy: np.ndarray, shape: tuple[int, ...], index: BodyIndex = MEDIAPIPE_BODY) -> tuple[int, int, int, int] | None:
     """Pixel box (x0, y0, x1, y1) around the body's landmarks, grown by a fifth, clipped."""
     h, w = shape[:2]
-    pts = xy[:33] * np.array([w, h], np.float32)
+    pts = xy[list(index.body)] * np.array([w, h], np.float32)
     pts = pts[np.isfinite(pts).all(axis=1)]
     if len(pts) < 4:
         return None
@@ -132,22 +164,19 @@ def body_box(xy: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int
     return (int(x0), int(y0), int(x1), int(y1)) if x1 - x0 >= 2 and y1 - y0 >= 2 else None
 
 
-def agree(a: PoseResult | None, b: PoseResult | None, aspect: float) -> bool:
+def agree(a: PoseResult | None, b: PoseResult | None, aspect: float, index: BodyIndex = MEDIAPIPE_BODY) -> bool:
     """Same person in the same place? ``aspect`` = width / height of the frames."""
     if a is None or b is None:
         return a is None and b is None
+    body = list(index.body)
     scale = np.array([aspect, 1.0], np.float32)
-    xa, xb = a.xy[:33] * scale, b.xy[:33] * scale
-    torso = max(_torso(xa), _torso(xb), 1e-6)
-    ok = (a.confidence[:33] >= 0.5) & (b.confidence[:33] >= 0.5)
+    xa, xb = a.xy[body] * scale, b.xy[body] * scale
+    torso = max(index.torso(a.xy * scale), index.torso(b.xy * scale), 1e-6)
+    ok = (a.confidence[body] >= 0.5) & (b.confidence[body] >= 0.5)
     if ok.sum() < 4:
-        ok = np.ones(33, bool)
+        ok = np.ones(len(body), bool)
     d = np.linalg.norm(xa[ok] - xb[ok], axis=1)
     return bool(np.nanmean(d) <= 0.25 * torso)
-
-
-def _torso(xy: np.ndarray) -> float:
-    return float(np.linalg.norm((xy[11] + xy[12]) / 2 - (xy[23] + xy[24]) / 2))
 
 
 # ---------------------------------------------------------------------------- one segment
@@ -169,15 +198,22 @@ class SegmentRunner:
         self.warmup = warmup and bool(start)
         begin = max(0.0, start - (WARMUP + 1.5) / fps) if self.warmup else start
         self.seg_start = start
-        frames = video.decode(info, max_size=max_size, start=begin, end=clip_end, threads=False)
-        self._frames = video.prefetch(frames) if prefetch else frames
+        # the estimator first: a model it refuses stops the run before any frame is decoded
+        self.spec = spec
+        self.tracker: PoseEstimator = spec.build()
+        try:
+            frames = video.decode(info, max_size=max_size, start=begin, end=clip_end, threads=False)
+            self._frames = video.prefetch(frames) if prefetch else frames
+        except BaseException:
+            self.tracker.close()
+            raise
         self._pending = None  # first frame at/after ``end``, read but not yet used
         self._prev_thumb = None
         self._prev_image: np.ndarray | None = None
         self._prev_box: tuple[int, int, int, int] | None = None
-        self.spec = spec
-        self.tracker: PoseEstimator = spec.build()
-        self.recover = recover
+        self.index = BodyIndex.of(_skeleton(spec))
+        # a per-frame detector finds in a frame what it finds, forwards or backwards
+        self.recover = recover and getattr(self.tracker, "tracking", True)
         self._back: PoseEstimator | None = None  # the backward tracker, built when first needed
         self._recent: collections.deque = collections.deque(maxlen=int(round(RECOVER_SECONDS * fps)) + RECOVER_WARMUP + 1)
         self._due: int | None = None  # index in ``out`` at which to run the backward pass
@@ -187,7 +223,7 @@ class SegmentRunner:
         diff = None if self._prev_thumb is None else float(np.abs(f.thumb - self._prev_thumb).mean())
         self._prev_thumb = f.thumb
         pose = self.tracker.process(f.image, f.time)
-        look = body_look(f.image, pose.xy) if pose is not None else None
+        look = body_look(f.image, pose.xy, self.index) if pose is not None else None
         moved = None
         prev = self._prev_image
         if self._prev_box is not None and prev is not None and prev.shape == f.image.shape:
@@ -195,7 +231,7 @@ class SegmentRunner:
             a = f.image[y0:y1, x0:x1].astype(np.int16)
             moved = float(np.abs(a - prev[y0:y1, x0:x1]).mean()) / 255.0
         self._prev_image = f.image
-        self._prev_box = body_box(pose.xy, f.image.shape) if pose is not None else None
+        self._prev_box = body_box(pose.xy, f.image.shape, self.index) if pose is not None else None
         return FrameRecord(f.time, f.duration, diff, pose, look, body_diff=moved)
 
     def run(self, progress: Progress | None = None) -> tuple[list[FrameRecord], list[FrameRecord]]:
@@ -257,7 +293,7 @@ class SegmentRunner:
             pose = self._back.process(f.image, f.time)
             if pose is not None and out[k].pose is None:
                 out[k].pose = pose
-                out[k].look = body_look(f.image, pose.xy)
+                out[k].look = body_look(f.image, pose.xy, self.index)
                 out[k].recovered = True
 
     def extend(self, reference: list[FrameRecord]) -> list[FrameRecord]:
@@ -270,7 +306,7 @@ class SegmentRunner:
             rec = self._record(f)
             out.append(rec)
             key = round(f.time, 6)
-            streak = streak + 1 if key in ref and agree(rec.pose, ref[key], self.aspect) else 0
+            streak = streak + 1 if key in ref and agree(rec.pose, ref[key], self.aspect, self.index) else 0
             if streak >= AGREE_FRAMES:
                 break
         return out
@@ -357,8 +393,10 @@ def _track_here(info, spec, max_size, start, end, progress, while_waiting=None, 
 
 
 class _Worker:
-    def __init__(self, k: int, job: dict, events: queue.Queue):
+    def __init__(self, k: int, job: dict, events: queue.Queue, threads: int | None = None):
         env = dict(os.environ, GLOG_minloglevel="2", TF_CPP_MIN_LOG_LEVEL="2")
+        if threads:  # the cores shared out among the workers (an estimator that runs threads reads it)
+            env[THREADS_ENV] = str(threads)
         self.k = k
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "motionlib.ingest._worker"],
@@ -430,7 +468,7 @@ def _track_workers(info, spec, max_size, bounds, end, progress, while_waiting=No
                 "clip_end": end,
                 "recover": recover,
             }
-            workers.append(_Worker(k, job, events))
+            workers.append(_Worker(k, job, events, threads=max(1, (os.cpu_count() or 1) // n)))
         t0 = time.perf_counter()
         if while_waiting:
             while_waiting()
@@ -438,6 +476,7 @@ def _track_workers(info, spec, max_size, bounds, end, progress, while_waiting=No
         while len(finished) < n:
             pump()
         aspect = info.width / info.height
+        index = BodyIndex.of(_skeleton(spec))
         accepted = list(segs[0])
         owner, k = 0, 1
         while k < n:
@@ -452,7 +491,7 @@ def _track_workers(info, spec, max_size, bounds, end, progress, while_waiting=No
                 continue
             by_time = {round(r.time, 6): r.pose for r in accepted[-(WARMUP + 4):]}
             check = [w for w in warm[k][-AGREE_FRAMES:] if round(w.time, 6) in by_time]
-            if all(agree(by_time[round(w.time, 6)], w.pose, aspect) for w in check):
+            if all(agree(by_time[round(w.time, 6)], w.pose, aspect, index) for w in check):
                 accepted.extend(seg)
                 owner, k = k, k + 1
                 continue
@@ -478,6 +517,12 @@ def _track_workers(info, spec, max_size, bounds, end, progress, while_waiting=No
     finally:
         for w in workers:
             w.kill()
+
+
+def _skeleton(spec: EstimatorSpec):
+    from motionlib.core.skeleton import get_skeleton
+
+    return get_skeleton(spec.skeleton)
 
 
 def _dedupe(records: list[FrameRecord]) -> list[FrameRecord]:

@@ -65,7 +65,7 @@ def _unset() -> dict:
 
 
 def ingest_manifest(path: Path, sha: str, size: int, options: "IngestOptions", analysis: "Analysis") -> dict:
-    from motionlib.ingest.estimators.mediapipe import mediapipe_version
+    from motionlib.ingest.estimators import library_of
 
     m, info, spec = analysis.motion, analysis.info, options.spec()
     return jsonable({
@@ -90,7 +90,7 @@ def ingest_manifest(path: Path, sha: str, size: int, options: "IngestOptions", a
         },
         "estimator": {
             "name": spec.name,
-            "library": f"mediapipe {mediapipe_version()}",
+            "library": library_of(spec),
             "settings": spec.settings,
             "inference_size": analysis.stats.get("inference_size"),
             "settings_digest": options.digest(),

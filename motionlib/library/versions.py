@@ -151,7 +151,8 @@ class Versions(LibraryBase):
         # process has not imported mediapipe; each worker imports it once, for all its clips)
         ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         queue = ctx.Queue()
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init, initargs=(queue,)) as pool:
+        threads = max(1, (os.cpu_count() or 1) // jobs)  # an estimator that runs threads shares the cores
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init, initargs=(queue, threads)) as pool:
             pending = {pool.submit(_ingest_one, str(self.root), i, str(p), name, tags, options, keep_source): i
                        for i, p in enumerate(paths)}
             try:
@@ -464,9 +465,13 @@ def _loop_window(length: float) -> dict:
 _EVENTS = None  # a worker process's queue back to the parent (ingest_many)
 
 
-def _worker_init(queue) -> None:
+def _worker_init(queue, threads: int | None = None) -> None:
     global _EVENTS
     _EVENTS = queue
+    if threads:
+        from motionlib.ingest.estimators.base import THREADS_ENV
+
+        os.environ[THREADS_ENV] = str(threads)
 
 
 def _ingest_one(root: str, i: int, path: str, name, tags, options, keep_source: bool) -> IngestResult:

@@ -67,7 +67,7 @@ DOUBT = 0.3  # confidence cap of a joint the body says is wrong
 MIN_CONF = 0.3  # joints below this are not used to judge breaks
 
 ARM_JOINTS = ("elbow", "wrist", "pinky", "index", "thumb")
-LEG_JOINTS = ("knee", "ankle", "heel", "foot_index")
+LEG_JOINTS = ("knee", "ankle", "heel", "foot_index", "big_toe", "small_toe")
 TORSO_JOINTS = ("shoulder", "hip")
 BONES = (
     ("left_shoulder", "left_elbow"), ("right_shoulder", "right_elbow"),

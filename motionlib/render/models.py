@@ -159,7 +159,11 @@ def load_config(explicit: str | os.PathLike | None = None) -> ModelConfig:
     safetensors_only = doc.pop("safetensors_only", True)
     if not isinstance(safetensors_only, bool):
         raise InputError(f"models config {path}: safetensors_only must be true or false")
+    from motionlib.core.weights import DEFAULTS as ESTIMATOR_WEIGHTS
+
     for backend, roles in doc.items():
+        if backend in ESTIMATOR_WEIGHTS:  # the pose estimators' weights: core.weights reads those
+            continue
         if backend not in models:
             raise InputError(f"models config {path}: unknown backend [{backend}] (backends: {', '.join(models)})")
         if not isinstance(roles, dict):

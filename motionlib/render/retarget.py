@@ -51,9 +51,9 @@ TREE: tuple[tuple[str, str], ...] = (
     ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"), ("right_wrist", "right_pinky"),
     ("right_wrist", "right_index"), ("right_wrist", "right_thumb"),
     ("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("left_ankle", "left_heel"),
-    ("left_ankle", "left_foot_index"),
+    ("left_ankle", "left_foot_index"), ("left_ankle", "left_big_toe"), ("left_ankle", "left_small_toe"),
     ("right_hip", "right_knee"), ("right_knee", "right_ankle"), ("right_ankle", "right_heel"),
-    ("right_ankle", "right_foot_index"),
+    ("right_ankle", "right_foot_index"), ("right_ankle", "right_big_toe"), ("right_ankle", "right_small_toe"),
 )
 # The bones whose identity/performer ratio scales each non-tree block.
 FOREARM = {"left": ("left_elbow", "left_wrist"), "right": ("right_elbow", "right_wrist")}

@@ -10,6 +10,10 @@ from typing import Any
 
 import numpy as np
 
+# Threads one estimator may run (onnxruntime's intra-op threads; MediaPipe's graphs use one core):
+# ingest's worker processes set it to their share of the cores. Unset: the library's default.
+THREADS_ENV = "MOTIONLIB_ESTIMATOR_THREADS"
+
 
 @dataclass(frozen=True)
 class EstimatorSpec:
@@ -21,15 +25,19 @@ class EstimatorSpec:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def digest(self, **extra: Any) -> str:
+        # a weights file given with its SHA-256 is that content wherever it lies and whatever it is
+        # called (a Hub cache, a local copy, another machine): only the content decides the result
+        settings = {k: ({"sha256": v["sha256"]} if isinstance(v, dict) and "sha256" in v else v)
+                    for k, v in self.settings.items()}
         payload = json.dumps(
-            {"name": self.name, "settings": self.settings, **extra}, sort_keys=True, default=str
+            {"name": self.name, "settings": settings, **extra}, sort_keys=True, default=str
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def build(self) -> "PoseEstimator":
-        from motionlib.ingest.estimators import mediapipe as mpe
+        from motionlib.ingest.estimators import builder
 
-        return mpe.build(self)
+        return builder(self.name)(self)
 
 
 @dataclass
@@ -48,6 +56,9 @@ class PoseEstimator(ABC):
 
     spec: EstimatorSpec
     num_joints: int
+    # True for a tracker (a frame's result depends on the frames before, so a fresh tracker run
+    # backwards can find what it missed); False for a per-frame detector
+    tracking: bool = True
 
     @abstractmethod
     def process(self, image: np.ndarray, time_s: float) -> PoseResult | None:
