@@ -65,9 +65,10 @@ def _unset() -> dict:
 
 
 def ingest_manifest(path: Path, sha: str, size: int, options: "IngestOptions", analysis: "Analysis") -> dict:
-    from motionlib.ingest.estimators.mediapipe import mediapipe_version
+    from motionlib.ingest.estimators.mediapipe import mediapipe_version, model_record
 
     m, info, spec = analysis.motion, analysis.info, options.spec()
+    version = mediapipe_version()
     return jsonable({
         **_unset(),
         **motion_fields(m),
@@ -90,7 +91,9 @@ def ingest_manifest(path: Path, sha: str, size: int, options: "IngestOptions", a
         },
         "estimator": {
             "name": spec.name,
-            "library": f"mediapipe {mediapipe_version()}",
+            "library": f"mediapipe {version}",
+            "mediapipe_version": version,
+            "model": model_record(spec),
             "settings": spec.settings,
             "inference_size": analysis.stats.get("inference_size"),
             "settings_digest": options.digest(),

@@ -21,8 +21,11 @@ class EstimatorSpec:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def digest(self, **extra: Any) -> str:
+        settings = self.settings
+        if settings.get("model_sha256"):  # the model's content decides, not where the file lies
+            settings = {k: v for k, v in settings.items() if k not in ("task_file", "model_source")}
         payload = json.dumps(
-            {"name": self.name, "settings": self.settings, **extra}, sort_keys=True, default=str
+            {"name": self.name, "settings": settings, **extra}, sort_keys=True, default=str
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
