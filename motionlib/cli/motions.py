@@ -23,7 +23,7 @@ def ingest(
     tag: Annotated[List[str], typer.Option("--tag", "-t", help="Tag to attach (repeatable).")] = [],
     start: Annotated[Optional[float], typer.Option(help="Start of the span to keep, seconds.")] = None,
     end: Annotated[Optional[float], typer.Option(help="End of the span to keep, seconds.")] = None,
-    estimator: Annotated[Optional[str], typer.Option("--estimator", metavar="NAME", help="mediapipe-pose (legacy MediaPipe Pose; the default where installed: Python 3.10-3.12), mediapipe-tasks (the Tasks API PoseLandmarker; the default on Python 3.13+, with the model `motionlib models fetch pose` caches), or mediapipe-holistic (legacy, body + hands + face).", show_default=False)] = None,
+    estimator: Annotated[Optional[str], typer.Option("--estimator", metavar="NAME", help="mediapipe-pose (legacy MediaPipe Pose; the default where installed: Python 3.11-3.12), mediapipe-tasks (the Tasks API PoseLandmarker; the default on Python 3.13+, with the model `motionlib models fetch pose` caches), or mediapipe-holistic (legacy, body + hands + face).", show_default=False)] = None,
     whole_body: Annotated[bool, typer.Option("--whole-body", help="Add hands and face (MediaPipe Holistic, 543 points): --estimator mediapipe-holistic.")] = False,
     task_file: Annotated[Optional[Path], typer.Option("--task-file", help="Use the MediaPipe Tasks PoseLandmarker with this .task model instead of the cached one (implies --estimator mediapipe-tasks).")] = None,
     max_size: Annotated[int, typer.Option("--max-size", help="Long side, in pixels, of the frames given to the estimator.")] = 640,

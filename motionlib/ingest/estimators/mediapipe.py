@@ -1,7 +1,7 @@
 """MediaPipe estimators: Pose (legacy, the default where installed), Holistic (legacy, whole body),
 and the Tasks API PoseLandmarker (a .task model: the cached pose model or one given).
 
-mediapipe <= 0.10.21 (Python 3.10-3.12) still ships the legacy ``solutions`` graphs with their models
+mediapipe <= 0.10.21 (Python <= 3.12) still ships the legacy ``solutions`` graphs with their models
 in the wheel, so the default runs offline. Model complexity 1 is the only one bundled (0 and 2 would
 download). mediapipe >= 0.10.30 (the only one for Python 3.13+) has the Tasks API alone and no model:
 there the Tasks estimator runs with the model ``motionlib models fetch pose`` put in the cache.
@@ -65,7 +65,7 @@ def legacy_available() -> bool:
 def legacy_missing_message(name: str) -> str:
     return (f"estimator {name} needs mediapipe's legacy solutions, which mediapipe {mediapipe_version()} "
             f"(Python {sys.version_info[0]}.{sys.version_info[1]}) does not have: they end with mediapipe 0.10.21, "
-            "for Python 3.10-3.12. Use {estimator=mediapipe-tasks} (body, 33 points)"
+            "for Python 3.12 and older. Use {estimator=mediapipe-tasks} (body, 33 points)"
             + ("; there is no whole-body estimator for this Python" if name == HOLISTIC_NAME else ""))
 
 
