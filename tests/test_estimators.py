@@ -361,3 +361,23 @@ def test_manifest_records_estimator_mediapipe_version_and_model_hash(legacy_bund
     for rec in (tasks, legacy):
         schema_validator("motion-manifest.schema.json").validate(lib.manifest(rec))
     lib.close()
+
+
+@pytest.mark.slow
+def test_identity_pose_through_the_tasks_path(legacy_bundle, cache):
+    """What `identity add` does on Python 3.13+, here with the bundle in the cache."""
+    import numpy as np
+    from PIL import Image
+
+    from motionlib.ingest.image import detect_pose
+
+    _, bundle = legacy_bundle
+    _cached_model(cache, bundle.read_bytes())
+    a = np.asarray(Image.open(ROOT / "assets" / "samples" / "astronaut.png").convert("RGB"))
+    legacy_pose = detect_pose(a, "astronaut.png", estimator="mediapipe-pose")
+    tasks_pose = detect_pose(a, "astronaut.png", estimator="mediapipe-tasks")
+    assert tasks_pose.estimator == "mediapipe-tasks (static image)" and tasks_pose.faces is None
+    assert legacy_pose.faces == 1 and tasks_pose.body == legacy_pose.body
+    assert np.median(np.linalg.norm(legacy_pose.keypoints - tasks_pose.keypoints, axis=1)) < 2  # px of 512
+    with pytest.raises(InputError, match="shows 2 people"):
+        detect_pose(np.concatenate([a, a], axis=1), "two.png", estimator="mediapipe-tasks")

@@ -8,9 +8,9 @@ Checks, in order (each a one-line InputError/MediaError):
 The pose comes from the same estimator as ingest's default, in still-image mode: MediaPipe Pose
 (model complexity 1) where the legacy solutions are installed, people counted by finding a body,
 painting it over and searching again (and faces by MediaPipe's face detector); else (Python 3.13+)
-the Tasks PoseLandmarker with the cached pose model, which finds up to MAX_BODIES people at once
-(faces are not counted there: no face model is fetched). A group photo is refused unless one person
-is chosen.
+the Tasks PoseLandmarker with the cached pose model, which finds several people in one pass (faces
+are not counted there: no face model is fetched). A group photo is refused unless one person is
+chosen.
 """
 
 from __future__ import annotations
@@ -204,30 +204,44 @@ def _bodies(mp, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def _bodies_tasks(mp, image: np.ndarray, task_file: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Every person the Tasks PoseLandmarker finds in one pass (up to MAX_BODIES), left to right;
-    as in ``_bodies``, one after the first counts only with both shoulders clearly visible."""
+    """Every person the Tasks PoseLandmarker finds (several in one pass), left to right; as in
+    ``_bodies``, one after the most visible counts only with both shoulders clearly visible.
+
+    At detection confidence 0.5 its detector misses the second of two people side by side, and
+    painting the first over (as ``_bodies`` does) makes it see one that is not there; at 0.3 it
+    finds both, but its landmarks of the first move (a median 7 px on the 512-pixel astronaut, 0
+    px at 0.5 against legacy Pose). So the bodies come from a pass at 0.5, and a pass at 0.3 adds
+    the people it alone finds (shoulders more than half a torso from every body found at 0.5)."""
     from mediapipe.tasks.python import BaseOptions, vision
 
     from motionlib.core.errors import EstimatorError
 
     h, w = image.shape[:2]
-    options = vision.PoseLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=task_file), running_mode=vision.RunningMode.IMAGE,
-        num_poses=MAX_BODIES, min_pose_detection_confidence=0.5,
-    )
-    try:
-        landmarker = vision.PoseLandmarker.create_from_options(options)
-    except Exception as err:
-        raise EstimatorError(f"{task_file} is not a usable MediaPipe pose landmarker model ({err})") from None
-    try:
-        result = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image)))
-    finally:
-        landmarker.close()
-    found = []
-    for pts in sorted(result.pose_landmarks or [], key=lambda p: -float(np.mean([q.visibility or 0 for q in p]))):
-        xy = np.array([(p.x * w, p.y * h) for p in pts], np.float32)
-        conf = np.array([p.visibility or 0.0 for p in pts], np.float32)
-        if found and not (conf[SHOULDERS] >= VISIBLE).all():
-            continue
-        found.append((xy, conf))
+    picture = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
+
+    def detect(confidence: float):
+        options = vision.PoseLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=task_file), running_mode=vision.RunningMode.IMAGE,
+            num_poses=MAX_BODIES, min_pose_detection_confidence=confidence,
+        )
+        try:
+            landmarker = vision.PoseLandmarker.create_from_options(options)
+        except Exception as err:
+            raise EstimatorError(f"{task_file} is not a usable MediaPipe pose landmarker model ({err})") from None
+        try:
+            result = landmarker.detect(picture)
+        finally:
+            landmarker.close()
+        return [(np.array([(p.x * w, p.y * h) for p in pts], np.float32),
+                 np.array([p.visibility or 0.0 for p in pts], np.float32)) for pts in result.pose_landmarks or []]
+
+    def apart(b, others) -> bool:
+        mid = b[0][SHOULDERS].mean(0)
+        return all(np.linalg.norm(mid - o[0][SHOULDERS].mean(0))
+                   > 0.5 * np.linalg.norm(o[0][SHOULDERS].mean(0) - o[0][[23, 24]].mean(0)) for o in others)
+
+    bodies = detect(0.5)
+    bodies += [b for b in detect(0.3) if apart(b, bodies)]
+    bodies.sort(key=lambda b: -float(b[1].mean()))
+    found = [b for i, b in enumerate(bodies) if i == 0 or (b[1][SHOULDERS] >= VISIBLE).all()]
     return sorted(found, key=lambda b: float(b[0][SHOULDERS, 0].mean()))
