@@ -240,17 +240,22 @@ def test_fetch_records_the_digest_at_first_fetch_and_keeps_a_good_copy(server, c
 def test_fetch_refuses_a_wrong_digest_and_keeps_nothing(server, cache):
     body = _bundle_bytes()
     with pytest.raises(FetchFailed, match="not the expected 0000"):
-        models.fetch(url=_serve_once(body), sha256="0" * 64)
+        models.fetch(url=_serve_once(body), digest="0" * 64)
     assert _leftovers(cache) == []
-    good = models.fetch(url=_serve_once(body), sha256=hashlib.sha256(body).hexdigest())
+    good = models.fetch(url=_serve_once(body), digest=hashlib.sha256(body).hexdigest())
     assert good.present
     # once recorded, a different file under --force is refused and the good copy stays
     with pytest.raises(FetchFailed, match="refused, nothing was kept"):
         models.fetch(url=_serve_once(_bundle_bytes(b"other")), force=True)
     assert models.locate().sha256 == good.sha256
     assert _leftovers(cache) == [models.POSE.file, models.POSE.file + ".sha256"]
+    # the record outlives the file: a deleted model comes back only as what was fetched first
+    good.path.unlink()
+    with pytest.raises(FetchFailed, match=r"recorded at the first fetch; if the file has really changed, pass its new SHA-256 as digest\)"):
+        models.fetch(url=_serve_once(_bundle_bytes(b"other")))
+    assert models.fetch(url=_serve_once(body)).sha256 == good.sha256
     with pytest.raises(InputError, match="not a SHA-256"):
-        models.fetch(url=_serve_once(body), sha256="abc")
+        models.fetch(url=_serve_once(body), digest="abc")
 
 
 def test_an_interrupted_download_leaves_no_file(server, cache):
@@ -300,6 +305,10 @@ def test_models_command_lists_and_fetches_the_pose_model(server, cache, tmp_path
     assert_one_line_error(invoke("models", "fetch", "pose", "--url", _serve_once(body, mode="cut"), "--force",
                                  library=lib), "nothing was kept")
     assert_one_line_error(invoke("models", "fetch", "hands", library=lib), "not a model motionlib fetches")
+    assert_one_line_error(invoke("models", "fetch", "pose", "--sha256", "abc", library=lib), "--sha256 'abc' is not a SHA-256")
+    (cache / "models" / models.POSE.file).unlink()
+    assert_one_line_error(invoke("models", "fetch", "pose", "--url", _serve_once(_bundle_bytes(b"new")), library=lib),
+                          "pass its new SHA-256 as --sha256")
     assert_one_line_error(invoke("models", "fetch", "pose", "--url", "ftp://x/y", library=lib), "--url 'ftp://x/y'")
     assert_one_line_error(invoke("models", "nope", library=lib), "neither a diffusion backend")
     assert invoke("models", "fetch", "--help", library=lib).returncode == 0

@@ -40,6 +40,7 @@ app.add_typer(models_app, name="models", rich_help_panel="Render")
 @models_app.command("list")
 @handles_errors
 def list_models(
+    ctx: typer.Context,
     backend: Annotated[List[str], typer.Argument(help="Backends to show (default: all diffusion backends and the pose estimator's model); pose: only the latter.", show_default=False)] = None,
     models_config: Annotated[Optional[Path], typer.Option("--models-config", help="Models TOML (default: $MOTIONLIB_MODELS_CONFIG, else models.toml in the user config directory).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print every model with its state as JSON.")] = False,
@@ -121,9 +122,10 @@ def _estimator_row(name: str) -> dict:
 @models_app.command("fetch")
 @handles_errors
 def fetch_model(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The model to fetch: pose (the Tasks estimator's pose landmarker, about 9 MB).")],
     url: Annotated[Optional[str], typer.Option("--url", help="Fetch from this address instead of the publisher's: a mirror, or file:PATH of a copy fetched on another machine. The same checks apply.")] = None,
-    sha256: Annotated[Optional[str], typer.Option("--sha256", help="Require this SHA-256 (default: the digest recorded at the first fetch: none is published with the file).")] = None,
+    digest: Annotated[Optional[str], typer.Option("--sha256", help="Require this SHA-256 (default: the digest recorded at the first fetch: none is published with the file).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Fetch again even when a good copy is cached.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the model's state as JSON.")] = False,
 ):
@@ -147,10 +149,10 @@ def fetch_model(
             sys.stderr.write(f"\r  {_size(done)}" + (f" of {_size(total)}" if total else "") + " ")
             sys.stderr.flush()
 
-    found = models.fetch(model, url=url, sha256=sha256, force=force, progress=progress)
+    found = models.fetch(model, url=url, digest=digest, force=force, progress=progress)
     if show:
         sys.stderr.write("\n")
-    kept = before.present and not force and found.sha256 == before.sha256 and (sha256 is None or found.sha256 == sha256.lower())
+    kept = before.present and not force and found.sha256 == before.sha256 and (digest is None or found.sha256 == digest.strip().lower())
     row = {**found.to_json(), "fetched": not kept}
     if as_json:
         print_json(row)
@@ -161,7 +163,7 @@ def fetch_model(
                   "--force fetches it again")
         return
     out.print(f"{model.name}: {found.path} ({_size(row['weight_bytes'])})")
-    if model.sha256 or sha256:
+    if model.sha256 or digest:
         how = " (as required)"
     elif recorded:
         how = " (the digest recorded at the first fetch)"

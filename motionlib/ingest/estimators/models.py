@@ -154,27 +154,27 @@ def _check_digest(value: str | None) -> str | None:
         return None
     v = value.strip().lower()
     if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
-        raise InputError(f"{{sha256}} {value!r} is not a SHA-256 (64 hex digits)", params=["sha256"])
+        raise InputError(f"{{digest}} {value!r} is not a SHA-256 (64 hex digits)", params=["digest"])
     return v
 
 
-def fetch(model: TaskModel = POSE, *, url: str | None = None, sha256: str | None = None, force: bool = False,
+def fetch(model: TaskModel = POSE, *, url: str | None = None, digest: str | None = None, force: bool = False,
           timeout: float = 60.0, progress: Callable[[int, int | None], None] | None = None) -> Found:
     """Download ``model`` into the cache (from ``url``, default the publisher's) unless a good copy
-    is there (``force``: again). The digest must be ``sha256`` when given, else the pinned one,
+    is there (``force``: again). The SHA-256 must be ``digest`` when given, else the pinned one,
     else the one recorded at an earlier fetch; the first fetch of an unpinned model records it.
     ``progress(done_bytes, total_or_None)``. Leaves no file behind when anything fails."""
     import urllib.error
     import urllib.request
 
-    want = _check_digest(sha256)
+    want = _check_digest(digest)
     src = url or model.url
     if not src.startswith(("https://", "http://", "file:")):
         raise InputError(f"{{url}} {src!r}: give an http(s):// or file: address", params=["url"])
     here = locate(model)
     if here.present and not force and (want is None or here.sha256 == want):
         return here
-    expected = want or model.sha256 or (recorded_digest(here.path) if here.path.is_file() else None)
+    expected = want or model.sha256 or recorded_digest(here.path)
     dest = here.path
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -225,13 +225,17 @@ def fetch(model: TaskModel = POSE, *, url: str | None = None, sha256: str | None
                 raise
             raise FetchFailed(f"the download of {src} broke off after {done:,} bytes ({type(err).__name__}); "
                               "nothing was kept (run the command again)") from None
-        digest = h.hexdigest()
-        if expected and digest != expected:
-            raise FetchFailed(f"{src} has SHA-256 {digest}, not the expected {expected}; refused, nothing was kept")
+        got = h.hexdigest()
+        if expected and got != expected:
+            how = "" if want or model.sha256 else (
+                " (the digest recorded at the first fetch; if the file has really changed, pass its new "
+                "SHA-256 as {digest})")
+            raise FetchFailed(f"{src} has SHA-256 {got}, not the expected {expected}{how}; refused, nothing "
+                              "was kept", params=["digest"])
         _check_bundle(part, model, src)
         os.replace(part, dest)
         _record_path(dest).write_text(json.dumps({
-            "sha256": digest, "url": src, "bytes": done,
+            "sha256": got, "url": src, "bytes": done,
             "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "checked_against": "given" if want else ("publisher" if model.sha256 else
                                                      ("recorded" if expected else "first fetch (recorded now)")),
