@@ -14,6 +14,7 @@ import pytest
 
 from conftest import as_printed, library_snapshot, read_frames, schema_validator, write_clip
 from motionlib.core.errors import InputError, NotFound
+from motionlib.ingest.estimators.mediapipe import legacy_available
 from motionlib.ingest.pipeline import IngestOptions
 from motionlib.library import Library
 
@@ -59,7 +60,16 @@ def test_demo_ingest_record_manifest_and_store_follow_the_schemas(demo_library, 
     schema_validator("motion-store.schema.json").validate(_layout(vdir))
     manifest = json.loads((vdir / "zarr.json").read_text())["attributes"]["motionlib"]
     assert manifest["name"] == "demo" and manifest["version"] == 1
-    assert manifest["estimator"]["settings"]["model_complexity"] == 1
+    est = manifest["estimator"]
+    from motionlib.ingest.estimators import default_estimator
+    from motionlib.ingest.estimators.mediapipe import mediapipe_version
+
+    assert est["name"] == default_estimator() and est["mediapipe_version"] == mediapipe_version()
+    assert len(est["model"]["sha256"]) == 64 and all(len(v) == 64 for v in est["model"]["files"].values())
+    if est["name"] == "mediapipe-pose":  # legacy: the wheel's models
+        assert est["settings"]["model_complexity"] == 1 and est["model"]["source"].startswith("bundled with mediapipe")
+    else:  # Python 3.13+: the Tasks estimator with the cached model
+        assert est["model"]["source"] == "cache" and est["settings"]["model_sha256"] == est["model"]["sha256"]
     assert len(manifest["joint_names"]) == 33
     # immutable: every stored file is read-only
     for p in vdir.rglob("*"):
@@ -216,6 +226,7 @@ def test_cropped_clip_scores_lower_framing(tmp_path, demo_frames, open_library):
     assert res["cropped"].framing_raw < res["full"].framing_raw
 
 
+@pytest.mark.skipif(not legacy_available(), reason="Holistic is a legacy solution: mediapipe <= 0.10.21, Python <= 3.12")
 def test_whole_body_uses_holistic(tmp_path, demo_frames, open_library):
     clip = write_clip(tmp_path / "wb.mp4", demo_frames[:20])
     library = open_library(tmp_path / "lib")

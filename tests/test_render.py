@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from motionlib.core.errors import InputError
+from motionlib.ingest.estimators.mediapipe import legacy_available
 from motionlib.library import Library
 from motionlib.render.pipeline import RenderJob
 from tests.conftest import (
@@ -67,7 +68,8 @@ def _png_header(path: Path, width: int, height: int) -> Path:
 def test_identity_add_show_list_rm(library, lib, tmp_path):
     assert [i.name for i in library.identities()] == ["astronaut"]
     shown = as_printed(library.get_identity("astronaut"))
-    assert shown["format"] == "PNG" and len(shown["pose"]["keypoints"]) == 33 and shown["pose"]["faces"] == 1
+    assert shown["format"] == "PNG" and len(shown["pose"]["keypoints"]) == 33
+    assert shown["pose"]["faces"] == (1 if legacy_available() else None)  # the Tasks path counts no faces
     assert any("half-body" in w for w in shown["warnings"])
     assert (lib / shown["path"]).exists()
     # EXIF orientation: a sideways JPEG marked "rotate 90" comes out upright, with the same pose

@@ -32,7 +32,8 @@ def _imports(args):
     ["--help"], ["ingest", "--help"], ["smooth", "--help"], ["preview", "--help"], ["export", "--help"],
     ["list"], ["list", "--json"], ["list", "tag:sample", "score>0.1", "-tag:draft", "--sort", "-score"],
     ["show", "demo"], ["browse", "--help"], ["rename", "--help"],
-    ["render", "--help"], ["models", "--help"], ["models"], ["identity", "--help"], ["identity", "add", "--help"], ["renders"], ["identity", "list"],
+    ["render", "--help"], ["models", "--help"], ["models"], ["models", "pose", "--json"], ["models", "fetch", "--help"],
+    ["identity", "--help"], ["identity", "add", "--help"], ["renders"], ["identity", "list"],
 ])
 def test_light_commands_import_no_heavy_library(args, demo_library):
     lib, _ = demo_library

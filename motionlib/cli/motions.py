@@ -23,9 +23,9 @@ def ingest(
     tag: Annotated[List[str], typer.Option("--tag", "-t", help="Tag to attach (repeatable).")] = [],
     start: Annotated[Optional[float], typer.Option(help="Start of the span to keep, seconds.")] = None,
     end: Annotated[Optional[float], typer.Option(help="End of the span to keep, seconds.")] = None,
-    whole_body: Annotated[bool, typer.Option("--whole-body", help="Add hands and face (MediaPipe Holistic, 543 points).")] = False,
-    task_file: Annotated[Optional[Path], typer.Option("--task-file", help="Use the MediaPipe Tasks PoseLandmarker with this .task model.")] = None,
-    estimator: Annotated[Optional[str], typer.Option("--estimator", help="rtmw or dwpose: a person detector and a whole-body model (ONNX, COCO-WholeBody 133 points; weights: `motionlib models`). Default: MediaPipe.")] = None,
+    estimator: Annotated[Optional[str], typer.Option("--estimator", metavar="NAME", help="mediapipe-pose (legacy MediaPipe Pose; the default where installed: Python 3.11-3.12), mediapipe-tasks (the Tasks API PoseLandmarker; the default on Python 3.13+, with the model `motionlib models fetch pose` caches), mediapipe-holistic (legacy, body + hands + face), or rtmw / dwpose (a person detector and a whole-body model, ONNX, COCO-WholeBody 133 points; weights: `motionlib models`).", show_default=False)] = None,
+    whole_body: Annotated[bool, typer.Option("--whole-body", help="Add hands and face (MediaPipe Holistic, 543 points): --estimator mediapipe-holistic.")] = False,
+    task_file: Annotated[Optional[Path], typer.Option("--task-file", help="Use the MediaPipe Tasks PoseLandmarker with this .task model instead of the cached one (implies --estimator mediapipe-tasks).")] = None,
     max_size: Annotated[int, typer.Option("--max-size", help="Long side, in pixels, of the frames given to the estimator.")] = 640,
     workers: Annotated[int, typer.Option(help="Pose trackers in parallel on one clip (0: one per core, at most 4; with several clips, 1 each).")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Clips ingested at once, each in its own process (0: one per core).")] = 0,
@@ -38,8 +38,8 @@ def ingest(
     from motionlib.ingest.pipeline import IngestOptions
 
     options = IngestOptions(
-        whole_body=whole_body, task_file=task_file, start=start, end=end,
-        max_size=max_size, workers=workers, estimator=estimator,
+        estimator=estimator, whole_body=whole_body, task_file=task_file, start=start, end=end,
+        max_size=max_size, workers=workers,
     )
     options.spec()  # option conflicts fail before any work
     lib = ctx.obj.library
@@ -296,8 +296,11 @@ def _print_show(record, manifest) -> None:
               f"{', rotated ' + str(src.get('rotation')) + '°' if src.get('rotation') else ''}"
               f"  kept: {src.get('kept_path') or 'no'}")
     size = est.get("inference_size")
+    model = est.get("model") or {}
     out.print(f"[bold]estimator[/bold] {est.get('name')} ({est.get('library')})"
-              + (f", inference size {size[0]}x{size[1]}" if size else ""))
+              + (f", inference size {size[0]}x{size[1]}" if size else "")
+              + (f", model {model.get('file') or model.get('source')} sha256 {model['sha256'][:16]}…"
+                 if model.get("sha256") else ""))
     lineage = manifest.get("lineage", {})
     out.print(f"[bold]lineage[/bold]   {lineage.get('operation')}"
               f"{' of ' + lineage['parent'] if lineage.get('parent') else ''}  {lineage.get('params') or ''}")

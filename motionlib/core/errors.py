@@ -92,6 +92,11 @@ class ModelError(MotionlibError):
     """Model weights that are there but cannot be loaded (damaged, wrong shapes, wrong class)."""
 
 
+class FetchFailed(MotionlibError):
+    """A model download that did not complete or was refused (network, size, digest); nothing
+    was kept."""
+
+
 class SourceUnavailable(InputError):
     """A version's frames no longer sit on a kept source clip (or none is kept)."""
 

@@ -5,9 +5,12 @@ Checks, in order (each a one-line InputError/MediaError):
 * at most MAX_PIXELS pixels and MAX_SIDE a side, read from the header before any decoding, so a
   decompression bomb is refused without allocating it;
 * it decodes completely (a truncated file is refused).
-The pose comes from the same estimator as ingest (MediaPipe Pose, model complexity 1) in still-image
-mode; people are counted by finding a body, painting it over and searching again (and faces by
-MediaPipe's face detector), so a group photo is refused unless one person is chosen.
+The pose comes from the same estimator as ingest's default, in still-image mode: MediaPipe Pose
+(model complexity 1) where the legacy solutions are installed, people counted by finding a body,
+painting it over and searching again (and faces by MediaPipe's face detector); else (Python 3.13+)
+the Tasks PoseLandmarker with the cached pose model, which finds several people in one pass (faces
+are not counted there: no face model is fetched). A group photo is refused unless one person is
+chosen.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ MAX_PIXELS = 40_000_000
 MAX_SIDE = 12_000
 MIN_SIDE = 64
 ESTIMATOR = "mediapipe-pose (static image)"
+TASKS_ESTIMATOR = "mediapipe-tasks (static image)"
 LOWER_BODY = ("left_knee", "right_knee", "left_ankle", "right_ankle")
 VISIBLE = 0.5
 
@@ -41,8 +45,9 @@ class IdentityPose:
     keypoints: np.ndarray  # [33, 2] pixels of the upright image
     confidence: np.ndarray  # [33]
     body: str  # "full" | "upper"
-    faces: int
+    faces: int | None  # None: not counted (the Tasks path has no face model)
     warnings: list[str] = field(default_factory=list)
+    estimator: str = ESTIMATOR
 
     def to_json(self) -> dict:
         return {
@@ -106,21 +111,32 @@ def _orientation(im) -> int | None:
         return None
 
 
-def detect_pose(image: np.ndarray, name: str = "the image", person: int | None = None) -> IdentityPose:
+def detect_pose(image: np.ndarray, name: str = "the image", person: int | None = None,
+                estimator: str | None = None) -> IdentityPose:
     """The person's 33 MediaPipe landmarks in pixels; raises NoPersonError when the image shows
     nobody, and InputError when it shows several people and ``person`` (1 = leftmost) does not
-    choose one."""
-    from motionlib.ingest.estimators.mediapipe import _import_mediapipe, quiet_native_stderr
+    choose one. ``estimator``: mediapipe-pose or mediapipe-tasks (default: as ingest's)."""
+    from motionlib.ingest.estimators import default_estimator, spec_for
+    from motionlib.ingest.estimators.mediapipe import TASKS_NAME, _import_mediapipe, quiet_native_stderr
 
+    estimator = estimator or default_estimator()
+    if estimator not in ("mediapipe-pose", TASKS_NAME):
+        raise InputError(f"{{estimator}} {estimator!r}: an identity's pose comes from mediapipe-pose or "
+                         f"{TASKS_NAME}", params=["estimator"])
+    spec = spec_for(estimator=estimator)  # fails here, in one line, without the legacy solutions or the model
     mp = _import_mediapipe()
     h, w = image.shape[:2]
     with quiet_native_stderr():
-        with mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.6) as fd:
-            faces = fd.process(image).detections or []
-        bodies = _bodies(mp, image)
+        if spec.name == TASKS_NAME:
+            faces, label = None, TASKS_ESTIMATOR
+            bodies = _bodies_tasks(mp, image, spec.settings["task_file"])
+        else:
+            with mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.6) as fd:
+                faces, label = len(fd.process(image).detections or []), ESTIMATOR
+            bodies = _bodies(mp, image)
     if not bodies:
         raise NoPersonError(f"no person found in {name}")
-    people = max(len(bodies), len(faces))
+    people = max(len(bodies), faces or 0)
     if person is None and people > 1:
         where = ", ".join(f"{i} at x={int(b[0][SHOULDERS, 0].mean())}" for i, b in enumerate(bodies, 1))
         raise InputError(
@@ -149,9 +165,9 @@ def detect_pose(image: np.ndarray, name: str = "the image", person: int | None =
     core = [SK.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
     if not seen[core[:2]].all():
         raise InputError(f"{name}: the person's shoulders are not both visible; use a front-facing picture")
-    if not faces:
+    if faces == 0:
         warnings.append("no face found: face crops for rendering will come from the pose")
-    return IdentityPose(xy, conf, body, len(faces), warnings)
+    return IdentityPose(xy, conf, body, faces, warnings, label)
 
 
 SHOULDERS = [11, 12]  # MediaPipe Pose 33: left and right shoulder
@@ -184,4 +200,48 @@ def _bodies(mp, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
             (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
             mx, my = 0.25 * (x1 - x0) + 0.3 * torso, 0.15 * (y1 - y0) + 0.3 * torso
             work[int(max(0, y0 - my)):int(min(h, y1 + my)), int(max(0, x0 - mx)):int(min(w, x1 + mx))] = fill
+    return sorted(found, key=lambda b: float(b[0][SHOULDERS, 0].mean()))
+
+
+def _bodies_tasks(mp, image: np.ndarray, task_file: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every person the Tasks PoseLandmarker finds (several in one pass), left to right; as in
+    ``_bodies``, one after the most visible counts only with both shoulders clearly visible.
+
+    At detection confidence 0.5 its detector misses the second of two people side by side, and
+    painting the first over (as ``_bodies`` does) makes it see one that is not there; at 0.3 it
+    finds both, but its landmarks of the first move (a median 7 px on the 512-pixel astronaut, 0
+    px at 0.5 against legacy Pose). So the bodies come from a pass at 0.5, and a pass at 0.3 adds
+    the people it alone finds (shoulders more than half a torso from every body found at 0.5)."""
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    from motionlib.core.errors import EstimatorError
+
+    h, w = image.shape[:2]
+    picture = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
+
+    def detect(confidence: float):
+        options = vision.PoseLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=task_file), running_mode=vision.RunningMode.IMAGE,
+            num_poses=MAX_BODIES, min_pose_detection_confidence=confidence,
+        )
+        try:
+            landmarker = vision.PoseLandmarker.create_from_options(options)
+        except Exception as err:
+            raise EstimatorError(f"{task_file} is not a usable MediaPipe pose landmarker model ({err})") from None
+        try:
+            result = landmarker.detect(picture)
+        finally:
+            landmarker.close()
+        return [(np.array([(p.x * w, p.y * h) for p in pts], np.float32),
+                 np.array([p.visibility or 0.0 for p in pts], np.float32)) for pts in result.pose_landmarks or []]
+
+    def apart(b, others) -> bool:
+        mid = b[0][SHOULDERS].mean(0)
+        return all(np.linalg.norm(mid - o[0][SHOULDERS].mean(0))
+                   > 0.5 * np.linalg.norm(o[0][SHOULDERS].mean(0) - o[0][[23, 24]].mean(0)) for o in others)
+
+    bodies = detect(0.5)
+    bodies += [b for b in detect(0.3) if apart(b, bodies)]
+    bodies.sort(key=lambda b: -float(b[1].mean()))
+    found = [b for i, b in enumerate(bodies) if i == 0 or (b[1][SHOULDERS] >= VISIBLE).all()]
     return sorted(found, key=lambda b: float(b[0][SHOULDERS, 0].mean()))

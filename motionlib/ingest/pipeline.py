@@ -23,15 +23,15 @@ PIPELINE_VERSION = 2  # bump when a change alters what the same settings produce
 
 @dataclass
 class IngestOptions:
-    whole_body: bool = False
-    task_file: Path | None = None
+    whole_body: bool = False  # = mediapipe-holistic
+    task_file: Path | None = None  # = mediapipe-tasks with this model (default: the cached pose model)
     start: float | None = None
     end: float | None = None
     max_size: int = 640  # long side of the frames given to the estimator, in pixels
     workers: int = 0  # pose trackers run in parallel; 0 = one per core, at most 4
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
-    estimator: str | None = None  # estimators.ESTIMATORS (rtmw, dwpose); None: MediaPipe, by whole_body/task_file
+    estimator: str | None = None  # estimators.ESTIMATORS; None: MediaPipe (by whole_body/task_file, else the default)
     models_config: Path | None = None  # where an ONNX estimator's weights are named (core.weights)
 
     def __post_init__(self):
@@ -45,11 +45,11 @@ class IngestOptions:
 
     def spec(self) -> EstimatorSpec:
         return spec_for(
+            estimator=self.estimator,
             whole_body=self.whole_body,
             task_file=self.task_file,
             min_detection_confidence=self.min_detection_confidence,
             min_tracking_confidence=self.min_tracking_confidence,
-            estimator=self.estimator,
             models_config=self.models_config,
         )
 
@@ -98,7 +98,7 @@ def analyze(
     while_waiting: Callable[[], None] | None = None,
 ) -> Analysis:
     from motionlib.media import video
-    from motionlib.ingest.estimators.mediapipe import quiet_native_stderr
+    from motionlib.ingest.estimators.mediapipe import TASKS_NAME, quiet_native_stderr
     from motionlib.ingest.tracker import track
     from motionlib.processing.cleaning import clean
     from motionlib.processing.quality import assess, detect_cuts
@@ -126,7 +126,7 @@ def analyze(
     keypoints = np.full((T, J, 2), np.nan, np.float32)
     confidence = np.zeros((T, J), np.float32)
     world = np.full((T, J, 3), np.nan, np.float32)
-    presence = np.zeros((T, J), np.float32) if spec.name.endswith("landmarker") else None
+    presence = np.zeros((T, J), np.float32) if spec.name == TASKS_NAME else None
     size = np.array([info.width, info.height], np.float32)
     for i, r in enumerate(results):
         if r is None:

@@ -23,7 +23,7 @@ class Identities(LibraryBase):
                      person: int | None = None) -> "IdentityRecord":
         """Check an image, find the person's pose, keep a content-addressed copy, index it. A
         picture of several people is refused unless ``person`` (1 = leftmost) chooses one."""
-        from motionlib.ingest.image import ESTIMATOR, detect_pose, load_image
+        from motionlib.ingest.image import detect_pose, load_image
 
         path = Path(path)
         name = validate_name(name if name is not None else path.stem)
@@ -41,7 +41,7 @@ class Identities(LibraryBase):
                 wr.insert_identity(
                     name=name, created=now(), file_name=path.name, sha256=copy.sha256, path=rel, format=img.format,
                     width=w, height=h, size_bytes=copy.size, body=pose.body, skeleton="mediapipe_pose_33",
-                    pose=json.dumps(pose.to_json()), estimator=ESTIMATOR, warnings=json.dumps(warnings),
+                    pose=json.dumps(pose.to_json()), estimator=pose.estimator, warnings=json.dumps(warnings),
                 )
                 place(copy.copy, self.root / rel)
         return self.get_identity(name)

@@ -60,6 +60,22 @@ def is_vfr(timestamps: np.ndarray) -> bool:
     return bool((d.max() - d.min()) > 0.1 * np.median(d))
 
 
+def _model_fields(spec) -> dict:
+    """What the manifest says about the estimator's model: for MediaPipe its version and model
+    files (the .task bundle or the wheel's TFLite graphs), for an ONNX estimator its weights
+    files, each with its SHA-256."""
+    from motionlib.ingest.estimators import ESTIMATORS
+
+    if ESTIMATORS.get(spec.name, "mediapipe") == "mediapipe":
+        from motionlib.ingest.estimators.mediapipe import mediapipe_version, model_record
+
+        return {"mediapipe_version": mediapipe_version(), "model": model_record(spec)}
+    files = {Path(v["path"]).name: v["sha256"] for v in spec.settings.values()
+             if isinstance(v, dict) and "sha256" in v and "path" in v}
+    return {"model": {"source": "weights files", "file": None, "files": files,
+                      "sha256": hashlib.sha256("".join(f"{k} {v}\n" for k, v in sorted(files.items())).encode()).hexdigest()}}
+
+
 def _unset() -> dict:
     return {"schema_version": SCHEMA_VERSION, "name": None, "version": None, "created": None}
 
@@ -91,6 +107,7 @@ def ingest_manifest(path: Path, sha: str, size: int, options: "IngestOptions", a
         "estimator": {
             "name": spec.name,
             "library": library_of(spec),
+            **_model_fields(spec),
             "settings": spec.settings,
             "inference_size": analysis.stats.get("inference_size"),
             "settings_digest": options.digest(),

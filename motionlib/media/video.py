@@ -71,12 +71,25 @@ def check_file(path: Path) -> Path:
     return path
 
 
+def open_input(path: Path):
+    """``av.open`` for reading, metadata that is not UTF-8 ignored rather than fatal. PyAV 19
+    dropped ``metadata_errors`` (and no longer fails on such metadata); earlier releases need it."""
+    import av
+
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except TypeError as err:
+        if "metadata_errors" not in str(err):
+            raise
+        return av.open(str(path))
+
+
 def probe(path: Path) -> VideoInfo:
     import av
 
     path = check_file(path)
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = open_input(path)
     except Exception as err:  # av.error.* and OSError alike: not something FFmpeg can read
         raise MediaError(
             f"{path.name} is not a readable video ({_short(err)}): not a video, or truncated/damaged"
@@ -154,7 +167,7 @@ def decode(
     cw, ch = (h, w) if info.rotation in (90, 270) else (w, h)
     k = info.rotation // 90
     step = max(1, w // THUMB_WIDTH)
-    container = av.open(str(info.path), metadata_errors="ignore")
+    container = open_input(info.path)
     try:
         stream = container.streams.video[0]
         if threads:

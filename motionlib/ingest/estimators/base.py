@@ -25,10 +25,12 @@ class EstimatorSpec:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def digest(self, **extra: Any) -> str:
-        # a weights file given with its SHA-256 is that content wherever it lies and whatever it is
-        # called (a Hub cache, a local copy, another machine): only the content decides the result
+        # a model given with its SHA-256 is that content wherever it lies and whatever it is called
+        # (a Hub cache, a local copy, another machine): only the content decides the result
         settings = {k: ({"sha256": v["sha256"]} if isinstance(v, dict) and "sha256" in v else v)
                     for k, v in self.settings.items()}
+        if settings.get("model_sha256"):
+            settings = {k: v for k, v in settings.items() if k not in ("task_file", "model_source")}
         payload = json.dumps(
             {"name": self.name, "settings": settings, **extra}, sort_keys=True, default=str
         )

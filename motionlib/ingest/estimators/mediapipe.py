@@ -1,7 +1,11 @@
-"""MediaPipe estimators: Pose (default), Holistic (--whole-body), PoseLandmarker (.task file).
+"""MediaPipe estimators: Pose (legacy, the default where installed), Holistic (legacy, whole body),
+and the Tasks API PoseLandmarker (a .task model: the cached pose model or one given).
 
-mediapipe 0.10.14 still ships the legacy ``solutions`` graphs with their models in the wheel, so the
-default runs offline. Model complexity 1 is the only one bundled (0 and 2 would download).
+mediapipe <= 0.10.21 (Python <= 3.12) still ships the legacy ``solutions`` graphs with their models
+in the wheel, so the default runs offline. Model complexity 1 is the only one bundled (0 and 2 would
+download). mediapipe >= 0.10.30 (the only one for Python 3.13+) has the Tasks API alone and no model:
+there the Tasks estimator runs with the model ``motionlib models fetch pose`` put in the cache.
+Nothing here imports mediapipe before an estimator is built.
 """
 
 from __future__ import annotations
@@ -20,7 +24,72 @@ from motionlib.ingest.estimators.base import EstimatorSpec, PoseEstimator, PoseR
 
 POSE_NAME = "mediapipe-pose"
 HOLISTIC_NAME = "mediapipe-holistic"
-TASKS_NAME = "mediapipe-pose-landmarker"
+TASKS_NAME = "mediapipe-tasks"
+OLD_TASKS_NAME = "mediapipe-pose-landmarker"  # the Tasks estimator's earlier name, in older manifests
+LEGACY_NAMES = (POSE_NAME, HOLISTIC_NAME)
+
+# the models each legacy graph loads from the wheel (model complexity 1), relative to the package
+_POSE_FILES = ("modules/pose_detection/pose_detection.tflite", "modules/pose_landmark/pose_landmark_full.tflite")
+LEGACY_MODELS = {
+    POSE_NAME: _POSE_FILES,
+    HOLISTIC_NAME: _POSE_FILES + (
+        "modules/holistic_landmark/hand_recrop.tflite",
+        "modules/hand_landmark/hand_landmark_full.tflite",
+        "modules/face_detection/face_detection_short_range.tflite",
+        "modules/face_landmark/face_landmark.tflite",
+    ),
+}
+
+
+def mediapipe_root() -> Path | None:
+    """Where the mediapipe package is installed, found without importing it (0.5-1 s)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("mediapipe")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def legacy_available() -> bool:
+    """Whether this mediapipe still has the legacy ``solutions`` with their bundled pose models
+    (mediapipe <= 0.10.21; gone from 0.10.30, the only release line for Python 3.13+)."""
+    root = mediapipe_root()
+    return root is not None and (root / "python" / "solutions" / "pose.py").is_file() and all(
+        (root / f).is_file() for f in _POSE_FILES)
+
+
+def legacy_missing_message(name: str) -> str:
+    return (f"estimator {name} needs mediapipe's legacy solutions, which mediapipe {mediapipe_version()} "
+            f"(Python {sys.version_info[0]}.{sys.version_info[1]}) does not have: they end with mediapipe 0.10.21, "
+            "for Python 3.12 and older. Use {estimator=mediapipe-tasks} (body, 33 points)"
+            + ("; there is no whole-body estimator for this Python" if name == HOLISTIC_NAME else ""))
+
+
+def model_record(spec: EstimatorSpec) -> dict:
+    """What the manifest says about the model the estimator ran: where it came from and the
+    SHA-256 of each file (a .task bundle, or the legacy graph's TFLite files in the wheel), and
+    ``sha256``: the bundle's, or for several files the digest of their sorted ``name sha256`` lines."""
+    import hashlib
+
+    from motionlib.ingest.estimators.models import file_sha256
+
+    if spec.name == TASKS_NAME:
+        path = Path(spec.settings["task_file"])
+        sha = spec.settings.get("model_sha256") or file_sha256(path)
+        return {"source": spec.settings.get("model_source", "task file"), "file": path.name,
+                "sha256": sha, "files": {path.name: sha}}
+    root = mediapipe_root()
+    files = {}
+    for rel in LEGACY_MODELS.get(spec.name, ()):
+        p = root / rel if root is not None else None
+        files[Path(rel).name] = file_sha256(p) if p is not None and p.is_file() else None
+    lines = "".join(f"{k} {v}\n" for k, v in sorted(files.items()))
+    return {"source": f"bundled with mediapipe {mediapipe_version()}", "file": None,
+            "sha256": hashlib.sha256(lines.encode()).hexdigest(), "files": files}
 
 
 @contextlib.contextmanager
@@ -126,8 +195,11 @@ class _SolutionEstimator(PoseEstimator):
     def __init__(self, spec: EstimatorSpec):
         self.spec = spec
         s = spec.settings
+        solutions = getattr(_import_mediapipe(), "solutions", None)
+        if solutions is None:
+            raise EstimatorError(legacy_missing_message(spec.name), params=["estimator"])
         self._graph = self._make_graph(
-            _import_mediapipe().solutions,
+            solutions,
             static_image_mode=False,
             model_complexity=int(s.get("model_complexity", 1)),
             smooth_landmarks=bool(s.get("smooth_landmarks", True)),
@@ -187,8 +259,9 @@ class MediaPipeHolistic(_SolutionEstimator):
 
 
 class MediaPipeTasksPose(PoseEstimator):
-    """The Tasks API PoseLandmarker with a user-supplied ``.task`` model (e.g. pose_landmarker_full
-    .task from Google's model card), in VIDEO mode. Reports presence as well as visibility."""
+    """The Tasks API PoseLandmarker with a ``.task`` model (the cached pose_landmarker_full.task
+    from ``motionlib models fetch pose``, or one given), in VIDEO mode. Reports presence as well
+    as visibility."""
 
     num_joints = 33
 
@@ -225,7 +298,8 @@ class MediaPipeTasksPose(PoseEstimator):
     def process(self, image, time_s):
         ms = max(int(round(time_s * 1000)), self._last_ms + 1)  # strictly increasing
         self._last_ms = ms
-        img = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=image)
+        # mp.Image takes C-contiguous pixels only; a rotated clip's frames are views (np.rot90)
+        img = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
         r = self._landmarker.detect_for_video(img, ms)
         if not r.pose_landmarks:
             return None
@@ -245,7 +319,8 @@ class MediaPipeTasksPose(PoseEstimator):
 
 
 def build(spec: EstimatorSpec) -> PoseEstimator:
-    cls = {POSE_NAME: MediaPipePose, HOLISTIC_NAME: MediaPipeHolistic, TASKS_NAME: MediaPipeTasksPose}
+    cls = {POSE_NAME: MediaPipePose, HOLISTIC_NAME: MediaPipeHolistic, TASKS_NAME: MediaPipeTasksPose,
+           OLD_TASKS_NAME: MediaPipeTasksPose}
     try:
         return cls[spec.name](spec)
     except KeyError:
@@ -253,6 +328,9 @@ def build(spec: EstimatorSpec) -> PoseEstimator:
 
 
 def mediapipe_version() -> str:
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-    return version("mediapipe")
+    try:
+        return version("mediapipe")
+    except PackageNotFoundError:  # pragma: no cover - a broken install
+        return "(not installed)"
