@@ -33,6 +33,9 @@ def models(
             row = {"backend": n, **found.to_json()}
             if not found.present:
                 row["fetch"] = registry.fetch_hint(ref)
+            note = registry.UNVERIFIED.get((n, ref.role))
+            if note and ref.id == registry.DEFAULTS[n][ref.role]["id"]:
+                row["note"] = note
             rows.append(row)
     if as_json:
         print_json({"config": config.source, "safetensors_only": config.safetensors_only, "models": rows})
@@ -60,6 +63,9 @@ def models(
         out.print("to fetch them:")
         for hint in dict.fromkeys(r["fetch"] for r in missing):
             out.print(f"  {hint.strip(chr(96))}")
+    for r in rows:
+        if r.get("note"):
+            out.print(f"note: {r['backend']} {r['role']} = {r['id']}: {r['note']}", style="yellow")
 
 
 def _size(n: int) -> str:
