@@ -4,7 +4,7 @@ each record says (status, device, precision, seconds). A check of the whole rend
 record, retarget, backend, encode - on whatever machine this runs on (on a GPU: device auto).
 
 * tiny checkpoints (tests/tiny_models.py), 2 steps: controlnet and animatediff at 64 px,
-  wan-animate at 32 px;
+  wan-animate and wan-animate-2 at 32 px (wan-animate-2 needs a motion on its kept source clip);
 * ``--full``: also a full-size random SD 1.5 + OpenPose ControlNet + IP-Adapter ``controlnet``
   render at 512 px, 20 steps (weights built as scripts/bench_render.py builds them; GPU only).
 
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "scripts")]
 
-SIZES = {"controlnet": 64, "animatediff": 64, "wan-animate": 32}
+SIZES = {"controlnet": 64, "animatediff": 64, "wan-animate": 32, "wan-animate-2": 32}
 
 
 def render(library: str, motion: str, identity: str, backend: str, size: int, steps: int, config: Path,

@@ -1,4 +1,4 @@
-"""The diffusion backends (controlnet, animatediff, wan-animate) on tiny randomly-initialised
+"""The diffusion backends (controlnet, animatediff, wan-animate, wan-animate-2) on tiny randomly-initialised
 checkpoints of the real diffusers / transformers classes, saved to a temp dir and loaded through
 the same code as real weights, offline (HF_HUB_OFFLINE=1), on the CPU.
 
@@ -42,8 +42,8 @@ def env(tiny, tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def dlib(demo_library, tmp_path_factory) -> Path:
-    """The demo library, the astronaut, a 0.7 s cut of the clip (still on its source) and its
-    mirror (no longer on the source)."""
+    """The demo library, the astronaut, a 0.7 s cut of the clip (still on its source), its mirror
+    and its half-speed retime (neither on the source any more)."""
     from motionlib.library import Library
     from motionlib.processing import ops
 
@@ -53,6 +53,7 @@ def dlib(demo_library, tmp_path_factory) -> Path:
     lib.add_identity(ASTRONAUT, name="astronaut")
     lib.derive("demo", lambda m: ops.trim(m, 0.3, 1.0), name="clip")
     lib.derive("clip", ops.mirror, name="flipped")
+    lib.derive("clip", lambda m: ops.retime(m, speed=0.5), name="slow")
     lib.close()
     return root
 
@@ -203,6 +204,12 @@ def test_missing_weights_are_named_before_any_work(lib, dlib, env, tiny, tmp_pat
     (["-b", "controlnet", "--offload", "model"], "needs a CUDA GPU"),
     (["-b", "animatediff", "-p", "weighting=cosine"], "weighting"),
     (["-b", "wan-animate", "-p", "segment=10"], "4N+1"),
+    (["-b", "wan-animate-2", "-p", "segment=10"], "4N+1"),
+    (["-b", "wan-animate-2", "-p", "segment=9", "-p", "prev_frames=9"], "prev_frames"),
+    (["-b", "wan-animate-2", "-p", "scheduler=ddim"], "own scheduler"),
+    (["-b", "wan-animate-2", "-p", "distilled=yes"], "distilled must be true or false"),
+    (["-b", "wan-animate-2", "-p", "margin=-1"], "margin"),
+    (["-b", "wan-animate-2", "-p", "distilled=true", "--model", "pipeline=/x"], "uses model distilled"),
     (["-b", "pose", "--strength", "0.5"], "takes no parameter strength"),
 ])
 def test_bad_diffusion_options_fail_before_any_work(dlib, env, tmp_path, args, words):
@@ -414,3 +421,214 @@ def test_memory_plan_from_free_gpu_memory(free, total, largest, size, headroom, 
     from motionlib.render.backends.diffusion import memory_plan
 
     assert memory_plan(free, total, largest, size, headroom) == plan
+
+
+# --- wan-animate-2: driven by the kept source clip ---------------------------------------------------
+
+
+def test_wan_animate_2_renders_from_the_source_clip_and_again(lib, dlib, env, tmp_path, monkeypatch):
+    """The clip's kept source, cut to the performer and sampled at 24 fps, drives the pipeline in
+    9-frame segments; the clip comes back on the motion's clock; ``render --again`` (the command)
+    makes the same frames. (The frames are compared as the backend hands them to the encoder:
+    libx264 through PyAV does not always encode the same noisy tiny-model frames to the same
+    bytes twice in one process.)"""
+    from motionlib.media import encode
+    from motionlib.render import driving
+
+    made = {}  # output name -> the frames the backend made
+    write = encode.write_mp4
+
+    def keep(path, frames, *args, **kw):
+        made[Path(path).name] = kept = []
+        return write(path, (kept.append(f.copy()) or f for f in frames), *args, **kw)
+
+    monkeypatch.setattr(encode, "write_mp4", keep)
+    out = tmp_path / "w2.mp4"
+    rec = lib.render(_job("clip", "wan-animate-2", out, 32, seed=7, params={"steps": 1, "segment": 9})).to_json()
+    assert rec["status"] == "done", rec
+    motion = lib.load("clip")
+    times, frames = _decoded(out)
+    assert frames.shape == (motion.frames, 32, 32, 3)
+    assert np.allclose(times, motion.timestamps - motion.timestamps[0], atol=2e-3)
+    assert frames.std() > 1.0
+    assert [m["role"] for m in rec["models"]] == ["pipeline"]
+    p = rec["params"]
+    assert p["params"]["steps"] == 1 and p["params"]["guidance"] == 3.0 and p["params"]["distilled"] is False
+    assert list(p["params"]["models"]) == ["pipeline"]
+    info = p["result"]["backend_report"]
+    n = driving.model_frames(motion.duration)
+    assert info["pipeline"] == "WanAnimate2ModularPipeline" and info["model_fps"] == 24 and info["model_frames"] == n
+    assert n == int(np.ceil(motion.duration * 24 - 1e-6)) and n != motion.frames  # the clip is 30 fps
+    segs = info["segments"]  # at 24 fps: 9 frames, each after the first sharing one with the one before
+    assert segs[0] == [0, 9] and all(b[0] == a[1] - 1 for a, b in zip(segs, segs[1:])) and segs[-1][1] == n
+    assert info["padded_frames"] == 9 + 8 * (len(segs) - 1) >= n
+    assert info["runtime"]["attention"] == "flex" and info["compiled"] is False
+    chunks = p["result"]["chunks"]  # the same segments, in the clip's frames
+    assert len(chunks) == len(segs) and chunks[0][0] == 0 and chunks[-1][1] == motion.frames
+    drive = info["driving_video"]
+    assert drive["source_size"] == [motion.width, motion.height] and drive["margin"] == 0.1
+    x0, y0, x1, y1 = drive["box"]
+    assert (x1 - x0) == pytest.approx(y1 - y0, abs=0.2)  # the render is square
+    assert "qa" in p and "source" in rec["timings"]
+    validator = schema_validator("render-record.schema.json")
+    validator.validate(rec)
+    validator.validate(json.loads(Path(str(out) + ".json").read_text()))
+    # again, through the command: the same version, seed and parameters, the same frames
+    again = invoke_json("render", "--again", rec["id"], "-o", tmp_path / "again.mp4", library=dlib)[0]
+    assert again["status"] == "done" and again["seed"] == 7 and again["models"] == rec["models"]
+    assert again["params"]["params"] == p["params"]
+    assert np.array_equal(np.stack(made["w2.mp4"]), np.stack(made["again.mp4"]))
+    assert _decoded(tmp_path / "again.mp4")[1].shape == frames.shape
+
+
+def test_wan_animate_2_distilled_preset_and_a_clip_shorter_than_a_segment(lib, tmp_path):
+    """distilled=true takes the distilled checkpoint and its preset (10 steps, no guidance); with
+    the default 81-frame segment the 17 frames at 24 fps are padded out by motionlib (diffusers'
+    own padding would read before the first frame and fail), and cut back."""
+    from motionlib.render.backends import get_backend
+
+    b = get_backend("wan-animate-2")
+    base = b.resolve({**b.defaults})
+    assert (base["steps"], base["guidance"], list(base["models"])) == (40, 3.0, ["pipeline"])
+    b = get_backend("wan-animate-2")
+    dist = b.resolve({**b.defaults, "distilled": True})
+    assert (dist["steps"], dist["guidance"], list(dist["models"])) == (10, 1.0, ["distilled"])
+    assert b.resolve({**b.defaults, "distilled": True, "steps": 4, "guidance": 2.0})["steps"] == 4
+    out = tmp_path / "d.mp4"
+    rec = lib.render(_job("clip", "wan-animate-2", out, 32, seed=3, params={"distilled": True, "steps": 1})).to_json()
+    assert rec["status"] == "done", rec
+    assert [m["role"] for m in rec["models"]] == ["distilled"]
+    info = rec["params"]["result"]["backend_report"]
+    assert info["pipeline"] == "WanAnimate2DistilledModularPipeline" and rec["params"]["params"]["guidance"] == 1.0
+    assert info["segments"] == [[0, info["model_frames"]]] and info["padded_frames"] == 81
+    assert rec["params"]["result"]["chunks"] == [[0, lib.load("clip").frames]]
+    assert _decoded(out)[1].shape == (lib.load("clip").frames, 32, 32, 3)
+
+
+@pytest.mark.parametrize("motion,words", [("flipped", "was made by mirror"), ("slow", "was made by retime")])
+def test_wan_animate_2_refuses_a_version_off_its_source(dlib, env, tmp_path, motion, words):
+    before = library_snapshot(dlib)
+    proc = invoke("render", "-m", motion, "-i", "astronaut", "-b", "wan-animate-2", "-o", tmp_path / "o.mp4",
+                  library=dlib, env=env)
+    assert_one_line_error(proc, words)
+    assert "backend 'wan-animate-2' is driven by the version's kept source clip" in proc.stderr
+    assert library_snapshot(dlib) == before and not (tmp_path / "o.mp4").exists()
+
+
+def test_a_wan_animate_2_campaign_with_a_version_off_its_source_renders_nothing(dlib, env, tmp_path):
+    before = library_snapshot(dlib)
+    camp = tmp_path / "c.toml"
+    camp.write_text('name = "c"\noutput_dir = "out"\n[defaults]\nbackend = "wan-animate-2"\nsize = 32\n'
+                    '[[jobs]]\nmotions = ["clip", "flipped"]\nidentities = ["astronaut"]\n')
+    proc = invoke("render", "--campaign", camp, library=dlib, env=env)
+    assert_one_line_error(proc, "flipped@1 was made by mirror")
+    assert library_snapshot(dlib) == before and not (tmp_path / "out").exists()
+
+
+def test_wan_animate_2_refuses_without_a_kept_source_and_names_missing_weights(lib, dlib, env, tmp_path):
+    from motionlib.library import Library
+
+    scratch = copy_library(dlib, tmp_path / "lib")
+    with Library(scratch) as other:
+        (scratch / other.get("clip").source_path).unlink()  # the kept clip is gone
+    before = library_snapshot(scratch)
+    proc = invoke("render", "-m", "clip", "-i", "astronaut", "-b", "wan-animate-2", "-o", tmp_path / "o.mp4",
+                  library=scratch, env=env)
+    assert_one_line_error(proc, "has no kept source clip (ingested with --no-keep-source or imported)")
+    assert library_snapshot(scratch) == before and not (tmp_path / "o.mp4").exists()
+    # weights: the checkpoint the render would use is named, with the command that fetches it
+    bare = dict(env, MOTIONLIB_MODELS_CONFIG="")
+    proc = invoke("render", "-m", "clip", "-i", "astronaut", "-b", "wan-animate-2", "-o", tmp_path / "o.mp4",
+                  library=dlib, env=bare)
+    assert_one_line_error(proc, "needs model pipeline = Wan-AI/Wan2.2-Animate-2-14B-Diffusers")
+    assert "`hf download Wan-AI/Wan2.2-Animate-2-14B-Diffusers --include" in proc.stderr
+    proc = invoke("render", "-m", "clip", "-i", "astronaut", "-b", "wan-animate-2", "-p", "distilled=true",
+                  "-o", tmp_path / "o.mp4", library=dlib, env=bare)
+    assert_one_line_error(proc, "needs model distilled = Wan-AI/Wan2.2-Animate-2-14B-Distilled-Diffusers")
+    assert not (tmp_path / "o.mp4").exists()
+    assert all(r.status == "done" for r in lib.renders())
+
+
+def test_models_lists_wan_animate_2(env, tmp_path):
+    got = invoke_json("models", "wan-animate-2", env=env, library=tmp_path / "lib")
+    assert [(m["role"], m["present"]) for m in got["models"]] == [("pipeline", True), ("distilled", True)]
+    bare = dict(env, MOTIONLIB_MODELS_CONFIG="")
+    got = invoke_json("models", "wan-animate-2", env=bare, library=tmp_path / "lib")
+    rows = {m["role"]: m for m in got["models"]}
+    assert rows["pipeline"]["id"] == "Wan-AI/Wan2.2-Animate-2-14B-Diffusers" and not rows["pipeline"]["present"]
+    assert rows["distilled"]["id"] == "Wan-AI/Wan2.2-Animate-2-14B-Distilled-Diffusers"
+    assert rows["distilled"]["fetch"].startswith("`hf download Wan-AI/Wan2.2-Animate-2-14B-Distilled-Diffusers --include")
+    assert "unverified" in rows["distilled"]["note"] and "not checked" in rows["pipeline"]["note"]
+    text = invoke("models", "wan-animate-2", env=bare, library=tmp_path / "lib")
+    assert text.returncode == 0 and "hf download Wan-AI/Wan2.2-Animate-2-14B-Diffusers" in text.stdout
+    assert "unverified" in text.stdout
+
+
+def test_driving_video_is_the_source_around_the_performer_at_24_fps(lib):
+    """The crop: one box for the clip, at the render's aspect, holding every confident keypoint with
+    its margin; each frame the source frame of its 24 fps time, cut to that box (checked against
+    a plain slice-and-resize of the same decoded frame)."""
+    import cv2
+
+    from motionlib.media import video
+    from motionlib.render import driving, pipeline
+
+    rec = lib.get("clip")
+    motion = lib.load(rec.ref)
+    path, offset = lib.aligned_source(rec)
+    w, h = 96, 128
+    frames_of, info = pipeline.driving_video(motion, (path, offset), w, h, 0.1, 0.3)
+    x0, y0, x1, y1 = info["box"]
+    assert (x1 - x0) / (y1 - y0) == pytest.approx(w / h, rel=1e-3)
+    pts = motion.keypoints[..., :2][motion.confidence >= 0.3]
+    assert (pts.min(axis=0) > [x0, y0]).all() and (pts.max(axis=0) < [x1, y1]).all()
+    assert 0 <= x0 and x1 <= motion.width and 0 <= y0 and y1 <= motion.height  # it fits: no black
+    times = driving.model_times(float(motion.timestamps[0]), motion.duration)
+    assert np.allclose(np.diff(times), 1 / 24) and len(times) == driving.model_frames(motion.duration)
+    crops = list(frames_of(times))
+    assert len(crops) == len(times) and crops[0].shape == (h, w, 3)
+    src = video.probe(path)
+    size = src.scaled_size(driving.decode_side((src.width, src.height), info["box"], (w, h)))
+    full = list(video.aligned_frames(src, times, motion.duration, offset, max(size), size))
+    s = size[0] / motion.width
+
+    def by_hand(frame, shift=0.0):  # slice the box (moved right by ``shift`` of its width) and resize
+        dx = shift * (x1 - x0)
+        cut = frame[int(round(y0 * s)):int(round(y1 * s)), int(round((x0 + dx) * s)):int(round((x1 + dx) * s))]
+        return cv2.resize(cut, (w, h), interpolation=cv2.INTER_AREA)
+
+    def diff(a, b):  # mean difference at a quarter of the size (rounding the box to pixels aside)
+        return np.abs(cv2.resize(a, (w // 4, h // 4), interpolation=cv2.INTER_AREA).astype(int)
+                      - cv2.resize(b, (w // 4, h // 4), interpolation=cv2.INTER_AREA)).mean()
+
+    for k, crop in enumerate(crops):
+        near = diff(crop, by_hand(full[k]))
+        assert near < 3  # measured: 1.6-1.7 grey levels
+        assert diff(crop, by_hand(full[k], 0.05)) > 3 * near  # 5 % off sideways: measured 11-13
+        assert diff(crop, by_hand(full[(k + 6) % len(full)])) > 2 * near  # another time: measured 6.5-8.4
+
+
+def test_driving_frame_plan():
+    import math
+
+    from motionlib.render import driving
+    from motionlib.render.backends.wan_animate_2 import _area_args
+
+    # padded out to whole segments, back and forth (the last frame repeated, as diffusers pads)
+    assert driving.pad_to_segments(5, 9, 1) == [0, 1, 2, 3, 4, 4, 3, 2, 1]
+    assert driving.pad_to_segments(3, 9, 1) == [0, 1, 2, 2, 1, 0, 0, 1, 2]
+    assert driving.pad_to_segments(12, 9, 1) == list(range(12)) + [11, 10, 9, 8, 7]
+    assert driving.segments(12, 9, 1) == [(0, 9), (8, 12)] and driving.segments(9, 9, 1) == [(0, 9)]
+    assert len(driving.pad_to_segments(82, 81, 5)) == 81 + 76
+    # back on the motion's clock: each 30 fps frame takes the nearest 24 fps one
+    ts = np.arange(10) / 30
+    assert driving.nearest_model_frames(ts, count=8).tolist() == [0, 1, 2, 2, 3, 4, 5, 6, 6, 7]
+    assert driving.model_frames(10 / 30) == 8 and driving.model_frames(1.0) == 24
+    # the pipeline reads height x width as an area (its resize step, redone here): the arguments
+    # given give back exactly the size, where the size itself would lose 16 pixels (112x144 -> 96x144)
+    def resolved(h, w, ratio):
+        return int(math.sqrt(h * w * ratio)) // 16 * 16, int(math.sqrt(h * w / ratio)) // 16 * 16
+
+    assert resolved(144, 112, 144 / 112) == (144, 96)
+    for width, height in [(112, 144), (832, 480), (480, 832), (32, 32), (512, 288), (1280, 720)]:
+        assert resolved(*_area_args(width, height), height / width) == (height, width)

@@ -9,6 +9,7 @@ Layouts written under ``root``:
 * ``ip/models/``       ``ip-adapter_sd15.safetensors`` and ``image_encoder/`` (as h94/IP-Adapter)
 * ``motion/``          a MotionAdapter matching the UNet
 * ``wan-animate/``     a WanAnimatePipeline folder
+* ``wan-animate-2/``   the components of a Wan-Animate-2 modular pipeline (both presets load it)
 * ``models.toml``      a models config pointing every backend at these folders
 
 Everything is seeded: the same call writes the same weights.
@@ -213,6 +214,44 @@ def build_wan_animate(root: Path) -> Path:
     return folder
 
 
+def build_wan_animate_2(root: Path) -> Path:
+    """The components WanAnimate2Blocks load, in a pipeline folder. The transformer projects CLIP
+    features of width 1280 (hard-wired, as ViT-H's), so the image encoder is one ViT-H-wide layer."""
+    import torch
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanAnimate2Transformer3DModel
+    from transformers import CLIPVisionConfig, CLIPVisionModel, UMT5Config, UMT5EncoderModel
+
+    folder = root / "wan-animate-2"
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True])
+    torch.manual_seed(0)
+    text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=32, d_model=32, d_kv=8, d_ff=37, num_layers=2,
+                                           num_heads=4, relative_attention_num_buckets=8))
+    torch.manual_seed(0)
+    # head size 12 splits into the three RoPE axes as the real 128 does; two layers (the real model
+    # skips its tenth on the unconditional branch, which two layers never reach)
+    transformer = WanAnimate2Transformer3DModel(dim=24, ffn_dim=32, freq_dim=256, text_dim=32, num_heads=2,
+                                                num_layers=2, in_dim=36, out_dim=16)
+    torch.manual_seed(0)
+    # the pipeline resizes to 224 and reads the last hidden layer but one (here the embeddings)
+    image_encoder = CLIPVisionModel(CLIPVisionConfig(hidden_size=1280, num_hidden_layers=1, num_attention_heads=2,
+                                                     image_size=224, intermediate_size=16, patch_size=16))
+    transformer.save_pretrained(folder / "transformer")
+    vae.save_pretrained(folder / "vae")
+    text_encoder.save_pretrained(folder / "text_encoder")
+    _t5_like_tokenizer(folder / "tokenizer")
+    image_encoder.save_pretrained(folder / "image_encoder")
+    # a scheduler whose step() takes the generator the segment loop passes (UniPC's does not)
+    FlowMatchEulerDiscreteScheduler(shift=5.0).save_pretrained(folder / "scheduler")
+    _model_index(folder, "WanAnimate2ModularPipeline", {
+        "transformer": ["diffusers", "WanAnimate2Transformer3DModel"], "vae": ["diffusers", "AutoencoderKLWan"],
+        "text_encoder": ["transformers", "UMT5EncoderModel"], "tokenizer": ["transformers", "PreTrainedTokenizerFast"],
+        "image_encoder": ["transformers", "CLIPVisionModel"],
+        "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"]})
+    return folder
+
+
 def build_all(root: Path) -> Path:
     """Write every tiny checkpoint under ``root`` and a models.toml that points at them; return it."""
     root = Path(root)
@@ -222,7 +261,9 @@ def build_all(root: Path) -> Path:
     build_ip_adapter(root)
     build_motion_adapter(root)
     build_wan_animate(root)
-    sd, cn, ip, mo, wan = (str(root / p) for p in ("sd15", "openpose", "ip", "motion", "wan-animate"))
+    build_wan_animate_2(root)
+    sd, cn, ip, mo, wan, wan2 = (str(root / p) for p in ("sd15", "openpose", "ip", "motion", "wan-animate",
+                                                         "wan-animate-2"))
     ip_adapter = f'{{ id = "{ip}", subfolder = "models", weight_name = "ip-adapter_sd15.safetensors" }}'
     image_encoder = f'{{ id = "{ip}", subfolder = "models/image_encoder" }}'
     config = root / "models.toml"
@@ -230,7 +271,8 @@ def build_all(root: Path) -> Path:
         f'[controlnet]\nbase = "{sd}"\ncontrolnet = "{cn}"\nip_adapter = {ip_adapter}\nimage_encoder = {image_encoder}\n\n'
         f'[animatediff]\nbase = "{sd}"\ncontrolnet = "{cn}"\nmotion_adapter = "{mo}"\nip_adapter = {ip_adapter}\n'
         f'image_encoder = {image_encoder}\n\n'
-        f'[wan-animate]\npipeline = "{wan}"\n')
+        f'[wan-animate]\npipeline = "{wan}"\n\n'
+        f'[wan-animate-2]\npipeline = "{wan2}"\ndistilled = "{wan2}"\n')
     return config
 
 

@@ -74,6 +74,9 @@ def list_models(
                 row = {"backend": n, **found.to_json()}
                 if not found.present:
                     row["fetch"] = registry.fetch_hint(ref)
+                note = registry.UNVERIFIED.get((n, ref.role))
+                if note and ref.id == registry.DEFAULTS[n][ref.role]["id"]:
+                    row["note"] = note  # a default id that could not be checked against its repository
                 rows.append(row)
     estimator_rows = [_estimator_row(n) for n in asked if n in ESTIMATOR_MODELS]
     if as_json:
@@ -111,6 +114,9 @@ def list_models(
         out.print("to fetch them:")
         for hint in dict.fromkeys(r["fetch"] for _, r in missing):
             out.print(f"  {hint.strip(chr(96))}", soft_wrap=True)  # a command to copy: never folded
+    for r in rows:
+        if r.get("note"):
+            out.print(f"note: {r['backend']} {r['role']} = {r['id']}: {r['note']}", style="yellow")
     for r in estimator_rows:
         if listed:
             out.print()

@@ -184,6 +184,8 @@ class Renders(LibraryBase):
         check_frames(record.ref, record.frames, record.skeleton, record.duration)  # a batch refuses before any job runs
         identity = self.get_identity(job.identity)
         settings = pipeline.check(job, identity.width, identity.height)
+        if settings.backend.needs_source:
+            self._driving_source(record, job.backend)
         if job.anchor_frame is not None and job.anchor_frame >= record.frames:
             raise InputError(f"{{anchor_frame}} {job.anchor_frame} is outside {record.ref}'s frames "
                              f"0-{record.frames - 1}", params=["anchor_frame"])
@@ -199,6 +201,15 @@ class Renders(LibraryBase):
             raise InputError(f"two jobs would write {out}")
         taken.add(out.resolve())
         return Prepared(job, record, identity, settings, out)
+
+    def _driving_source(self, record: "MotionRecord", backend: str) -> tuple[Path, float]:
+        """The kept source clip a ``needs_source`` backend is driven by, or one line saying why there
+        is none to use."""
+        try:
+            return self.aligned_source(record)
+        except SourceUnavailable as err:
+            raise InputError(f"backend {backend!r} is driven by the version's kept source clip, and " + err.template,
+                             params=err.params) from None
 
     # ------------------------------------------------------------------ running
     def render(self, job: "RenderJob | Prepared", *, overwrite: bool = False,
@@ -272,6 +283,12 @@ class Renders(LibraryBase):
                     f"the source clip of {prep.motion.ref} is not kept or shows none, and identity "
                     f"{prep.identity.name!r} shows no face either")
                 timings["faces"] = time.perf_counter() - t
+            if backend.needs_source:
+                t = time.perf_counter()
+                ctx.source_video, backend.report["driving_video"] = pipeline.driving_video(
+                    motion, self._driving_source(prep.motion, prep.job.backend), ctx.width, ctx.height,
+                    backend.source_margin(prep.settings.params), prep.job.threshold)
+                timings["source"] = time.perf_counter() - t
             plan = backend.plan(motion.frames, motion.fps)
             t = time.perf_counter()
             write_mp4(prep.output, _watch(backend.render(ctx, plan, progress)), motion.timestamps, motion.duration)

@@ -43,10 +43,22 @@ DEFAULTS: dict[str, dict[str, dict]] = {
     "wan-animate": {
         "pipeline": {"id": "Wan-AI/Wan2.2-Animate-14B-Diffusers"},
     },
+    # the ids diffusers' Wan-Animate-2 page names (docs/source/en/api/pipelines/wan_animate_2.md);
+    # only one of the two is used by a render (-p distilled=true takes the second)
+    "wan-animate-2": {
+        "pipeline": {"id": "Wan-AI/Wan2.2-Animate-2-14B-Diffusers"},
+        "distilled": {"id": "Wan-AI/Wan2.2-Animate-2-14B-Distilled-Diffusers"},
+    },
+}
+
+# default ids motionlib has not seen working (said by `motionlib models` while they are the ones used)
+UNVERIFIED = {
+    ("wan-animate-2", "pipeline"): "id from diffusers' Wan-Animate-2 docs; its files not checked by motionlib",
+    ("wan-animate-2", "distilled"): "id from diffusers' Wan-Animate-2 docs, not seen on the Hub; unverified",
 }
 
 # what each role is: a whole diffusers pipeline folder, one model folder, or one weights file
-KINDS = {"base": "pipeline", "pipeline": "pipeline", "controlnet": "model", "motion_adapter": "model",
+KINDS = {"base": "pipeline", "pipeline": "pipeline", "distilled": "pipeline", "controlnet": "model", "motion_adapter": "model",
          "image_encoder": "model", "ip_adapter": "file"}
 WEIGHT_SUFFIXES = (".safetensors",)
 NOT_LOADED = ("safety_checker",)  # pipeline components motionlib never loads

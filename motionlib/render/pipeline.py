@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -123,6 +123,26 @@ def face_video(backend: "Backend", motion: "Motion", source: tuple[Path, float] 
     if still is None:
         raise InputError(f"backend {backend.name!r} needs a face: {what}")
     return (lambda i: still), "identity"
+
+
+def driving_video(motion: "Motion", source: tuple[Path, float], width: int, height: int, margin: float,
+                  threshold: float) -> tuple[Callable[[np.ndarray], Iterator[np.ndarray]], dict]:
+    """The kept source clip (``source``: path and time offset) as a ``needs_source`` backend takes
+    it: motion times -> the frames shown then, cropped to one box around the performer (the
+    ``motion``, in the clip's pixels) at the output's ``width`` x ``height``. Returns that and what
+    the record keeps of it (the box in source pixels)."""
+    from motionlib.render import driving
+
+    path, offset = source
+    box = driving.performer_box(motion.keypoints, motion.confidence, motion.width, motion.height,
+                                width / height, margin, threshold)
+
+    def frames(times: np.ndarray) -> Iterator[np.ndarray]:
+        return driving.source_crops(path, offset, motion.width, motion.height, motion.duration, times, box,
+                                    (width, height))
+
+    return frames, {"box": [round(float(v), 1) for v in box], "source_size": [motion.width, motion.height],
+                    "offset": round(offset, 6), "margin": margin}
 
 
 def video_size(settings: Settings) -> list[int]:

@@ -15,6 +15,7 @@ BACKENDS: dict[str, str] = {
     "controlnet": "motionlib.render.backends.controlnet:ControlNetBackend",
     "animatediff": "motionlib.render.backends.animatediff:AnimateDiffBackend",
     "wan-animate": "motionlib.render.backends.wan_animate:WanAnimateBackend",
+    "wan-animate-2": "motionlib.render.backends.wan_animate_2:WanAnimate2Backend",
 }
 
 

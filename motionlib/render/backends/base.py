@@ -1,7 +1,8 @@
 """The backend interface and the chunk plan.
 
 A backend turns pose maps (already retargeted and drawn at the output size) plus the identity image
-into frames. It declares ``window`` (frames per chunk; None: any length, the pipeline then cuts
+into frames (a ``needs_source`` backend takes the kept source clip, cropped to the performer, instead
+of the pose maps). It declares ``window`` (frames per chunk; None: any length, the pipeline then cuts
 chunks of about ``DEFAULT_CHUNK_SECONDS`` for progress) and ``overlap`` (frames shared by
 neighbouring chunks). It yields the clip's frames in order; blending overlaps is its own business.
 """
@@ -74,6 +75,9 @@ class RenderContext:
     negative_prompt: str = ""
     params: dict = field(default_factory=dict)
     source_face: Callable[[int], np.ndarray] | None = None
+    # needs_source backends: motion times (s, the motion's clock) -> the kept source clip's frames at
+    # those times, cropped around the performer at the output size (RGB uint8)
+    source_video: Callable[[np.ndarray], Iterator[np.ndarray]] | None = None
 
 
 class Backend(ABC):
@@ -84,6 +88,7 @@ class Backend(ABC):
     defaults: dict[str, Any] = {}
     multiple = 1  # frame sides are rounded down to a multiple of this
     needs_face = False  # wants RenderContext.source_face (Wan-Animate's face video)
+    needs_source = False  # is driven by the kept source clip itself (RenderContext.source_video); refused without one
     generates = False  # makes a person's pictures (not the pose drawn): render QA can check them
     pose_style = "openpose"  # how its pose maps are drawn (render.posemap.STYLES): the convention it was trained on
 
@@ -112,6 +117,11 @@ class Backend(ABC):
     def face_size(self) -> int:
         """Side of the face crops a ``needs_face`` backend takes."""
         return 512
+
+    def source_margin(self, params: dict) -> float:
+        """A ``needs_source`` backend's crop of the source clip: the margin around the performer's
+        keypoints, as a share of their box's larger side."""
+        return 0.1
 
     def output_size(self, width: int, height: int, params: dict) -> tuple[int, int]:
         """Video frame size for pose maps of ``width`` x ``height``."""

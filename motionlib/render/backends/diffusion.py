@@ -158,7 +158,7 @@ class DiffusionBackend(Backend):
         from motionlib.render import models as registry
 
         config = registry.load_config(params.get("models_config"))
-        refs = config.refs(self.name, params.get("models"))
+        refs = self.select_models(config.refs(self.name, params.get("models")), params)
         found = [registry.locate(r, config.safetensors_only) for r in refs]
         for f in found:
             if not f.present:
@@ -180,6 +180,11 @@ class DiffusionBackend(Backend):
         self._params_total = total
         self._resolved = out
         return out
+
+    def select_models(self, refs: list, params: dict) -> list:
+        """The models (``ModelRef``) a render with ``params`` uses, of all its backend's roles (all
+        of them, unless a backend keeps alternatives: only those are located and recorded)."""
+        return refs
 
     def models(self, params: dict) -> list[ModelSpec]:
         out = []
