@@ -335,6 +335,11 @@ class Reader:
         sql = "SELECT count(*) FROM motion m" + (f" WHERE {where}" if where else "")
         return self._conn.execute(sql, params).fetchone()[0]
 
+    def children(self, refs: Iterable[str]) -> list[MotionRecord]:
+        """The versions made from any of ``refs`` (their lineage's parent), by name and version."""
+        refs = list(refs)
+        return self._query(f"m.parent IN ({', '.join('?' * len(refs))})", refs) if refs else []
+
     def distinct(self, column: str) -> list[str]:
         """The distinct values of a text column of motion (names, operations ...), sorted."""
         if column not in COLUMNS:
