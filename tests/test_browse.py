@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import html
+import os
+import random
 import re
+import shutil
+import sqlite3
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,7 +22,7 @@ from tests.conftest import copy_library, invoke
 pytest.importorskip("textual")
 
 from motionlib.tui.app import (  # noqa: E402
-    COLUMNS, SORTABLE, AskScreen, BrowseApp, ConfirmScreen, HelpScreen, SkeletonView, ref_text,
+    COLUMNS, PAGE, SORTABLE, AskScreen, BrowseApp, ConfirmScreen, HelpScreen, SkeletonView, ref_text,
 )
 
 
@@ -122,11 +126,14 @@ def test_table_filter_and_errors(lib):
 def test_initial_query_and_sorting(lib):
     async def script(app, pilot):
         assert refs(app) == ["demo@1", "demo@2", "demo@3"]
-        await pilot.press("s")  # next column: duration, longest first
+        await pilot.press("s")  # next column: duration, longest first (read again from the index)
+        await settle(app, pilot)
         assert app.sort_column == "dur" and refs(app)[-1] == "demo@3"
         await pilot.press("S")
+        await settle(app, pilot)
         assert refs(app)[0] == "demo@3"
         app.sort_by("jit")
+        await settle(app, pilot)
         jit = [r.jitter for r in app.records]
         assert jit == sorted(jit, reverse=True)
         # clicking a header sorts by it
@@ -365,3 +372,160 @@ def test_browse_command_refuses_without_a_terminal(lib):
     assert proc.returncode == 2 and "needs a terminal" in proc.stderr
     proc = invoke("browse", "foo:1", library=lib)
     assert proc.returncode == 2 and "unknown field" in proc.stderr
+
+
+# ---------------------------------------------------------------------------------- paging
+@pytest.fixture(scope="module")
+def many_versions(three_versions, tmp_path_factory) -> Path:
+    """three_versions plus two and a half pages more: index rows whose version directories link
+    to demo@1's (selecting any of them reads real keypoints), with scores (some NULL) and the tag
+    bulk on every other one."""
+    root = tmp_path_factory.mktemp("browse-many") / "lib"
+    shutil.copytree(three_versions, root)
+    con = sqlite3.connect(root / "index.sqlite")
+    cols = [r[1] for r in con.execute("PRAGMA table_info(motion)")]
+    base = dict(zip(cols, con.execute("SELECT * FROM motion WHERE name = 'demo' AND version = 1").fetchone()))
+    rng = random.Random(7)
+    rows = []
+    for i in range(2 * PAGE + 50):
+        name, version = f"{rng.choice(['kick', 'spin', 'wave'])}-{i // 2:03d}", i % 2 + 1
+        rel = f"motions/many-{i // 2:03d}/v{version:04d}"
+        link = root / rel
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(os.path.relpath(root / base["store_path"], link.parent), link, target_is_directory=True)
+        rows.append(dict(base, id=None, name=name, version=version, store_path=rel, parent=None,
+                         overall=None if i % 17 == 0 else round(rng.random(), 3)))
+    with con:
+        con.executemany(f"INSERT INTO motion ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                        [tuple(r[c] for c in cols) for r in rows])
+        con.executemany("INSERT OR REPLACE INTO name_counter (name, last_version) VALUES (?, 2)",
+                        [(r["name"],) for r in rows])
+        tag = con.execute("INSERT INTO tag (name) VALUES ('bulk')").lastrowid
+        con.execute("INSERT INTO motion_tag (motion_id, tag_id) SELECT id, ? FROM motion "
+                    "WHERE store_path LIKE 'motions/many-%' AND id % 2 = 0", (tag,))
+    con.close()
+    return root
+
+
+@pytest.fixture
+def many(many_versions, tmp_path) -> Path:
+    root = tmp_path / "lib"
+    shutil.copytree(many_versions, root, symlinks=True)
+    return root
+
+
+@pytest.fixture
+def small_pages(monkeypatch) -> int:
+    """Pages of 60 rows (read on within 20 of the last): more pages in a small library."""
+    import motionlib.tui.app as browser
+
+    monkeypatch.setattr(browser, "PAGE", 60)
+    monkeypatch.setattr(browser, "PREFETCH", 20)
+    return 60
+
+
+async def read_to_the_end(app, pilot):
+    """Cursor to the last row loaded (ctrl+end), again, until every matching version is in."""
+    for _ in range(50):
+        if app.exhausted:
+            break
+        await pilot.press("ctrl+end")
+        await settle(app, pilot)
+    assert app.exhausted
+
+
+def test_the_first_screen_is_one_page_and_the_rest_comes_as_you_scroll(many):
+    """The first screen reads one page (not every version); the count shown is the index's;
+    scrolling (the wheel, or the cursor near the last row) reads the next pages in order."""
+    with Library(many) as library:
+        total = library.count()
+        everything = [r.ref for r in library.list()]
+        first = [r.ref for r in library.page(limit=PAGE)]
+    assert total == len(everything) > 2 * PAGE
+
+    async def script(app, pilot):
+        table = app.query_one("#table")
+        assert table.row_count == PAGE < total and refs(app) == first
+        assert app.total == total and not app.exhausted
+        status = str(app.query_one("#status").render())
+        assert f"{total:,} versions" in status and f"{PAGE:,} loaded" in status, status
+        # the scroll wheel (the view moves, the cursor stays) reads on too
+        table.scroll_to(y=table.max_scroll_y, animate=False)
+        await settle(app, pilot)
+        assert table.cursor_row == 0 and PAGE < table.row_count <= 2 * PAGE
+        await read_to_the_end(app, pilot)
+        assert refs(app) == everything and table.row_count == total
+        assert f"{total:,} versions" in str(app.query_one("#status").render())
+        # the cursor's record is the selection, however deep
+        await select(app, pilot, everything[-3])
+        assert app.detail.title.startswith(everything[-3] + " ")
+        assert app.query_one("#skeleton", SkeletonView).frames is not None
+
+    drive(many, script, size=(100, 30))
+
+
+def test_filter_sort_and_count_page_through_sql(many, small_pages):
+    PAGE = small_pages
+    query = "tag:bulk score>0.3"
+    with Library(many) as library:
+        total = library.count(query)
+        by_name = [r.ref for r in library.list(query=query)]
+        by_score = [r.ref for r in library.list(query=query, sort="-score")]
+        lowest_first = [r.ref for r in library.list(query=query, sort="score")]
+    assert 2 * PAGE < total == len(by_name)
+
+    async def script(app, pilot):
+        await pilot.press("slash", *query, "enter")
+        await settle(app, pilot)
+        assert app.total == total and refs(app) == by_name[:PAGE]
+        assert f"{total:,} versions match" in str(app.query_one("#status").render())
+        await read_to_the_end(app, pilot)
+        assert refs(app) == by_name
+        # a sort reads the first page again, in the new order, from the index
+        app.sort_by("score")
+        await settle(app, pilot)
+        assert (app.sort_column, app.sort_reverse) == ("score", True)
+        # (a page more where the selection, kept, sits near the first page's end)
+        assert PAGE <= len(refs(app)) < total and refs(app) == by_score[:len(refs(app))] and app.total == total
+        await read_to_the_end(app, pilot)
+        assert refs(app) == by_score
+        app.sort_by("score")  # again: lowest first
+        await settle(app, pilot)
+        assert refs(app)[:PAGE] == lowest_first[:PAGE]
+
+    drive(many, script, size=(100, 30))
+
+
+def test_changes_refresh_their_rows_where_they_stand(many, small_pages):
+    PAGE = small_pages
+    """Tagging a row deep in the table changes that row in place (the rows loaded, the cursor and
+    the count stay); untagging it out of the filter, or deleting it, takes it out and the count
+    follows the index."""
+    async def script(app, pilot):
+        table = app.query_one("#table")
+        await pilot.press("slash", *"tag:bulk", "enter")
+        await settle(app, pilot)
+        table.scroll_to(y=table.max_scroll_y, animate=False)
+        await settle(app, pilot)
+        loaded, total = table.row_count, app.total
+        ref = refs(app)[PAGE + 5]
+        await select(app, pilot, ref)
+        await pilot.press("t", *"fresh", "enter")
+        await settle(app, pilot)
+        assert "fresh" in Library(many).get(ref).tags
+        assert table.row_count == loaded and table.cursor_row == PAGE + 5 and app.total == total
+        assert app.selected.ref == ref and "fresh" in app.selected.tags
+        assert "bulk, fresh" in str(table.get_row_at(PAGE + 5)[-1])
+        # untagged bulk, it no longer matches tag:bulk: it leaves, the cursor on the next one
+        following = refs(app)[PAGE + 6]
+        await pilot.press("u", *"bulk", "enter")
+        await settle(app, pilot)
+        assert ref not in refs(app) and table.row_count == loaded - 1
+        assert app.total == total - 1 == Library(many).count("tag:bulk")
+        assert app.selected.ref == following
+        await pilot.press("d", "y")
+        await settle(app, pilot)
+        assert following not in refs(app) and app.total == total - 2 == Library(many).count("tag:bulk")
+        assert [r.ref for r in Library(many).page("tag:bulk", limit=len(refs(app)))] == refs(app)
+
+    drive(many, script, size=(100, 30))

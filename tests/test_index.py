@@ -138,3 +138,111 @@ def test_migration_3_stores_tags_lower_case_and_merges_twins(tmp_path):
                                     "JOIN tag t ON t.id = mt.tag_id"))
     assert set(tags) == {"dance", "loop"}
     assert links == [("a", "dance"), ("b", "dance"), ("b", "loop")]
+
+
+def synthetic_index(path, versions: int, seed: int = 0):
+    """An index of ``versions`` rows with ties, NULL scores and random tags (no stored data:
+    for queries only)."""
+    import random
+
+    from motionlib.index.reader import COLUMNS
+
+    Index(path)
+    rng = random.Random(seed)
+    rows = []
+    for i in range(versions):
+        name = rng.choice(["wave", "Wave", "jump", "spin", "bow"]) + f"-{i // 3}"
+        scores = [None if rng.random() < 0.15 else rng.choice([0.25, 0.5, round(rng.random(), 3)]) for _ in range(4)]
+        rows.append(dict(
+            id=None, name=name, version=i % 3 + 1, created=f"2026-01-{1 + i % 28:02d}", duration=rng.choice([1.0, 2.5, 4.0]),
+            fps=rng.choice([24.0, 30.0]), frames=10, width=640, height=480, skeleton="s", source_name=None,
+            source_sha256=None, source_size=None, source_path=None, estimator="e", settings_digest="d",
+            parent=None, operation=rng.choice(["ingest", "smooth"]), op_params="{}", store_path=f"motions/x/v{i}",
+            overall=scores[0], occlusion=scores[1], occlusion_raw=None, jitter=scores[2], jitter_raw=None,
+            framing=scores[3], framing_raw=None, warnings="[]"))
+    with sqlite3.connect(path) as conn:
+        conn.executemany(f"INSERT INTO motion ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                         [tuple(r[c] for c in COLUMNS) for r in rows])
+        tags = ["dance", "draft", "loop", "smooth"]
+        conn.executemany("INSERT INTO tag (name) VALUES (?)", [(t,) for t in tags])
+        links = {(mid, rng.randint(1, len(tags))) for (mid,) in conn.execute("SELECT id FROM motion")
+                 for _ in range(rng.randint(0, 2))}
+        conn.executemany("INSERT INTO motion_tag (motion_id, tag_id) VALUES (?, ?)", sorted(links))
+    return path
+
+
+def expected_order(records, pairs):
+    """``records`` sorted as Reader.page documents: each key NULLs last, then name, version."""
+    def value(r, column):
+        return (",".join(sorted(r.tags)) or None) if column == "tags" else getattr(r, column)
+
+    out = sorted(records, key=lambda r: (r.name, r.version))
+    for column, desc in reversed(pairs):
+        present = [r for r in out if value(r, column) is not None]
+        present.sort(key=lambda r: value(r, column), reverse=desc)
+        out = present + [r for r in out if value(r, column) is None]
+    return out
+
+
+@pytest.mark.parametrize("sort", [
+    None, [("name", True), ("version", True)], [("overall", True)], [("overall", False)], [("jitter", True)],
+    [("duration", True)], [("duration", False), ("overall", True)], [("tags", False)], [("tags", True)],
+    "-score,fps", "created", "version",
+])
+@pytest.mark.parametrize("query", ["", "tag:dance -tag:draft", "score>0.3", "is:latest"])
+def test_pages_in_order_and_count(tmp_path, sort, query):
+    """Paging with any page size (keyset: each page starts after the previous one's last record)
+    gives every matching version once, in the order of the whole sorted list; count() agrees."""
+    from motionlib.index.query import Query, parse_sort
+    from motionlib.index.reader import Reader
+
+    path = synthetic_index(tmp_path / "index.sqlite", 150)
+    with Reader(path) as r:
+        everything = r.list(query=query)
+        pairs = parse_sort(sort) if isinstance(sort, str) or sort is None else sort
+        want = [x.ref for x in expected_order(everything, pairs)]
+        assert r.count(Query.parse(query)) == len(everything)
+        for size in (1, 7, 50, 1000):
+            got, after = [], None
+            while True:
+                page = r.page(query, sort, limit=size, after=after)
+                assert len(page) <= size
+                got += [x.ref for x in page]
+                if len(page) < size:
+                    break
+                after = page[-1]
+            assert got == want, (size, sort)
+        first = r.page(query, sort, limit=5)
+        assert r.count(query, ids=[x.id for x in first]) == len(first)
+        assert r.count(query, ids=[]) == 0
+
+
+@pytest.mark.parametrize("sort", [None, [("name", True), ("version", True)], [("overall", True)], [("overall", False)]])
+@pytest.mark.parametrize("query", ["", "tag:dance", "tag:dance score>0.5 -tag:draft"])
+def test_pages_read_in_index_order(tmp_path, sort, query):
+    """Every page query, the first and one deep in the list, walks an index in the page's order
+    and stops at its LIMIT: no scan of the whole table and no sort of it (the NULL scores, read
+    after the others, are found through the index and only they are sorted). The index on overall
+    is made here the way a migration would make it (name, version has its own since the first
+    schema)."""
+    import re
+
+    from motionlib.index.reader import Reader
+
+    path = synthetic_index(tmp_path / "index.sqlite", 300)
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE INDEX IF NOT EXISTS ix_test_overall ON motion (overall)")
+    with Reader(path) as r:
+        statements = []
+        r._conn.set_trace_callback(statements.append)
+        deep = r.page(query, sort, limit=100)[-1]
+        r.page(query, sort, limit=20, after=deep)
+        r._conn.set_trace_callback(None)
+        pages = [s for s in statements if "LIMIT" in s]
+        assert pages
+        for sql in pages:
+            plan = [row[3] for row in r._conn.execute("EXPLAIN QUERY PLAN " + sql)]
+            top = [p for p in plan if p.startswith(("SCAN m", "SEARCH m"))]
+            assert top and all("INDEX" in p for p in top), (sql, plan)
+            nulls_only = "m.overall IS NULL" in sql and top[0].endswith("(overall=?)")
+            assert "USE TEMP B-TREE FOR ORDER BY" not in plan or nulls_only, (sql, plan)

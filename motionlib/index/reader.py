@@ -341,3 +341,160 @@ class Reader:
         cursor = self._conn.execute(sql, params)
         while rows := cursor.fetchmany(batch):
             yield from (_render(r) for r in rows)
+
+    # ---------------------------------------------------------------- pages (the browser)
+    def page(self, query=None, sort=None, *, limit: int = 200,
+             after: MotionRecord | None = None) -> list[MotionRecord]:
+        """Up to ``limit`` versions matching ``query`` (an index.query.Query or its text), in
+        ``sort`` order (parse_sort's spec, its result, or (column, descending) pairs that may name
+        ``tags``; name then version by default and as the tie-break; NULLs last either way),
+        starting after ``after``, the last record of the previous page.
+
+        Keyset paging: a page is one query with a LIMIT that starts where the last one ended, so
+        the 500th page costs what the first does. A column that may be NULL is read in two runs,
+        its values, then its NULLs, so that an index on the column serves the order and the seek
+        (``ORDER BY col IS NULL, col`` would scan and sort the whole table for every page)."""
+        from dataclasses import replace
+
+        where, params = _where(query)
+        keys = _sort_keys(sort)
+        first = keys[0]
+        runs = [([replace(first, nullable=False)] + keys[1:], first.present)]
+        if first.nullable:
+            runs.append((keys[1:], first.absent))
+        start = 1 if after is not None and first.nullable and first.value(after) is None else 0
+        out: list[MotionRecord] = []
+        for i in range(start, len(runs)):
+            run_keys, run_where = runs[i]
+            clauses, p = [c for c in (where, run_where) if c], list(params)
+            if after is not None and i == start:
+                seek, sp = _after(run_keys, after)
+                clauses.append(seek)
+                p += sp
+            out += self._query(" AND ".join(clauses), p, order=", ".join(k.order() for k in run_keys),
+                               limit=limit - len(out))
+            if len(out) >= limit:
+                break
+        return out
+
+    def count(self, query=None, *, ids: Iterable[int] | None = None) -> int:
+        """The number of versions matching ``query`` (among ``ids`` when given)."""
+        where, params = _where(query)
+        if ids is not None:
+            ids = [int(i) for i in ids]
+            where = " AND ".join(c for c in (where, f"m.id IN ({', '.join('?' * len(ids))})") if c)
+            params += ids
+        sql = "SELECT count(*) FROM motion m" + (f" WHERE {where}" if where else "")
+        return self._conn.execute(sql, params).fetchone()[0]
+
+    def children(self, refs: Iterable[str]) -> list[MotionRecord]:
+        """The versions made from any of ``refs`` (their lineage's parent), by name and version."""
+        refs = list(refs)
+        return self._query(f"m.parent IN ({', '.join('?' * len(refs))})", refs) if refs else []
+
+    def distinct(self, column: str) -> list[str]:
+        """The distinct values of a text column of motion (names, operations ...), sorted."""
+        if column not in COLUMNS:
+            raise ValueError(f"no column {column!r}")
+        sql = f"SELECT DISTINCT {column} FROM motion WHERE {column} IS NOT NULL ORDER BY {column}"
+        return [r[0] for r in self._conn.execute(sql)]
+
+
+def _where(query) -> tuple[str, list[Any]]:
+    from motionlib.index.query import Query
+
+    if not query:
+        return "", []
+    q = query if isinstance(query, Query) else Query.parse(query)
+    return q.where()
+
+
+NOT_NULL = {"id", "name", "version", "created", "duration", "fps", "frames", "width", "height", "skeleton",
+            "estimator", "settings_digest", "operation", "op_params", "store_path", "warnings"}
+# a version's tags as one sortable text (sorted, comma-separated; NULL when it has none)
+TAGS_SQL = ("(SELECT group_concat(x, ',') FROM (SELECT t.name AS x FROM motion_tag mt JOIN tag t "
+            "ON t.id = mt.tag_id WHERE mt.motion_id = m.id ORDER BY t.name))")
+
+
+@dataclass(frozen=True)
+class _Key:
+    """One term of a page's order: its SQL, direction, and how to read it from a record."""
+
+    column: str  # a motion column, or "tags"
+    desc: bool
+    nullable: bool
+
+    @property
+    def sql(self) -> str:
+        return TAGS_SQL if self.column == "tags" else f"m.{self.column}"
+
+    @property
+    def present(self) -> str:
+        if self.column == "tags":
+            return "EXISTS (SELECT 1 FROM motion_tag mt WHERE mt.motion_id = m.id)"
+        return f"m.{self.column} IS NOT NULL"
+
+    @property
+    def absent(self) -> str:
+        return f"NOT {self.present}" if self.column == "tags" else f"m.{self.column} IS NULL"
+
+    def value(self, record: MotionRecord) -> Any:
+        if self.column == "tags":
+            return ",".join(sorted(record.tags)) or None
+        return getattr(record, self.column)
+
+    def order(self) -> str:
+        direction = "DESC" if self.desc else "ASC"
+        return f"{self.sql} IS NULL, {self.sql} {direction}" if self.nullable else f"{self.sql} {direction}"
+
+
+def _sort_keys(sort) -> list[_Key]:
+    from motionlib.index.query import parse_sort
+
+    pairs = parse_sort(sort) if isinstance(sort, str) or sort is None else list(sort)
+    keys: list[_Key] = []
+    for column, desc in pairs:
+        if column != "tags" and column not in COLUMNS:
+            raise ValueError(f"cannot sort by {column!r}")
+        if column not in {k.column for k in keys}:
+            keys.append(_Key(column, bool(desc), column == "tags" or column not in NOT_NULL))
+    for column in ("name", "version"):  # the tie-break: (name, version) is unique
+        if column not in {k.column for k in keys}:
+            keys.append(_Key(column, False, False))
+    return keys
+
+
+def _after(keys: list[_Key], record: MotionRecord) -> tuple[str, list[Any]]:
+    """SQL for the rows that come after ``record`` in the order of ``keys`` (NULLs last in each).
+    Neighbouring NOT NULL keys in one direction compare as one row value ((name, version) >
+    (?, ?)). The first key bounds the range and the rest is a NOT (col <= ? AND NOT (col = ? AND
+    (name, version) <= (?, ?))), never an OR of ranges, which SQLite would answer by reading every
+    later row and sorting them; this way an index on the first key seeks and stops at the LIMIT."""
+    groups: list[tuple[list[_Key], list[Any]]] = []
+    for k in keys:
+        v = k.value(record)
+        last = groups[-1][0] if groups else None
+        if last and not k.nullable and not last[-1].nullable and last[-1].desc == k.desc:
+            groups[-1][0].append(k)
+            groups[-1][1].append(v)
+        else:
+            groups.append(([k], [v]))
+
+    def after(i: int) -> tuple[str, list[Any]]:
+        gkeys, values = groups[i]
+        key = gkeys[0]
+        lhs = key.sql if len(gkeys) == 1 else "(" + ", ".join(k.sql for k in gkeys) + ")"
+        rhs = "?" if len(gkeys) == 1 else "(" + ", ".join("?" * len(gkeys)) + ")"
+        if key.nullable and values[0] is None:  # only NULLs come after a NULL
+            rest, rp = after(i + 1)
+            return f"{key.sql} IS NULL AND ({rest})", rp
+        op = "<" if key.desc else ">"
+        if i == len(groups) - 1:
+            sql = f"{lhs} {op} {rhs}"
+            return (f"({sql} OR {key.sql} IS NULL)" if key.nullable else sql), list(values)
+        rest, rp = after(i + 1)
+        eq = f"{key.sql} IS ?" if key.nullable else f"{lhs} = {rhs}"
+        ge = f"{lhs} {op}= {rhs}" + (f" OR {key.sql} IS NULL" if key.nullable else "")
+        return f"({ge}) AND NOT ({eq} AND NOT ({rest}))", list(values) + list(values) + rp
+
+    return after(0)

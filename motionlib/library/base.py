@@ -182,6 +182,20 @@ class LibraryBase:
             raise NotFound(f"no render with id {render_id} (see `motionlib renders`)")
         return found[0]
 
+    def page(self, query=None, sort=None, *, limit: int = 200, after=None) -> list["MotionRecord"]:
+        """One page of versions, after ``after`` (see index.reader.Reader.page)."""
+        with self.index.reader() as r:
+            return r.page(query, sort, limit=limit, after=after)
+
+    def count(self, query=None, *, ids: Iterable[int] | None = None) -> int:
+        """How many versions match ``query`` (see index.reader.Reader.count)."""
+        with self.index.reader() as r:
+            return r.count(query, ids=ids)
+
+    def distinct(self, column: str) -> list[str]:
+        with self.index.reader() as r:
+            return r.distinct(column)
+
     # ------------------------------------------------------------------ the write protocol
     def new_staging(self) -> Path:
         """A private staging directory for one write (removed by the writer, or swept)."""

@@ -446,7 +446,7 @@ class Versions(LibraryBase):
             else:
                 victims = [r.get(parsed)]
             gone = {v.ref for v in victims}
-            children = [m.ref for m in r.list() if m.parent in gone and m.ref not in gone] if not force else []
+            children = [m.ref for m in r.children(gone) if m.ref not in gone] if not force else []
         if children:
             shown = ", ".join(children[:5]) + (f" and {len(children) - 5} more" if len(children) > 5 else "")
             raise InputError(f"{', '.join(sorted(gone))} has versions made from it ({shown}): remove those first, "

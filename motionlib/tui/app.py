@@ -1,6 +1,11 @@
 """The library browser: a table of versions, a query filter, details, an animated skeleton, and
 tag / untag / rename / delete. Reads and writes go through motionlib.library in worker threads,
-so the interface never waits on the disk."""
+so the interface never waits on the disk.
+
+The table pages through the index: the first screen and each filter or sort is one SQL query
+with a LIMIT (library.page), the next page is read when the cursor or the scroll comes within
+PREFETCH rows of the last row loaded, and the count of matching versions is a SQL count. So a
+library of 100,000 versions opens and filters as fast as one of 100."""
 
 from __future__ import annotations
 
@@ -24,9 +29,9 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 from motionlib.present import score_style
 from motionlib.core.errors import MotionlibError
 
-# column key -> (label, record attribute for sorting, width on a wide terminal)
+# column key -> (label, index column it sorts by, width on a wide terminal)
 COLUMNS = (
-    ("motion", "ref", 18),
+    ("motion", "name", 18),
     ("dur", "duration", 6),
     ("fps", "fps", 5),
     ("occl", "occlusion", 4),
@@ -42,7 +47,9 @@ CELL_PADDING = 1  # cells of padding each side of every column
 ARROW = 2  # " ▲" after the sorted column's label
 SORTABLE = [c[0] for c in COLUMNS]
 EIGHTHS = " ▏▎▍▌▋▊▉█"
-FIRST_CHUNK = 200  # rows put in the table at once
+PAGE = 200  # rows read from the index at a time: the first screen, and each page after it
+PREFETCH = 100  # read the next page when the cursor or the scroll comes this close to the last row
+FIRST_CHUNK = 200  # rows put in the table at once when it is refilled (a resize, a rename)
 CHUNK = 1000  # rows per later step
 SETTLE = 0.12  # seconds the cursor rests on a row before its details and keypoints are read
 EMPTY_HINT = (
@@ -100,16 +107,12 @@ def cells(r, motion_width: int) -> tuple:
     )
 
 
-def sort_key(attr: str):
-    def key(r):
-        v = getattr(r, attr)
-        if attr == "ref":
-            return (0, r.name.lower(), r.version)
-        if attr == "tags":
-            return (0 if v else 1, ",".join(v))
-        return (1, 0.0) if v is None else (0, v)
-
-    return key
+def sort_pairs(column: str, reverse: bool) -> list[tuple[str, bool]]:
+    """The index order (library.page's ``sort``) of a table column: name@version sorts by name then
+    version (both reversed with it); the others by their column, NULLs last either way, ties by
+    name and version."""
+    attr = next(a for label, a, _w in COLUMNS if label == column)
+    return [("name", reverse), ("version", reverse)] if attr == "name" else [(attr, reverse)]
 
 
 # ---------------------------------------------------------------------------------- widgets
@@ -380,14 +383,19 @@ class BrowseApp(App):
 
         self.library = Library(Path(library_root))
         self.query_text = query
-        self.records: list = []
+        self.records: list = []  # the rows loaded so far, in the table's order
+        self.total: int | None = None  # versions matching query_text (SQL count; None: counting)
+        self.exhausted = False  # every matching version is loaded
         self.sort_column = "motion"
         self.sort_reverse = False
         self.widths: dict[str, int] = {}  # column -> width in cells, for this terminal (on_mount)
         self.selected = None
         self.detail = None  # the detail pane's renderable, for whoever wants to read it
         self._pending = None  # timer that loads the selection once the cursor rests
-        self._generation = 0  # bumped by every refill; stale chunked fills stop
+        self._generation = 0  # bumped by every new query or sort: stale pages and counts are dropped
+        self._fill_generation = 0  # bumped by every refill; stale chunked fills stop
+        self._more_for: int | None = None  # the generation a next page is being read for
+        self._load_ms = 0.0  # how long the last query took
         self.filling = False
         self.first_drawn_wall: float | None = None
         self.loaded_at: float | None = None  # perf_counter when the table was first filled
@@ -404,7 +412,9 @@ class BrowseApp(App):
     def compose(self) -> ComposeResult:
         with Horizontal(id="filterbar"):
             yield Label("filter")
-            yield CompletingInput(value=self.query_text, suggester=self.completer, id="filter",
+            # validate_on=[]: the app marks the filter -invalid (Input's own check, on blur,
+            # would clear the mark of a query that failed to parse)
+            yield CompletingInput(value=self.query_text, suggester=self.completer, id="filter", validate_on=[],
                                   placeholder="tag:dance score>0.7 -tag:draft (Enter; Tab completes)")
         table = DataTable(id="table", cursor_type="row", zebra_stripes=True, cell_padding=CELL_PADDING)
         yield table
@@ -422,6 +432,8 @@ class BrowseApp(App):
         for label, _attr, _width in COLUMNS:
             table.add_column(label, key=label, width=self.widths[label])
         table.focus()
+        # the scroll wheel and the scrollbar move the view without the cursor: they read on too
+        self.watch(table, "scroll_y", lambda _y: self._maybe_more(), init=False)
         self.load(self.query_text)
 
     def _column_widths(self) -> dict[str, int]:
@@ -443,38 +455,55 @@ class BrowseApp(App):
             self._fill(self.selected.ref if self.selected else None)
 
     # -------------------------------------------------------------------------- loading
-    @work(thread=True, exclusive=True, group="load")
-    def load(self, query: str, keep: str | None = None) -> None:
+    def load(self, query: str, keep: str | None = None, rows: int = 0) -> None:
+        """Show the first ``rows`` versions matching ``query`` in the current sort, the cursor on
+        ``keep`` (a ref) if they hold it: one SQL query with a LIMIT, read in a worker; the count
+        follows. A malformed query is reported and changes nothing."""
         from motionlib.index.query import Query
 
-        t0 = time.perf_counter()
         try:
             q = Query.parse(query)
-            records = self.library.list(query=q)
+        except MotionlibError as err:
+            self._query_error(str(err))
+            return
+        self._generation += 1
+        self._read_first(q, query, sort_pairs(self.sort_column, self.sort_reverse), max(rows, PAGE),
+                         keep, self._generation)
+
+    @work(thread=True, exclusive=True, group="load")
+    def _read_first(self, q, query: str, sort, limit: int, keep: str | None, generation: int) -> None:
+        t0 = time.perf_counter()
+        try:
+            records = self.library.page(q, sort, limit=limit)
         except MotionlibError as err:
             self.call_from_thread(self._query_error, str(err))
             return
         seconds = time.perf_counter() - t0
-        values = completion_values(records, [name for name, n in self.library.tags() if n])
-        self.call_from_thread(self._show_records, records, query, keep, seconds, values)
+        self.call_from_thread(self._show_records, generation, records, query, keep, seconds, limit)
+        if len(records) < limit:
+            total = len(records)  # all of them: nothing to count
+        else:
+            try:
+                total = self.library.count(q)
+            except MotionlibError as err:
+                self.call_from_thread(self._status, f"[red]{err}[/red]")
+                return
+        self.call_from_thread(self._show_count, generation, total)
 
     def _query_error(self, message: str) -> None:
         self.query_one("#filter", Input).add_class("-invalid")
         self._status(f"[red]{message}[/red]")
 
-    def _show_records(self, records: list, query: str, keep: str | None, seconds: float,
-                      values: dict[str, list[str]]) -> None:
+    def _show_records(self, generation: int, records: list, query: str, keep: str | None, seconds: float,
+                      limit: int) -> None:
+        if generation != self._generation:
+            return  # a newer query or sort is on its way
         self.query_one("#filter", Input).remove_class("-invalid")
-        if query.strip():
-            # a filtered list holds some of the names only: they join those known (a name renamed
-            # away meanwhile lingers until the next unfiltered load); the tags are all there
-            known = self.completer.values
-            for column, seen in values.items():
-                if column != "tag":
-                    values[column] = sorted(set(seen) | set(known.get(column, ())))
-        self.completer.values = values
         self.query_text = query
         self.records = records
+        self.exhausted = len(records) < limit
+        self.total = len(records) if self.exhausted else None
+        self._more_for = None
         t0 = time.perf_counter()
         self._fill(keep or (self.selected.ref if self.selected else None))
         self.timings["fill"] = time.perf_counter() - t0
@@ -485,29 +514,88 @@ class BrowseApp(App):
             self.loaded_at = time.perf_counter()
             self.timings["first_table"] = self.loaded_at - self._started
             self.call_after_refresh(self._first_drawn)
+            self.read_values()
         self.timings["last_load"] = seconds
-        self._status(f"{len(records)} versions" + (f" match {query!r}" if query.strip() else "")
-                     + f"  ({seconds * 1000:.0f} ms)")
+        self._load_ms = seconds * 1000
+        self._show_status()
         if not records:
             self._select(None)
 
-    def _fill(self, keep_ref: str | None) -> None:
-        """(Re)fill the table from ``self.records``. The first screenful goes in at once; the rest
-        follows in chunks between other events (a DataTable measures every new cell, ~0.1 ms
-        each here), so the table shows and answers keys long before 10,000 rows are in."""
+    def _show_count(self, generation: int, total: int) -> None:
+        if generation == self._generation:
+            self.total = total
+            self._show_status()
+
+    def _show_status(self) -> None:
+        query = self.query_text
+        loaded = len(self.records)
+        if self.total is None:
+            head = f"{loaded:,}+ versions"
+        else:
+            head = f"{self.total:,} version{'s' if self.total != 1 else ''}"
+        head += f" match {query!r}" if query.strip() else ""
+        more = "" if self.exhausted else f", {loaded:,} loaded, more as you scroll"
+        self._status(f"{head}  ({self._load_ms:.0f} ms{more})")
+
+    def _maybe_more(self) -> None:
+        """Read the next page when the cursor or the bottom of the view is within PREFETCH rows of
+        the last row loaded (one page at a time)."""
+        if (self.exhausted or not self.records or self.filling or self._more_for == self._generation
+                or not self.is_mounted):
+            return
         table = self.query_one("#table", DataTable)
-        attr = next(a for label, a, _w in COLUMNS if label == self.sort_column)
-        self.records.sort(key=sort_key(attr), reverse=self.sort_reverse)
-        self._generation += 1
+        bottom = int(table.scroll_y) + table.scrollable_content_region.height
+        if max(table.cursor_row, bottom) < len(self.records) - PREFETCH:
+            return
+        self._more_for = self._generation
+        self._read_more(self.query_text, sort_pairs(self.sort_column, self.sort_reverse), self.records[-1],
+                        self._generation)
+
+    @work(thread=True, exclusive=True, group="more")
+    def _read_more(self, query: str, sort, after, generation: int) -> None:
+        t0 = time.perf_counter()
+        try:
+            records = self.library.page(query, sort, limit=PAGE, after=after)
+        except MotionlibError as err:
+            self.call_from_thread(self._more_failed, generation, str(err))
+            return
+        self.call_from_thread(self._append, generation, records, time.perf_counter() - t0)
+
+    def _more_failed(self, generation: int, message: str) -> None:
+        if self._more_for == generation:
+            self._more_for = None
+        self._status(f"[red]{message}[/red]")
+
+    def _append(self, generation: int, records: list, seconds: float) -> None:
+        if self._more_for == generation:
+            self._more_for = None
+        if generation != self._generation:
+            return
+        self.timings["page"] = seconds
+        self.exhausted = len(records) < PAGE
+        if self.exhausted and self.total is None:
+            self.total = len(self.records) + len(records)
+        self.records.extend(records)
+        if not self.filling:  # a chunked refill under way puts them in with the rest
+            self.query_one("#table", DataTable).add_rows(cells(r, self.widths["motion"]) for r in records)
+        self._show_status()
+        self.call_after_refresh(self._maybe_more)  # the cursor may be near the end again (End)
+
+    def _fill(self, keep_ref: str | None) -> None:
+        """(Re)fill the table from ``self.records``: a page goes in at once; more (a resize or a
+        rename after many pages were read) follows in chunks between other events (a DataTable
+        measures every new cell, ~0.1 ms each here), so the table answers keys meanwhile."""
+        table = self.query_one("#table", DataTable)
+        self._fill_generation += 1
         table.clear()
         self._size_columns()  # before the rows go in: the table measures itself as they do
         target = None
         if keep_ref is not None:
             target = next((i for i, r in enumerate(self.records) if r.ref == keep_ref), None)
-        self._fill_from(0, self._generation, target)
+        self._fill_from(0, self._fill_generation, target)
 
     def _fill_from(self, start: int, generation: int, target: int | None) -> None:
-        if generation != self._generation:
+        if generation != self._fill_generation:
             return  # a newer fill replaced this one
         table = self.query_one("#table", DataTable)
         stop = min(len(self.records), start + (FIRST_CHUNK if start == 0 else CHUNK))
@@ -520,6 +608,20 @@ class BrowseApp(App):
         else:
             self.filling = False
             self.timings["filled"] = time.perf_counter() - self._started
+            self.call_after_refresh(self._maybe_more)
+
+    @work(thread=True, exclusive=True, group="values")
+    def read_values(self) -> None:
+        """What the filter's Tab completes a text field's value from (see
+        motionlib.index.query.complete_term): the tags in use, and the library's names,
+        operations, skeletons and estimators, read with SQL (not from the rows loaded)."""
+        try:
+            values = {"tag": sorted(name for name, n in self.library.tags() if n)}
+            for column in ("name", "operation", "skeleton", "estimator"):
+                values[column] = self.library.distinct(column)
+        except MotionlibError:
+            return
+        self.call_from_thread(setattr, self.completer, "values", values)
 
     def _first_drawn(self) -> None:
         self.first_drawn_wall = time.time()  # wall clock: benchmarks compare it across processes
@@ -537,13 +639,15 @@ class BrowseApp(App):
         table.refresh()
 
     def _status(self, markup: str) -> None:
-        self.query_one("#status", Static).update(markup)
+        for status in self.query("#status"):  # none once the app is closing (a count came late)
+            status.update(markup)
 
     # -------------------------------------------------------------------------- selection
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         i = event.cursor_row
         self._select(self.records[i] if 0 <= i < len(self.records) else None)
+        self._maybe_more()
 
     def _select(self, record) -> None:
         """Show the selection at once; read its details and keypoints once the cursor rests
@@ -630,7 +734,8 @@ class BrowseApp(App):
         if reverse is None:
             reverse = (not self.sort_reverse) if column == self.sort_column else column in ("occl", "jit", "frm", "score", "dur")
         self.sort_column, self.sort_reverse = column, reverse
-        self._fill(self.selected.ref if self.selected else None)
+        self._size_columns()  # the arrow moves at once; the rows follow from the index
+        self.load(self.query_text, self.selected.ref if self.selected else None)
 
     @on(DataTable.HeaderSelected)
     def _header(self, event: DataTable.HeaderSelected) -> None:
@@ -650,7 +755,8 @@ class BrowseApp(App):
 
         def done(value: str | None) -> None:
             if value and value.split():
-                self.write(lambda lib: lib.tag(record.ref, value.split()), f"tagged {record.ref}")
+                self.write(lambda lib: lib.tag(record.ref, value.split()), f"tagged {record.ref}",
+                           lambda: self._reread(record))
 
         self.push_screen(AskScreen(f"Add tags to {record.ref} (space-separated; Tab completes)", "",
                                    TagSuggester(known, exclude=record.tags)), done)
@@ -665,7 +771,8 @@ class BrowseApp(App):
 
         def done(value: str | None) -> None:
             if value and value.split():
-                self.write(lambda lib: lib.untag(record.ref, value.split()), f"untagged {record.ref}")
+                self.write(lambda lib: lib.untag(record.ref, value.split()), f"untagged {record.ref}",
+                           lambda: self._reread(record))
 
         self.push_screen(AskScreen(f"Remove tags from {record.ref}: {', '.join(record.tags)}", "",
                                    TagSuggester(record.tags)), done)
@@ -677,8 +784,10 @@ class BrowseApp(App):
 
         def done(value: str | None) -> None:
             if value and value.strip() and value != record.name:
+                # every version of the name changes and may move: the rows loaded are read again
                 self.write(lambda lib: lib.rename(record.name, value), f"renamed {record.name} to {value}",
-                           keep=f"{value}@{record.version}")
+                           lambda: self.call_from_thread(self.load, self.query_text, f"{value}@{record.version}",
+                                                         len(self.records)))
 
         self.push_screen(AskScreen(f"Rename {record.name} (all {record.name} versions)", record.name), done)
 
@@ -689,30 +798,63 @@ class BrowseApp(App):
 
         def done(yes: bool | None) -> None:
             if yes:
-                self.write(lambda lib: lib.remove(record.ref), f"deleted {record.ref}")
+                self.write(lambda lib: lib.remove(record.ref), f"deleted {record.ref}",
+                           lambda: self.call_from_thread(self._replace_row, record.id, None))
 
         self.push_screen(ConfirmScreen(f"Delete {record.ref}? Its stored keypoints are removed for good."), done)
 
     @work(thread=True, exclusive=False, group="write")
-    def write(self, change, message: str, keep: str | None = None) -> None:
-        """Apply one change through the library (committed at once), then reload the table."""
+    def write(self, change, message: str, refresh) -> None:
+        """Apply one change through the library (committed at once), then ``refresh()`` (in this
+        thread) the rows it touched, and the filter's completions."""
         try:
             change(self.library)
         except MotionlibError as err:
             self.call_from_thread(self.notify, str(err), severity="error")
             return
         self.call_from_thread(self.notify, message)
-        self.call_from_thread(self.load, self.query_text, keep)
+        refresh()
+        self.call_from_thread(self.read_values)
 
+    def _reread(self, record) -> None:
+        """(In a worker) the version's row again, from the index, where it stands: a row whose
+        version no longer matches the filter (tagged draft under -tag:draft) leaves the table."""
+        try:
+            fresh = self.library.get(record.ref)
+            query = self.query_text
+            if query.strip() and not self.library.count(query, ids=[fresh.id]):
+                fresh = None
+        except MotionlibError:
+            fresh = None
+        self.call_from_thread(self._replace_row, record.id, fresh)
 
-def completion_values(records: list, tags: list[str]) -> dict[str, list[str]]:
-    """What the filter's Tab completes a text field's value from, keyed by index column (see
-    motionlib.index.query.complete_term): the library's tags in use, and the names, operations,
-    skeletons and estimators of ``records``."""
-    values = {"tag": sorted(tags)}
-    for column in ("name", "operation", "skeleton", "estimator"):
-        values[column] = sorted({getattr(r, column) for r in records if getattr(r, column)})
-    return values
+    def _replace_row(self, record_id: int, fresh) -> None:
+        """Put ``fresh`` in the place of the row of version ``record_id`` (in place: the rows
+        around it and the cursor stay), or remove that row when ``fresh`` is None."""
+        from textual.coordinate import Coordinate
+
+        i = next((i for i, r in enumerate(self.records) if r.id == record_id), None)
+        if i is None:
+            return
+        table = self.query_one("#table", DataTable)
+        if i >= table.row_count:  # still going in (a chunked fill): read it all again instead
+            self.load(self.query_text, self.selected.ref if self.selected else None, len(self.records))
+            return
+        if fresh is not None:
+            self.records[i] = fresh
+            for column, value in enumerate(cells(fresh, self.widths["motion"])):
+                table.update_cell_at(Coordinate(i, column), value)
+            if self.selected is not None and self.selected.id == record_id:
+                self._select(fresh)
+            return
+        table.remove_row(table.coordinate_to_cell_key(Coordinate(i, 0)).row_key)
+        del self.records[i]
+        if self.total is not None:
+            self.total -= 1
+        self._show_status()
+        row = table.cursor_row
+        self._select(self.records[row] if 0 <= row < len(self.records) else None)
+        self._maybe_more()
 
 
 def detail_text(record, manifest: dict) -> Table:
