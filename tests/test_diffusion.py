@@ -233,7 +233,7 @@ def test_models_command_lists_what_each_backend_needs(env, tiny, tmp_path):
     assert m["fetch"].startswith("`hf download Wan-AI/Wan2.2-Animate-14B-Diffusers")
     text = invoke("models", env=bare, library=tmp_path / "lib")
     assert text.returncode == 0 and "missing" in text.stdout and "hf download h94/IP-Adapter" in text.stdout
-    assert_one_line_error(invoke("models", "posenet", env=bare, library=tmp_path / "lib"), "neither a diffusion backend")
+    assert_one_line_error(invoke("models", "posenet", env=bare, library=tmp_path / "lib"), "is not a diffusion backend")
     bad = tmp_path / "bad.toml"
     bad.write_text('[controlnet]\nunet = "x/y"\n')
     assert_one_line_error(invoke("models", "--models-config", bad, env=env, library=tmp_path / "lib"), "no role 'unet'")

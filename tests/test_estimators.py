@@ -310,7 +310,7 @@ def test_models_command_lists_and_fetches_the_pose_model(server, cache, tmp_path
     assert_one_line_error(invoke("models", "fetch", "pose", "--url", _serve_once(_bundle_bytes(b"new")), library=lib),
                           "pass its new SHA-256 as --sha256")
     assert_one_line_error(invoke("models", "fetch", "pose", "--url", "ftp://x/y", library=lib), "--url 'ftp://x/y'")
-    assert_one_line_error(invoke("models", "nope", library=lib), "neither a diffusion backend")
+    assert_one_line_error(invoke("models", "nope", library=lib), "is not a diffusion backend")
     assert invoke("models", "fetch", "--help", library=lib).returncode == 0
 
 

@@ -225,7 +225,6 @@ def test_pages_read_in_index_order(tmp_path, sort, query):
     after the others, are found through the index and only they are sorted). The index on overall
     is made here the way a migration would make it (name, version has its own since the first
     schema)."""
-    import re
 
     from motionlib.index.reader import Reader
 

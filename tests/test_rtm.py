@@ -352,7 +352,7 @@ def test_missing_weights_are_one_line_naming_the_fetch_command(tmp_path, short_c
     text = invoke("models", "dwpose", env=env, library=tmp_path / "lib")
     assert text.returncode == 0 and "hf download yzd-v/DWPose dw-ll_ucoco_384.onnx" in text.stdout
     assert_one_line_error(invoke("ingest", short_clip, "--estimator", "openpose", library=tmp_path / "lib", env=env),
-                          "--estimator 'openpose' is not an estimator (estimators: rtmw, dwpose")
+                          "--estimator 'openpose': choose one of mediapipe-pose, mediapipe-tasks, mediapipe-holistic, rtmw, dwpose")
     assert_one_line_error(invoke("ingest", short_clip, "--estimator", "rtmw", "--whole-body", library=tmp_path / "lib",
                                  env=env), "--estimator rtmw and --whole-body cannot be combined")
 
