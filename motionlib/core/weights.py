@@ -15,6 +15,7 @@ Pure standard library: ``motionlib models`` lists these without importing onnxru
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
@@ -88,6 +89,23 @@ class Found:
     def to_json(self) -> dict:
         return {"estimator": self.ref.estimator, "role": self.ref.role, **self.ref.to_json(), "present": self.present,
                 "path": str(self.path) if self.path else None, "weight_bytes": self.size, "problem": self.problem}
+
+
+_SHA: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """A model file's SHA-256, remembered for as long as its path, size and modification time
+    stay (ingest asks for it often: the settings digest carries it)."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _SHA:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _SHA[key] = h.hexdigest()
+    return _SHA[key]
 
 
 def _looks_local(model_id: str) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from motionlib.core.errors import InputError
+from motionlib.core.weights import config_path  # one models file for renders and estimators
 
 CONFIG_ENV = "MOTIONLIB_MODELS_CONFIG"
 
@@ -140,17 +141,6 @@ def _ref(role: str, value, where: str) -> ModelRef:
     if KINDS[role] == "file" and not value.get("weight_name"):
         raise InputError(f"{where}: {role} needs weight_name (the weights file)", params=["model"])
     return ModelRef(role, value["id"].strip(), value.get("subfolder"), value.get("weight_name"), value.get("revision"))
-
-
-def config_path(explicit: str | os.PathLike | None = None) -> tuple[Path | None, bool]:
-    """The config file to read and whether it was asked for (an asked-for file must exist)."""
-    if explicit:
-        return Path(explicit).expanduser(), True
-    if os.environ.get(CONFIG_ENV):
-        return Path(os.environ[CONFIG_ENV]).expanduser(), True
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("motionlib")) / "models.toml", False
 
 
 def load_config(explicit: str | os.PathLike | None = None) -> ModelConfig:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from motionlib.core.errors import FetchFailed, InputError
+from motionlib.core.weights import file_sha256  # noqa: F401  (models.file_sha256 is used by name)
 
 CACHE_ENV = "MOTIONLIB_CACHE_DIR"
 CHUNK = 1 << 16
@@ -78,20 +79,6 @@ def _record_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-_DIGESTS: dict[tuple, str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    """The file's SHA-256, remembered for as long as its size and modification time stay."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _DIGESTS[key] = h.hexdigest()
-    return _DIGESTS[key]
 
 
 @dataclass

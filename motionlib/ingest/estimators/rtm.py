@@ -29,7 +29,6 @@ segments of a clip agree exactly); cleaning (processing.cleaning) judges who is 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 from pathlib import Path
@@ -39,6 +38,7 @@ import numpy as np
 from motionlib.core import weights
 from motionlib.core.errors import EstimatorError
 from motionlib.ingest.estimators.base import THREADS_ENV, EstimatorSpec, PoseEstimator, PoseResult
+from motionlib.core.weights import file_sha256
 
 NAMES = ("rtmw", "dwpose")
 SKELETON = "coco_wholebody_133"
@@ -78,20 +78,6 @@ def onnxruntime_version() -> str:
 
 # --- the spec: which files, checked before any work ----------------------------------------------
 
-_SHA: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    """The file's SHA-256 (remembered per path, size and modification time: ingest asks often)."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _SHA:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _SHA[key] = h.hexdigest()
-    return _SHA[key]
 
 
 def spec(name: str, *, min_detection_confidence: float = 0.5, models_config: str | Path | None = None) -> EstimatorSpec:
