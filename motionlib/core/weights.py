@@ -72,7 +72,7 @@ class WeightRef:
 
     @property
     def is_local(self) -> bool:
-        return _looks_local(self.id)
+        return looks_local(self.id)
 
 
 @dataclass
@@ -108,7 +108,7 @@ def file_sha256(path: Path) -> str:
     return _SHA[key]
 
 
-def _looks_local(model_id: str) -> bool:
+def looks_local(model_id: str) -> bool:
     """A Hub id is exactly ``owner/name``; anything else, or anything that exists here, is a path."""
     return (model_id.startswith(("/", "./", "../", "~")) or model_id.count("/") != 1
             or Path(model_id).expanduser().exists())
@@ -127,7 +127,9 @@ def config_path(explicit: str | os.PathLike | None = None) -> tuple[Path | None,
 
 def hf_cache_dir() -> Path:
     """The Hugging Face hub cache as the environment says now ($HF_HUB_CACHE, else $HF_HOME/hub,
-    else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub)."""
+    else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub). huggingface_hub reads
+    these once, when it is imported; reading them per call keeps a long-lived process (a test, a
+    notebook) looking where its environment points."""
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"]).expanduser()
     if os.environ.get("HF_HOME"):
@@ -153,7 +155,7 @@ def _ref(estimator: str, role: str, value, where: str) -> WeightRef:
             raise InputError(f"{where}: {k} must be a string")
     model_id = value["id"].strip()
     sub, name = value.get("subfolder"), value.get("weight_name")
-    local = _looks_local(model_id)
+    local = looks_local(model_id)
     if name is None and not (local and (model_id.endswith(SUFFIXES) or Path(model_id).expanduser().is_file())):
         name = default["weight_name"]  # a folder or repository holding the usual file
         if sub is None and not local:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from motionlib.core.errors import InputError
-from motionlib.core.weights import config_path  # one models file for renders and estimators
+from motionlib.core.weights import config_path, hf_cache_dir, looks_local  # one models file, one cache, one id rule for renders and estimators
 
 CONFIG_ENV = "MOTIONLIB_MODELS_CONFIG"
 
@@ -84,7 +84,7 @@ class ModelRef:
 
     @property
     def is_local(self) -> bool:
-        return _looks_local(self.id)
+        return looks_local(self.id)
 
 
 @dataclass
@@ -118,12 +118,6 @@ class ModelConfig:
                                  f"(roles: {', '.join(table)})", params=["model"])
             table[role] = _ref(role, value, f"{{model}} {role}")
         return list(table.values())
-
-
-def _looks_local(model_id: str) -> bool:
-    """A Hub id is exactly ``owner/name``; anything else, or anything that exists here, is a path."""
-    return (model_id.startswith(("/", "./", "../", "~")) or model_id.count("/") != 1
-            or Path(model_id).expanduser().exists())
 
 
 def _ref(role: str, value, where: str) -> ModelRef:
@@ -227,19 +221,6 @@ def _root(ref: ModelRef) -> tuple[Path | None, str | None]:
                                       cache_dir=hf_cache_dir())), None
     except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
         return None, "not in the local Hugging Face cache"
-
-
-def hf_cache_dir() -> Path:
-    """The Hugging Face hub cache as the environment says now ($HF_HUB_CACHE, else $HF_HOME/hub,
-    else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub). huggingface_hub reads
-    these once, when it is imported; reading them per call keeps a long-lived process (a test, a
-    notebook) looking where its environment points."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg).expanduser() / "huggingface" / "hub"
 
 
 def weighted_components(base: Path, index: Path) -> list[Path]:
