@@ -174,19 +174,28 @@ def build_motion_adapter(root: Path) -> Path:
     return root / "motion"
 
 
-def build_wan_animate(root: Path) -> Path:
+def _tiny_wan_vae_and_text_encoder():
+    """The tiny Wan VAE and UMT5 text encoder both Wan-Animate pipelines load (each seeded 0)."""
     import torch
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanAnimateTransformer3DModel
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, UMT5Config,
-                              UMT5EncoderModel)
+    from diffusers import AutoencoderKLWan
+    from transformers import UMT5Config, UMT5EncoderModel
 
-    folder = root / "wan-animate"
     torch.manual_seed(0)
     vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
                            temperal_downsample=[False, True, True])
     torch.manual_seed(0)
     text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=32, d_model=32, d_kv=8, d_ff=37, num_layers=2,
                                            num_heads=4, relative_attention_num_buckets=8))
+    return vae, text_encoder
+
+
+def build_wan_animate(root: Path) -> Path:
+    import torch
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanAnimateTransformer3DModel
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    folder = root / "wan-animate"
+    vae, text_encoder = _tiny_wan_vae_and_text_encoder()
     torch.manual_seed(0)
     transformer = WanAnimateTransformer3DModel(
         patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=36,
@@ -218,16 +227,11 @@ def build_wan_animate_2(root: Path) -> Path:
     """The components WanAnimate2Blocks load, in a pipeline folder. The transformer projects CLIP
     features of width 1280 (hard-wired, as ViT-H's), so the image encoder is one ViT-H-wide layer."""
     import torch
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanAnimate2Transformer3DModel
-    from transformers import CLIPVisionConfig, CLIPVisionModel, UMT5Config, UMT5EncoderModel
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanAnimate2Transformer3DModel
+    from transformers import CLIPVisionConfig, CLIPVisionModel
 
     folder = root / "wan-animate-2"
-    torch.manual_seed(0)
-    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                           temperal_downsample=[False, True, True])
-    torch.manual_seed(0)
-    text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=32, d_model=32, d_kv=8, d_ff=37, num_layers=2,
-                                           num_heads=4, relative_attention_num_buckets=8))
+    vae, text_encoder = _tiny_wan_vae_and_text_encoder()
     torch.manual_seed(0)
     # head size 12 splits into the three RoPE axes as the real 128 does; two layers (the real model
     # skips its tenth on the unconditional branch, which two layers never reach)
