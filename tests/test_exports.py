@@ -356,21 +356,26 @@ def test_bvh_round_trip_reproduces_the_world_landmarks(lib, demo, tmp_path):
     for parent, child, length in _bones(joints, ends):
         d = np.linalg.norm(fk[child] - fk[parent], axis=1)
         np.testing.assert_allclose(d, length, atol=1e-5, err_msg=f"{parent}-{child}")
-    # every bone points along its landmarks (within 0.01 degree)
+    # every bone is aimed from where its parent joint is at its own landmarks (within 0.01 degree)
     for parent, child, _ in _bones(joints, ends):
         if child == "Spine":
             continue
-        a, b = rel[child] - rel[parent], lm[child] - lm[parent]
+        a, b = rel[child] - rel[parent], lm[child] - rel[parent]
         cos = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
         assert np.degrees(np.arccos(np.clip(cos[seen], -1, 1))).max() < 0.01, (parent, child)
-    # so the joints land on the landmarks laid out with the skeleton's constant bone lengths
-    # (asked: within 2 cm; in fact within 0.1 mm, the file's 6 decimals) ...
+    # so the joints land where the skeleton's constant bones reach, aimed joint by joint from the
+    # hips (within 0.1 mm, the file's 6 decimals), which is what the fit says (target_positions) ...
+    from motionlib.core import bvh
+
+    fitted = bvh.fit(demo)
+    aimed = bvh.target_positions(fitted)
     target = {"Hips": np.zeros((230, 3))}
     for parent, child, length in _bones(joints, ends):
-        step = lm[child] - lm[parent]
+        step = lm[child] - target[parent]
         target[child] = target[parent] + length * step / np.maximum(np.linalg.norm(step, axis=1, keepdims=True), 1e-12)
     for name, fk_rel in rel.items():
         assert np.linalg.norm(fk_rel - target[name], axis=1)[seen].max() < 1e-4, name
+        assert np.linalg.norm(fk[name] - aimed[name], axis=1)[seen].max() < 1e-4, name
     # ... and off the raw landmarks by no more than the landmarks' own bone lengths wander from
     # the skeleton's along the way from the hips (MediaPipe's world bones stretch and shrink)
     wander = {"Hips": np.zeros(230)}
@@ -383,8 +388,31 @@ def test_bvh_round_trip_reproduces_the_world_landmarks(lib, demo, tmp_path):
             errors.append(err)
     errors = np.concatenate(errors)
     print(f"BVH round trip against the raw world landmarks: median {np.median(errors) * 100:.2f} cm, "
-          f"95th percentile {np.percentile(errors, 95) * 100:.2f} cm, max {errors.max() * 100:.2f} cm")
-    assert np.median(errors) < 0.05
+          f"90th percentile {np.percentile(errors, 90) * 100:.2f} cm, max {errors.max() * 100:.2f} cm")
+    # asked: within 2 cm. Turning each bone onto its landmarks' direction instead (the fit until
+    # 7e84b29) added up every bone's deviation on the way from the hips: 2.78 cm median, 8.3 cm
+    # at the 90th percentile on this clip (scripts/bench_bvh.py)
+    assert np.median(errors) < 0.02 and np.percentile(errors, 90) < 0.065
+
+
+def test_bvh_asymmetric_bones_keep_each_side_its_own_length(demo, tmp_path):
+    """``fit(symmetric=False)``: left and right bones of their own median lengths, still rigid and
+    aimed as the symmetric skeleton's are."""
+    from motionlib.core import bvh
+
+    sym, asym = bvh.fit(demo), bvh.fit(demo, symmetric=False)
+    assert "thigh" in sym.lengths and "left_thigh" not in sym.lengths
+    assert {"left_thigh", "right_thigh", "left_forearm", "right_forearm"} <= set(asym.lengths)
+    assert asym.lengths["hip"] == sym.lengths["hip"] and asym.lengths["spine_half"] == sym.lengths["spine_half"]
+    assert sym.lengths["thigh"] == pytest.approx((asym.lengths["left_thigh"] + asym.lengths["right_thigh"]) / 2)
+    joints, ends, _, data = parse_bvh(bvh.text(asym))
+    offset = {name: off for name, _, off, _ in joints}
+    assert np.linalg.norm(offset["LeftLeg"]) == pytest.approx(asym.lengths["left_thigh"], abs=1e-6)
+    assert np.linalg.norm(offset["RightLeg"]) == pytest.approx(asym.lengths["right_thigh"], abs=1e-6)
+    fk = forward_kinematics(joints, ends, data)
+    aimed = bvh.target_positions(asym)
+    for name in fk:
+        assert np.linalg.norm(fk[name] - aimed[name], axis=1)[asym.measured].max() < 1e-4, name
 
 
 def test_bvh_refuses_a_version_without_world_landmarks(lib, root, tmp_path):

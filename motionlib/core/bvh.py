@@ -16,10 +16,12 @@ root also ``Xposition Yposition Zposition``::
                          ─ RightShoulder ─ ...               both shoulders, at their midpoint
 
 Bone lengths are constant: the median over the frames of each landmark-to-landmark distance,
-left and right averaged. Each frame's rotations turn every bone onto the direction of its
-landmarks, so forward kinematics gives back, for every joint, the landmarks laid out with those
-constant lengths along the measured directions (``target_positions``); it can only miss the raw
-landmarks by how much their own bone lengths wander from frame to frame.
+left and right averaged (``symmetric=False``: each side its own). MediaPipe's own bone lengths
+wander from frame to frame, so no skeleton with fixed bones can meet every landmark; each frame's
+rotations aim every bone from where forward kinematics has put its parent joint at its own
+landmark (``_aim``), so that a joint misses its landmark by about its own bone's deviation
+rather than by the deviations of every bone between it and the hips added up (as turning each
+bone onto its landmarks' direction would). ``target_positions`` is where the joints land.
 
 A bone's direction leaves its twist free; it is chosen so that rotations mean what animators
 expect: the pelvis and chest follow the hip and shoulder lines, thighs and upper arms turn so
@@ -134,6 +136,7 @@ class BvhMotion:
     measured: np.ndarray  # [F] bool: frames that had world landmarks (the others were filled in)
     resampled: bool  # the motion's frames were not evenly spaced: re-sampled at frame_time
     floor: float  # how far below the hips the feet usually are (metres): the root's height
+    targets: dict[str, np.ndarray]  # joint (End Site: <joint>_end) -> [F, 3] where the frames put it
 
     @property
     def frames(self) -> int:
@@ -275,12 +278,51 @@ def _points(world: np.ndarray) -> dict[str, np.ndarray]:
     return pts
 
 
-def _lengths(pts: dict[str, np.ndarray], measured: np.ndarray) -> dict[str, float]:
+def _lengths(pts: dict[str, np.ndarray], measured: np.ndarray, symmetric: bool = True) -> dict[str, float]:
+    """LENGTHS' medians over the measured frames: left and right averaged (``symmetric``), else
+    kept apart as ``left_<name>`` and ``right_<name>``."""
     out = {}
     for key, pairs in LENGTHS.items():
         vals = [scale * float(np.median(np.linalg.norm(pts[a][measured] - pts[b][measured], axis=1)))
                 for a, b, scale in pairs]
-        out[key] = float(np.mean(vals))
+        if symmetric or len(vals) == 1:
+            out[key] = float(np.mean(vals))
+        else:
+            out[f"left_{key}"], out[f"right_{key}"] = vals
+    return out
+
+
+def length_of(lengths: dict[str, float], key: str, joint: str) -> float:
+    """The constant length ``key`` as ``joint`` uses it: its side's own when the lengths keep
+    left and right apart."""
+    side = "left" if joint.startswith("Left") else "right" if joint.startswith("Right") else None
+    return lengths[f"{side}_{key}"] if f"{side}_{key}" in lengths else lengths[key]
+
+
+def _aim(pts: dict[str, np.ndarray], lengths: dict[str, float]) -> dict[str, np.ndarray]:
+    """Where forward kinematics puts every joint (and End Site, ``<joint>_end``), root at the
+    hips' midpoint: each bone, with its constant length, aimed from its parent joint's position at
+    its own landmark (along the landmarks' own direction where the two coincide). [F, 3] each."""
+    out: dict[str, np.ndarray] = {}
+
+    def step(start: np.ndarray, length: float, target: str, fallback: np.ndarray) -> np.ndarray:
+        d = pts[target] - start
+        far = np.linalg.norm(d, axis=-1, keepdims=True) > 1e-6
+        return start + length * np.where(far, _unit(d), _unit(fallback))
+
+    for j in _file_order():
+        if j.parent is None:
+            out[j.name] = pts[j.at]
+        else:
+            parent = BY_NAME[j.parent]
+            if j.offset[1] is None:
+                out[j.name] = out[j.parent]
+            else:
+                out[j.name] = step(out[j.parent], length_of(lengths, j.offset[1], j.name), j.at,
+                                   pts[j.at] - pts[parent.at])
+        if j.end:
+            out[j.name + "_end"] = step(out[j.name], length_of(lengths, j.length, j.name), j.to,
+                                        pts[j.to] - pts[j.at])
     return out
 
 
@@ -299,8 +341,9 @@ def _resample(world: np.ndarray, times: np.ndarray, single: float) -> tuple[np.n
     return out.reshape((len(grid),) + world.shape[1:]), grid, step, True
 
 
-def fit(motion) -> BvhMotion:
-    """The BVH skeleton and frames of ``motion`` from its world landmarks (see the module)."""
+def fit(motion, *, symmetric: bool = True) -> BvhMotion:
+    """The BVH skeleton and frames of ``motion`` from its world landmarks (see the module);
+    ``symmetric=False``: left and right bones keep their own lengths."""
     sk = motion.skeleton
     if motion.world is None or not np.isfinite(motion.world).any():
         raise InputError("no 3D world landmarks (imported keypoints and fitted renders have none); "
@@ -313,14 +356,15 @@ def fit(motion) -> BvhMotion:
         raise InputError("no frame has every body landmark in 3D; BVH needs at least one")
     times = np.asarray(motion.timestamps, np.float64)
     filled, measured = _fill(world, times)
-    lengths = _lengths(_points(filled), measured)
+    lengths = _lengths(_points(filled), measured, symmetric)
     filled, grid, frame_time, resampled = _resample(filled, times, motion.duration if motion.duration > 0 else 1 / 30)
     if resampled:  # a new frame counts as measured when the original frame nearest it was
         right = np.clip(np.searchsorted(times, grid), 1, len(times) - 1)
         nearest = np.where(grid - times[right - 1] <= times[right] - grid, right - 1, right)
         measured = measured[nearest]
     pts = _points(filled)
-    rot = _rotations(pts)
+    aimed = _aim(pts, lengths)
+    rot = _rotations(_aimed_points(aimed, pts), pts)
     # the root: where MediaPipe puts the hips (their midpoint, about 0: it does not travel),
     # raised so that the feet are about on the floor (y = 0): by the median over the frames of
     # how far the lowest foot point is below the hips
@@ -332,14 +376,28 @@ def fit(motion) -> BvhMotion:
     for j in JOINTS:
         local = rot[j.name] if j.parent is None else np.swapaxes(rot[j.parent], -1, -2) @ rot[j.name]
         eulers[j.name] = np.degrees(_continuous(euler_zxy(local), local))
-    offsets = {j.name: np.asarray(j.offset[0], float) * (lengths[j.offset[1]] if j.offset[1] else 0.0)
+    offsets = {j.name: np.asarray(j.offset[0], float) * (length_of(lengths, j.offset[1], j.name) if j.offset[1] else 0.0)
                for j in JOINTS}
-    ends = {j.name: np.asarray(j.rest, float) * lengths[j.length] for j in JOINTS if j.end}
-    return BvhMotion(offsets, ends, position, eulers, frame_time, lengths, pts, measured, resampled, floor)
+    ends = {j.name: np.asarray(j.rest, float) * length_of(lengths, j.length, j.name) for j in JOINTS if j.end}
+    shift = position - pts["mid_hip"]
+    targets = {k: v + shift for k, v in aimed.items()}
+    return BvhMotion(offsets, ends, position, eulers, frame_time, lengths, pts, measured, resampled, floor, targets)
 
 
-def _rotations(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Each joint's global rotation [F, 3, 3] (rest pose -> frame), from the points ``p``."""
+def _aimed_points(aimed: dict[str, np.ndarray], pts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The points the bones run between: the aimed joint positions on the points they stand for."""
+    out = dict(pts)
+    for j in JOINTS:
+        out[j.at] = aimed[j.name]
+        if j.end:
+            out[j.to] = aimed[j.name + "_end"]
+    return out
+
+
+def _rotations(p: dict[str, np.ndarray], raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each joint's global rotation [F, 3, 3] (rest pose -> frame): bones along the points ``p``
+    (the aimed joints), twists from the landmarks ``raw`` (hip and shoulder lines, heels, hands'
+    index-to-pinky line, ears)."""
     X, Y, Z = np.eye(3)
     G: dict[str, np.ndarray] = {}
 
@@ -348,12 +406,12 @@ def _rotations(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
     spine = bone("mid_hip", "mid_shoulder")
     # pelvis: x along the hip line (right hip -> left), y towards the shoulders
-    G["Hips"] = _frame(bone("right_hip", "left_hip"), spine) @ _frame(X, Y).T
-    G["Spine"] = _swing(G["Hips"], Y, spine)
+    G["Hips"] = _frame(raw["left_hip"] - raw["right_hip"], spine) @ _frame(X, Y).T
+    G["Spine"] = _swing(G["Hips"], Y, bone("mid_hip", "mid_spine"))
     # chest: along the spine, turned with the shoulder line (the torso's twist lives here)
-    G["Chest"] = _frame(spine, bone("right_shoulder", "left_shoulder")) @ _frame(Y, X).T
+    G["Chest"] = _frame(bone("mid_spine", "mid_shoulder"), raw["left_shoulder"] - raw["right_shoulder"]) @ _frame(Y, X).T
     G["Neck"] = _swing(G["Chest"], Y, bone("mid_shoulder", "mid_ear"))
-    G["Head"] = _frame(bone("mid_ear", "nose"), bone("right_ear", "left_ear")) @ _frame(Z, X).T
+    G["Head"] = _frame(bone("mid_ear", "nose"), raw["left_ear"] - raw["right_ear"]) @ _frame(Z, X).T
     for side, sign in (("Left", 1.0), ("Right", -1.0)):
         s = side.lower()
         # legs: the thigh turns so that the knee bends about its hinge (x at rest, shin going back)
@@ -362,7 +420,7 @@ def _rotations(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         G[f"{side}Leg"] = _swing(G[f"{side}UpLeg"], -Y, shin)
         # foot: ankle -> toe, rolled so the heel stays in its plane (lateral axis x at rest)
         foot = bone(f"{s}_ankle", f"{s}_foot_index")
-        heel = p[f"{s}_heel"] - p[f"{s}_ankle"]
+        heel = raw[f"{s}_heel"] - raw[f"{s}_ankle"]
         lateral = np.cross(foot, heel)
         sw = _swing(G[f"{side}Leg"], Z, foot)
         G[f"{side}Foot"] = _twisted(sw, foot, X, lateral, _ramp(np.linalg.norm(lateral, axis=-1), 0.005, 0.02))
@@ -374,7 +432,7 @@ def _rotations(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         G[f"{side}Arm"] = _limb(G[f"{side}Shoulder"], out, np.cross(out, Z), upper, fore)
         G[f"{side}ForeArm"] = _swing(G[f"{side}Arm"], out, fore)
         hand = bone(f"{s}_wrist", f"{s}_knuckles")
-        across = p[f"{s}_index"] - p[f"{s}_pinky"]
+        across = raw[f"{s}_index"] - raw[f"{s}_pinky"]
         sw = _swing(G[f"{side}ForeArm"], out, hand)
         size = np.linalg.norm(np.cross(hand, across), axis=-1)
         G[f"{side}Hand"] = _twisted(sw, hand, Z, across, _ramp(size, 0.005, 0.02))
@@ -443,17 +501,7 @@ def _file_order() -> list[Joint]:
 
 
 def target_positions(b: BvhMotion) -> dict[str, np.ndarray]:
-    """Where forward kinematics must put each joint (and End Site, as ``<joint>_end``): the
-    fitted landmarks laid out from the root with the constant bone lengths along the measured
-    directions. [F, 3] each, BVH axes."""
-    out: dict[str, np.ndarray] = {}
-    for j in _file_order():
-        if j.parent is None:
-            out[j.name] = b.root_position
-        else:
-            parent = BY_NAME[j.parent]
-            step = _unit(b.points[j.at] - b.points[parent.at])
-            out[j.name] = out[j.parent] + float(np.linalg.norm(b.offsets[j.name])) * step
-        if j.end:
-            out[j.name + "_end"] = out[j.name] + b.lengths[j.length] * _unit(b.points[j.to] - b.points[j.at])
-    return out
+    """Where forward kinematics must put each joint (and End Site, as ``<joint>_end``): from the
+    root, every bone with its constant length aimed from its parent joint at its own landmark
+    (``_aim``). [F, 3] each, BVH axes."""
+    return dict(b.targets)
