@@ -178,7 +178,7 @@ class Renders(LibraryBase):
         from motionlib.render import pipeline
 
         if self.read_only:  # every render is recorded in the index
-            raise LibraryError(f"{self.root} is on a read-only disk: renders are recorded in it, so none can run")
+            raise LibraryError(f"{self.shown} is on a read-only disk: renders are recorded in it, so none can run")
 
         record = self.get(job.motion)
         check_frames(record.ref, record.frames, record.skeleton, record.duration)  # a batch refuses before any job runs
