@@ -216,12 +216,8 @@ class ObjectFiles:
         """zarr's own fsspec store on the version at ``key``, read-only."""
         from zarr.storage import FsspecStore
 
-        fs = self.fs
-        if not getattr(fs, "async_impl", False):
-            from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
-
-            fs = AsyncFileSystemWrapper(fs)
-        return FsspecStore(fs=fs, path=self._k(key), read_only=True)
+        return FsspecStore.from_url(f"{self.protocol}://{self._k(key)}", storage_options=self.storage_options or None,
+                                    read_only=True)
 
     def motion(self, key: str, *, raw: bool = False, span=None) -> "Motion":
         from motionlib.store.zarrstore import read_group
