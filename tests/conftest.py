@@ -312,3 +312,7 @@ def schema_validator(name: str):
         registry = registry.with_resource(doc["$id"], Resource.from_contents(doc))
     schema = load_schema(name)
     return Draft202012Validator(schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+# servers the tests start themselves (docs/team.md): moto's S3 server in-process
+from tests.s3server import s3_server, s3_store  # noqa: E402,F401
