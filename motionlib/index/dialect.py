@@ -78,11 +78,13 @@ SQLITE = Dialect("sqlite")
 POSTGRES = Dialect("postgresql")
 
 
-def glob_to_regex(pattern: str) -> str:
+def glob_to_regex(pattern: str, anchored: bool = True) -> str:
     """SQLite's GLOB ``pattern`` as an anchored PostgreSQL regular expression (ARE): ``*`` any
     text, ``?`` one character, ``[...]`` a set (``[^...]`` its complement, a leading ``]`` a
-    member, ``a-z`` ranges); everything else literal. An unclosed ``[`` is literal."""
-    out = ["^"]
+    member, ``a-z`` ranges); everything else literal. An unclosed ``[`` is literal.
+    ``anchored=False`` leaves out ``^``/``$``: the same expression for Python's ``re.fullmatch``
+    (with ``re.S``), which answers the query language's terms in Python (query.Query.matches)."""
+    out = ["^"] if anchored else []
     i, n = 0, len(pattern)
     while i < n:
         c = pattern[i]
@@ -108,7 +110,8 @@ def glob_to_regex(pattern: str) -> str:
         else:
             out.append(_literal(c))
         i += 1
-    out.append("$")
+    if anchored:
+        out.append("$")
     return "".join(out)
 
 

@@ -21,7 +21,7 @@ Each term becomes SQL for the index (``Query.where``) and a Python predicate ove
 
 from __future__ import annotations
 
-import fnmatch
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -281,7 +281,16 @@ def _term_match(t: Term, r, latest) -> bool:
 
 
 def _text_eq(value: str, pattern: str) -> bool:
-    return fnmatch.fnmatchcase(value, pattern) if _glob(pattern) else value == pattern
+    """``value`` = ``pattern``, or matches it as SQLite's GLOB does (``[^...]`` negates, ``!`` is
+    literal: fnmatch's sets differ), as the SQL of both backends answers (dialect.glob_to_regex)."""
+    return _glob_re(pattern).fullmatch(value) is not None if _glob(pattern) else value == pattern
+
+
+@functools.lru_cache(maxsize=256)
+def _glob_re(pattern: str) -> "re.Pattern[str]":
+    from motionlib.index.dialect import glob_to_regex
+
+    return re.compile(glob_to_regex(pattern, anchored=False), re.S)
 
 
 def parse_sort(spec: str | None) -> list[tuple[str, bool]]:
