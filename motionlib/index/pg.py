@@ -98,6 +98,17 @@ def pg_problem(err: BaseException, location: str, secret: str | None = None) -> 
     detail = redact(detail, secret)
     if len(detail) > 300:
         detail = detail[:297] + "..."
+    if not state:  # a failed connection carries no SQLSTATE: libpq's words tell the cause
+        low = detail.lower()
+        if "password authentication failed" in low or "no password supplied" in low or \
+                "authentication failed" in low or "no pg_hba.conf entry" in low:
+            state = "28P01"
+        elif "database" in low and "does not exist" in low:
+            state = "3D000"
+        elif "the database system is" in low:  # starting up / shutting down
+            state = "57P03"
+        if "fatal:" in low:  # "connection failed: connection to server at ... failed: FATAL:  why"
+            detail = detail[low.rindex("fatal:") + 6:].strip()
     what = _STATES.get(state)
     if what is None:
         if isinstance(err, (psycopg.OperationalError, psycopg.InterfaceError)) or state.startswith("08"):
@@ -115,9 +126,10 @@ class _Connection:
     ``stream`` (a server-side cursor: bounded memory), ``close`` (back to the index's idle
     connections); errors become pg_problem's LibraryError."""
 
-    def __init__(self, conn, index: "PostgresIndex"):
+    def __init__(self, conn, index: "PostgresIndex", pooled: bool = False):
         self._conn = conn
         self._index = index
+        self._pooled = pooled  # an idle connection kept from an earlier reader: may have died since
 
     def _fail(self, err: BaseException):
         problem = pg_problem(err, self._index.location, self._index._secret)
@@ -126,13 +138,30 @@ class _Connection:
         raise problem from None
 
     def execute(self, sql: str, params: Any = ()):
+        import psycopg
+
+        params = tuple(params)
+        sql = pg_placeholders(sql) if params else sql
         try:
-            params = tuple(params)
-            return self._conn.execute(pg_placeholders(sql) if params else sql, params or None)
+            try:
+                return self._conn.execute(sql, params or None)
+            except psycopg.OperationalError:
+                if not self._pooled:
+                    raise
+                # the kept connection died while idle (server restarted, idle timeout): a new one
+                self._pooled = False
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                self._conn = self._index._connect()
+                return self._conn.execute(sql, params or None)
+            finally:
+                self._pooled = False
         except Exception as err:  # noqa: BLE001 - re-raised as it was unless it is the server's fault
             self._fail(err)
 
     def stream(self, sql: str, params: Any, batch: int) -> Iterator[tuple]:
+        if self._pooled:  # make sure it is alive (and replaced if not) before a cursor is opened
+            self.execute("SELECT 1")
         try:
             with self._conn.transaction():  # a named cursor lives in a transaction
                 with self._conn.cursor(name=f"motionlib_{next(_CURSORS)}") as cursor:
@@ -206,12 +235,13 @@ class PostgresIndex:
 
         with self._lock:
             conn = self._idle.pop() if self._idle else None
+        pooled = conn is not None
         if conn is None:
             try:
                 conn = self._connect()
             except Exception as err:  # noqa: BLE001
                 raise self._problem(err) from None
-        return Reader(conn=_Connection(conn, self), dialect=POSTGRES)
+        return Reader(conn=_Connection(conn, self, pooled), dialect=POSTGRES)
 
     def _release(self, conn) -> None:
         import psycopg
