@@ -9,8 +9,9 @@ asked of a :class:`Dialect`:
 * ``ilike`` - SQLite's ``LIKE`` ignores ASCII case; PostgreSQL's needs ``ILIKE`` (``COLLATE "C"``
   columns: ASCII case as well).
 * ``is_`` - ``IS ?`` (NULL-safe equality) is ``IS NOT DISTINCT FROM`` on PostgreSQL.
-* ``desc`` - SQLite sorts NULLs first, so ``x DESC`` puts them last; PostgreSQL sorts them last,
-  so ``DESC`` needs ``NULLS LAST`` to give the same order.
+* ``desc``/``asc`` - SQLite sorts NULLs first, so ``x DESC`` puts them last and ascending needs
+  ``x IS NULL, x``; PostgreSQL sorts them last, so ascending is plain and ``DESC`` needs ``NULLS
+  LAST`` (for a nullable column: PostgreSQL then sorts rather than walking the index backwards).
 * ``tags_list``/``tags_sorted`` - ``group_concat`` is ``string_agg``.
 * ``false`` - ``0`` is no boolean on PostgreSQL.
 
@@ -48,8 +49,14 @@ class Dialect:
     def is_(self, expr: str) -> str:
         return f"{expr} IS NOT DISTINCT FROM ?" if self.postgres else f"{expr} IS ?"
 
-    def desc(self, expr: str) -> str:
-        return f"{expr} DESC NULLS LAST" if self.postgres else f"{expr} DESC"
+    def desc(self, expr: str, nullable: bool = True) -> str:
+        """``expr`` descending, NULLs last (a NOT NULL column's plain DESC walks its index)."""
+        return f"{expr} DESC NULLS LAST" if self.postgres and nullable else f"{expr} DESC"
+
+    def asc(self, expr: str) -> str:
+        """``expr`` ascending, NULLs last: SQLite needs ``IS NULL`` first; PostgreSQL sorts them
+        last already (and so walks the column's index forwards)."""
+        return expr if self.postgres else f"{expr} IS NULL, {expr}"
 
     @property
     def false(self) -> str:
@@ -81,7 +88,7 @@ POSTGRES = Dialect("postgresql")
 def glob_to_regex(pattern: str, anchored: bool = True) -> str:
     """SQLite's GLOB ``pattern`` as an anchored PostgreSQL regular expression (ARE): ``*`` any
     text, ``?`` one character, ``[...]`` a set (``[^...]`` its complement, a leading ``]`` a
-    member, ``a-z`` ranges); everything else literal. An unclosed ``[`` is literal.
+    member, ``a-z`` ranges); everything else literal. A pattern with an unclosed ``[`` matches nothing.
     ``anchored=False`` leaves out ``^``/``$``: the same expression for Python's ``re.fullmatch``
     (with ``re.S``), which answers the query language's terms in Python (query.Query.matches)."""
     out = ["^"] if anchored else []
@@ -100,8 +107,8 @@ def glob_to_regex(pattern: str, anchored: bool = True) -> str:
             if j < n and pattern[j] == "]":
                 j += 1
             close = pattern.find("]", j)
-            if close < 0:
-                out.append(_literal("["))
+            if close < 0:  # SQLite: a pattern with an unclosed set matches nothing
+                return ".^"
             else:
                 body = pattern[i + 1 + negate:close]
                 members = "".join("\\" + ch if ch in "\\[]^" else ch for ch in body)

@@ -320,7 +320,9 @@ def order_sql(sort: list[tuple[str, bool]], dialect: Dialect = SQLITE) -> str:
     """ORDER BY for parse_sort's result; NULL scores last either way; ties by name, version.
     SQLite sorts NULL first, so a descending sort needs no NULL term - and so can walk the
     column's index (``-score``, best first, is the common one); PostgreSQL says NULLS LAST."""
-    terms = [dialect.desc(f"m.{col}") if desc else f"m.{col} IS NULL, m.{col}" for col, desc in sort]
+    from motionlib.index.reader import NOT_NULL
+
+    terms = [dialect.desc(f"m.{col}", col not in NOT_NULL) if desc else dialect.asc(f"m.{col}") for col, desc in sort]
     return ", ".join(terms + ["m.name", "m.version"])
 
 
