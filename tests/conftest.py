@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# a throwaway PostgreSQL server for the index's tests on PostgreSQL (its own module)
+from pgserver import index_target, pg_server, pg_url  # noqa: E402,F401
+
 # Several pytest-xdist workers share the cores: one OpenMP thread each (torch), rather than every
 # worker's threads spinning against the others' (measured here: 88 s for the suite instead of 106)
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") != "1":
