@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# a throwaway PostgreSQL server for the index's tests on PostgreSQL (its own module)
+# servers the tests start themselves (docs/team.md): a throwaway PostgreSQL server for the index
+# on PostgreSQL, and moto's S3 server in-process for the object store (each its own module)
 from pgserver import index_target, pg_server, pg_url  # noqa: E402,F401
+from s3server import s3_server, s3_store  # noqa: E402,F401
 
 # Several pytest-xdist workers share the cores: one OpenMP thread each (torch), rather than every
 # worker's threads spinning against the others' (measured here: 88 s for the suite instead of 106)
@@ -315,7 +317,3 @@ def schema_validator(name: str):
         registry = registry.with_resource(doc["$id"], Resource.from_contents(doc))
     schema = load_schema(name)
     return Draft202012Validator(schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
-# servers the tests start themselves (docs/team.md): moto's S3 server in-process
-from tests.s3server import s3_server, s3_store  # noqa: E402,F401

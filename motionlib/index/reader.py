@@ -274,10 +274,6 @@ class Reader:
         sql += f" ORDER BY {order_sql(parse_sort(sort), self.dialect)}" + (f" LIMIT {int(limit)}" if limit is not None else "")
         return sql, tuple(params)
 
-    def integrity(self) -> list[str]:
-        """The index's own integrity check: ``["ok"]``, or what is wrong (SQLite's quick_check)."""
-        return [row[0] for row in self._conn.execute("PRAGMA quick_check").fetchall()]
-
     def descriptors(self, kind: int) -> tuple[list[int], list[bytes]]:
         """Every stored motion descriptor of ``kind``: (version ids, packed values)."""
         rows = self._conn.execute("SELECT motion_id, vector FROM motion_descriptor WHERE kind = ? ORDER BY motion_id",
