@@ -59,4 +59,24 @@ PYTHON=python3.12 scripts/bootstrap.sh)
 MSG
   fi
 fi
+# PostgreSQL's server programs for the tests of a team's library (tests/pgserver.py starts a
+# throwaway server; without them those tests are skipped). Installed only where this can be done
+# without asking (root, or sudo without a password) with apt-get; never fails the bootstrap.
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+    && command -v apt-get >/dev/null 2>&1; then
+  as_root=""
+  if [ "$(id -u)" -eq 0 ]; then as_root=" "; elif sudo -n true 2>/dev/null; then as_root="sudo -n"; fi
+  if [ -n "$as_root" ]; then
+    echo "installing PostgreSQL for the team-library tests (apt-get) ..." >&2
+    # shellcheck disable=SC2086  # as_root is a command prefix (or nothing)
+    if ! { $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null 2>&1 \
+           || { $as_root apt-get update -qq >/dev/null 2>&1 \
+                && $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null 2>&1; }; }; then
+      echo "warning: PostgreSQL could not be installed; the tests on PostgreSQL will be skipped" >&2
+    fi
+  else
+    echo "note: PostgreSQL is not installed (apt-get install postgresql); the tests on PostgreSQL will be skipped" >&2
+  fi
+fi
+
 .venv/bin/python scripts/fetch_samples.py

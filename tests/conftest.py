@@ -15,6 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# servers the tests start themselves (docs/team.md): a throwaway PostgreSQL server for the index
+# on PostgreSQL, and moto's S3 server in-process for the object store (each its own module)
+from pgserver import index_target, pg_server, pg_url  # noqa: E402,F401
+from s3server import s3_server, s3_store  # noqa: E402,F401
+
 # Several pytest-xdist workers share the cores: one OpenMP thread each (torch), rather than every
 # worker's threads spinning against the others' (measured here: 88 s for the suite instead of 106)
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") != "1":
@@ -252,9 +257,24 @@ def cli():
     return run_cli
 
 
-def library_snapshot(root: Path) -> dict:
-    """Everything observable about a library: index rows and the files on disk (not tmp/)."""
+def library_snapshot(root) -> dict:
+    """Everything observable about a library: index rows and the files on disk (not tmp/). Given
+    an open Library (local or shared), the same through its index and store."""
     import sqlite3
+
+    if not isinstance(root, (str, Path)):
+        lib = root
+        keys = set(lib.files.version_keys())
+        for top in ("motions", "sources", "identities"):
+            keys |= set(lib.files.file_keys(top))
+        files = set()
+        for k in keys:  # a version's files, as on disk
+            files |= {k} if not lib.files.has_version(k) else _version_files(lib, k)
+        with lib.index.reader() as r:
+            records = sorted(r.list(), key=lambda m: m.id)
+        return {"files": sorted(files),
+                "rows": [(m.name, m.version, m.store_path) for m in records],
+                "tags": sorted((m.id, t) for m in records for t in m.tags)}
 
     snap = {"files": sorted(
         str(p.relative_to(root)) for p in root.rglob("*")
@@ -266,6 +286,13 @@ def library_snapshot(root: Path) -> dict:
             snap["rows"] = conn.execute("SELECT name, version, store_path FROM motion ORDER BY id").fetchall()
             snap["tags"] = conn.execute("SELECT motion_id, tag_id FROM motion_tag ORDER BY 1, 2").fetchall()
     return snap
+
+
+def _version_files(lib, key: str) -> set[str]:
+    if lib.files.shared:
+        n = len(lib.files.base) + 1
+        return {p[n:] for p in lib.files.fs.find(lib.files._k(key))}
+    return {p.relative_to(lib.root).as_posix() for p in (lib.root / key).rglob("*") if p.is_file()}
 
 
 @pytest.fixture(scope="session")
@@ -312,3 +339,36 @@ def schema_validator(name: str):
         registry = registry.with_resource(doc["$id"], Resource.from_contents(doc))
     schema = load_schema(name)
     return Draft202012Validator(schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def shared_url(pg_url: str, store: str) -> str:
+    """A shared library's URL (docs/team.md) from a database URL and a store URL (its endpoint
+    moved out to the library URL's own options)."""
+    base, _, endpoint = store.partition("?endpoint=")
+    sep = "&" if "?" in pg_url else "?"
+    return f"{pg_url}{sep}store={base}" + (f"&endpoint={endpoint}" if endpoint else "")
+
+
+def share_library(src: Path, url: str) -> str:
+    """A shared library holding a copy of the local library at ``src``, made as docs/team.md tells
+    a team to bring a library in: its files copied into the store, then ``reindex``."""
+    from motionlib.library import Library
+
+    with Library(url) as lib:
+        for top in ("motions", "sources", "identities"):
+            for p in sorted((src / top).rglob("*")) if (src / top).is_dir() else ():
+                if p.is_file():
+                    lib.files.fs.put_file(str(p), lib.files._k(p.relative_to(src).as_posix()))
+        lib.reindex()
+    return url
+
+
+@pytest.fixture(params=["local", pytest.param("shared", marks=pytest.mark.postgres)])
+def demo_copy(request, demo_library, tmp_path):
+    """A library to change holding the demo motion: a local copy of ``demo_library``, or the same
+    brought into a shared library (PostgreSQL and S3, both started by the tests). Returns the
+    directory or URL ``Library`` opens."""
+    if request.param == "local":
+        return copy_library(demo_library[0], tmp_path / "lib")
+    url = shared_url(request.getfixturevalue("pg_url"), request.getfixturevalue("s3_store"))
+    return share_library(demo_library[0], url)

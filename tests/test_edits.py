@@ -12,17 +12,13 @@ import pytest
 
 from motionlib.library import Library
 from motionlib.processing import ops
-from tests.conftest import as_printed, copy_library, library_snapshot, schema_validator
+from tests.conftest import as_printed, library_snapshot, schema_validator
 
 
 @pytest.fixture
-def root(demo_library, tmp_path) -> Path:
-    return copy_library(demo_library[0], tmp_path / "lib")
-
-
-@pytest.fixture
-def lib(root):
-    with Library(root) as library:
+def lib(demo_copy):
+    """The demo library to change: a local one, and a shared one (conftest.demo_copy)."""
+    with Library(demo_copy) as library:
         yield library
 
 
@@ -41,14 +37,14 @@ EDITS = {
 
 
 @pytest.mark.parametrize("operation, edit", EDITS.values(), ids=EDITS.keys())
-def test_each_edit_makes_the_next_version_with_lineage(root, lib, operation, edit):
-    before = library_snapshot(root)
+def test_each_edit_makes_the_next_version_with_lineage(lib, operation, edit):
+    before = library_snapshot(lib)
     out = as_printed(lib.derive("demo", edit))
     assert out["ref"] == "demo@2" and out["parent"] == "demo@1" and out["operation"] == operation
     rec = out["record"]
     assert rec["lineage"]["parent"] == "demo@1" and rec["lineage"]["operation"] == operation
     # the parent is untouched, and the new version is a complete, schema-valid store
-    after = library_snapshot(root)
+    after = library_snapshot(lib)
     assert set(before["files"]) < set(after["files"])
     assert before["rows"] == after["rows"][: len(before["rows"])]
     m = lib.manifest(lib.get("demo@2"))

@@ -3,44 +3,81 @@ import sqlite3
 import pytest
 
 from motionlib.core.errors import LibraryError
-from motionlib.index import Index
+from motionlib.index import Index, open_index
 from motionlib.index.migrations import LATEST
+from tests.pgserver import is_pg, raw_connection
 
 
-def test_migrated_schema_matches_the_sqlmodel_tables(tmp_path):
+def _columns(target) -> dict[str, dict[str, bool]]:
+    """table -> column -> whether it is NOT NULL (or a primary key), on either backend."""
+    out: dict[str, dict[str, bool]] = {}
+    if is_pg(target):
+        import psycopg
+
+        with psycopg.connect(target) as conn:
+            rows = conn.execute("SELECT table_name, column_name, is_nullable FROM information_schema.columns "
+                                "WHERE table_schema = current_schema()").fetchall()
+        for table, column, nullable in rows:
+            out.setdefault(table, {})[column] = nullable == "NO"
+        return out
+    with sqlite3.connect(target) as conn:
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+            out[table] = {c[1]: bool(c[3] or c[5]) for c in conn.execute(f"PRAGMA table_info({table})")}
+    return out
+
+
+def _version(target) -> int:
+    if is_pg(target):
+        import psycopg
+
+        with psycopg.connect(target) as conn:
+            return conn.execute("SELECT version FROM motionlib_schema").fetchone()[0]
+    with sqlite3.connect(target) as conn:
+        return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _set_version(target, version: int) -> None:
+    if is_pg(target):
+        import psycopg
+
+        with psycopg.connect(target) as conn:
+            conn.execute("UPDATE motionlib_schema SET version = %s", (version,))
+    else:
+        with sqlite3.connect(target) as conn:
+            conn.execute(f"PRAGMA user_version = {version}")
+
+
+def test_migrated_schema_matches_the_sqlmodel_tables(index_target):
     from sqlmodel import SQLModel
 
     import motionlib.index.models  # noqa: F401  (registers the tables)
     from motionlib.index.reader import COLUMNS
 
-    Index(tmp_path / "index.sqlite")
-    with sqlite3.connect(tmp_path / "index.sqlite") as conn:
-        for table in SQLModel.metadata.sorted_tables:
-            cols = conn.execute(f"PRAGMA table_info({table.name})").fetchall()
-            assert {c[1] for c in cols} == {c.name for c in table.columns}, table.name
-            notnull = {c[1] for c in cols if c[3] or c[5]}
-            for c in table.columns:
-                if not c.nullable:
-                    assert c.name in notnull, (table.name, c.name)
-        motion_cols = [c[1] for c in conn.execute("PRAGMA table_info(motion)")]
-    assert set(COLUMNS) == set(motion_cols)
-    assert conn is not None
+    open_index(index_target).close()
+    schema = _columns(index_target)
+    for table in SQLModel.metadata.sorted_tables:
+        cols = schema[table.name]
+        assert set(cols) == {c.name for c in table.columns}, table.name
+        for c in table.columns:
+            if not c.nullable:
+                assert cols[c.name], (table.name, c.name)
+    assert set(COLUMNS) == set(schema["motion"])
 
 
-def test_migrations_are_recorded_and_idempotent(tmp_path):
-    Index(tmp_path / "i.sqlite")
-    Index(tmp_path / "i.sqlite")
-    with sqlite3.connect(tmp_path / "i.sqlite") as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+def test_migrations_are_recorded_and_idempotent(index_target):
+    open_index(index_target).close()
+    open_index(index_target).close()
+    assert _version(index_target) == LATEST
+    if not is_pg(index_target):
+        with sqlite3.connect(index_target) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_a_newer_index_is_refused(tmp_path):
-    Index(tmp_path / "i.sqlite")
-    with sqlite3.connect(tmp_path / "i.sqlite") as conn:
-        conn.execute(f"PRAGMA user_version = {LATEST + 1}")
+def test_a_newer_index_is_refused(index_target):
+    open_index(index_target).close()
+    _set_version(index_target, LATEST + 1)
     with pytest.raises(LibraryError, match="newer than this motionlib"):
-        Index(tmp_path / "i.sqlite")
+        open_index(index_target)
 
 
 def test_corrupt_index_is_reported_and_reindex_repairs_it(tmp_path, short_clip):
@@ -70,7 +107,7 @@ def _synthetic_index(path, n: int = 3000):
 
     from motionlib.index.reader import COLUMNS
 
-    Index(path)
+    open_index(path).close()
     rng = random.Random(0)
     rows = []
     for i in range(n):
@@ -83,8 +120,10 @@ def _synthetic_index(path, n: int = 3000):
                    overall=rng.random(), occlusion=rng.random(), jitter=rng.random(), framing=rng.random(),
                    warnings="[]")
         rows.append(tuple(row[c] for c in COLUMNS))
-    with sqlite3.connect(path) as conn:
-        conn.executemany(f"INSERT INTO motion ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows)
+    cols = COLUMNS[1:]  # ids: 1..n in a fresh index
+    with raw_connection(path) as conn:
+        conn.executemany(f"INSERT INTO motion ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                         [r[1:] for r in rows])
         for t in ("dance", "draft", "loop", "hook", "promo"):
             conn.execute("INSERT INTO tag (name) VALUES (?)", (t,))
         conn.executemany("INSERT OR IGNORE INTO motion_tag VALUES (?, ?)",
@@ -147,7 +186,7 @@ def synthetic_index(path, versions: int, seed: int = 0):
 
     from motionlib.index.reader import COLUMNS
 
-    Index(path)
+    open_index(path).close()
     rng = random.Random(seed)
     rows = []
     for i in range(versions):
@@ -160,12 +199,13 @@ def synthetic_index(path, versions: int, seed: int = 0):
             parent=None, operation=rng.choice(["ingest", "smooth"]), op_params="{}", store_path=f"motions/x/v{i}",
             overall=scores[0], occlusion=scores[1], occlusion_raw=None, jitter=scores[2], jitter_raw=None,
             framing=scores[3], framing_raw=None, warnings="[]"))
-    with sqlite3.connect(path) as conn:
-        conn.executemany(f"INSERT INTO motion ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                         [tuple(r[c] for c in COLUMNS) for r in rows])
+    cols = COLUMNS[1:]
+    with raw_connection(path) as conn:
+        conn.executemany(f"INSERT INTO motion ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                         [tuple(r[c] for c in cols) for r in rows])
         tags = ["dance", "draft", "loop", "smooth"]
         conn.executemany("INSERT INTO tag (name) VALUES (?)", [(t,) for t in tags])
-        links = {(mid, rng.randint(1, len(tags))) for (mid,) in conn.execute("SELECT id FROM motion")
+        links = {(mid, rng.randint(1, len(tags))) for (mid,) in conn.execute("SELECT id FROM motion ORDER BY id")
                  for _ in range(rng.randint(0, 2))}
         conn.executemany("INSERT INTO motion_tag (motion_id, tag_id) VALUES (?, ?)", sorted(links))
     return path
@@ -190,14 +230,14 @@ def expected_order(records, pairs):
     "-score,fps", "created", "version",
 ])
 @pytest.mark.parametrize("query", ["", "tag:dance -tag:draft", "score>0.3", "is:latest"])
-def test_pages_in_order_and_count(tmp_path, sort, query):
+def test_pages_in_order_and_count(index_target, sort, query):
     """Paging with any page size (keyset: each page starts after the previous one's last record)
-    gives every matching version once, in the order of the whole sorted list; count() agrees."""
+    gives every matching version once, in the order of the whole sorted list; count() agrees.
+    On SQLite and on PostgreSQL alike."""
     from motionlib.index.query import Query, parse_sort
-    from motionlib.index.reader import Reader
 
-    path = synthetic_index(tmp_path / "index.sqlite", 150)
-    with Reader(path) as r:
+    index = open_index(synthetic_index(index_target, 150))
+    with index.reader() as r:
         everything = r.list(query=query)
         pairs = parse_sort(sort) if isinstance(sort, str) or sort is None else sort
         want = [x.ref for x in expected_order(everything, pairs)]
@@ -215,6 +255,7 @@ def test_pages_in_order_and_count(tmp_path, sort, query):
         first = r.page(query, sort, limit=5)
         assert r.count(query, ids=[x.id for x in first]) == len(first)
         assert r.count(query, ids=[]) == 0
+    index.close()
 
 
 @pytest.mark.parametrize("sort", [None, [("name", True), ("version", True)], [("overall", True)], [("overall", False)]])

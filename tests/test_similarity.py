@@ -13,7 +13,7 @@ from motionlib.core.motion import Motion
 from motionlib.core.skeleton import MEDIAPIPE_POSE_33 as SK
 from motionlib.library import Library
 from motionlib.processing import ops, similarity
-from tests.conftest import copy_library, invoke, invoke_json
+from tests.conftest import invoke, invoke_json
 from tests.test_ops import POSE
 
 
@@ -64,8 +64,9 @@ def test_the_descriptor_ignores_position_size_facing_and_tempo_but_not_the_movem
 
 
 @pytest.fixture
-def lib(demo_library, tmp_path):
-    library = Library(copy_library(demo_library[0], tmp_path / "lib"))
+def lib(demo_copy):
+    """The demo library to change: a local one, and a shared one (conftest.demo_copy)."""
+    library = Library(demo_copy)
     yield library
     library.close()
 
@@ -88,27 +89,27 @@ def test_similar_ranks_edits_of_a_motion_first_and_like_combines_with_other_term
     assert "demo@1" not in [r.ref for r in lib.list(query="like:demo")]
     assert [r.ref for r in lib.list(query="like:wave -name:demo*")][0] == "kick@1"
     # the command line: JSON with the similarity; errors are one line
-    out = invoke_json("similar", "demo", "--top", "2", library=lib.root)
+    out = invoke_json("similar", "demo", "--top", "2", library=lib.location)
     assert [r["ref"] for r in out] == refs[:2] and all(0 < r["similarity"] <= 1.0001 for r in out)
-    assert invoke("similar", "nope", library=lib.root).returncode == 1
-    assert invoke("list", "like:", library=lib.root).returncode == 2
+    assert invoke("similar", "nope", library=lib.location).returncode == 1
+    assert invoke("list", "like:", library=lib.location).returncode == 2
     with pytest.raises(InputError, match="top"):
         lib.similar("demo", 0)
 
 
 def test_reindex_brings_descriptors_back_and_imports_report_near_duplicates(lib, tmp_path):
-    import sqlite3
+    from sqlalchemy import text
 
     lib.derive("demo", lambda m: ops.retime(m, speed=1.5), name="demo-fast")
     before = [(r.ref, round(s, 4)) for r, s in lib.similar("demo", 5)]
     assert before and before[0][0] == "demo-fast@1"
+    with lib.index.write() as w:  # an index from before descriptors
+        w.session.execute(text("DELETE FROM motion_descriptor"))
     lib.close()
-    with sqlite3.connect(lib.root / "index.sqlite") as conn:
-        conn.execute("DELETE FROM motion_descriptor")
-    with Library(lib.root) as emptied, pytest.raises(NotFound, match="reindex"):
+    with Library(lib.location) as emptied, pytest.raises(NotFound, match="reindex"):
         emptied.similar("demo", 5)
-    assert invoke("reindex", library=lib.root).returncode == 0
-    with Library(lib.root) as again:
+    assert invoke("reindex", library=lib.location).returncode == 0
+    with Library(lib.location) as again:
         assert [(r.ref, round(s, 4)) for r, s in again.similar("demo", 5)] == before
         again.export("demo", "npz", tmp_path / "demo.npz")
         result = again.import_keypoints(tmp_path / "demo.npz", "npz", name="demo-again")

@@ -4,7 +4,6 @@ import contextvars
 import functools
 import json
 import sys
-from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 import typer
@@ -23,7 +22,7 @@ app = typer.Typer(
 
 
 class State:
-    def __init__(self, library: Optional[Path]):
+    def __init__(self, library: Optional[str]):
         self.library_path = library
         self._library = None
 
@@ -40,10 +39,11 @@ class State:
 def _root(
     ctx: typer.Context,
     library: Annotated[
-        Optional[Path],
+        Optional[str],
         typer.Option(
-            "--library", "-L", metavar="PATH",
-            help="Library directory (default: $MOTIONLIB_LIBRARY, else the per-user data directory).",
+            "--library", "-L", metavar="PATH|URL",
+            help="Library directory, or a shared library's URL: postgresql://user@host/db?store=s3://bucket/prefix "
+                 "(docs/team.md). Default: $MOTIONLIB_LIBRARY, else the per-user data directory.",
         ),
     ] = None,
 ):

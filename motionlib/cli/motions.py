@@ -539,6 +539,6 @@ def browse(
         from motionlib.tui.app import run
     except ImportError as err:
         raise InputError(f"the terminal browser needs textual ({err}); reinstall motionlib") from None
-    root = lib.root
+    where = lib.location if lib.files.shared else lib.root
     lib.close()
-    run(root, str(q))
+    run(where, str(q))

@@ -1,23 +1,44 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from motionlib.core.errors import IndexDamaged, LibraryError, disk_problem
 from motionlib.index import migrations
+from motionlib.index.dialect import SQLITE
 
 if TYPE_CHECKING:
+    from motionlib.index.pg import PostgresIndex
     from motionlib.index.reader import Reader
     from motionlib.index.writer import Writer
+
+
+def open_index(target: "str | os.PathLike", *, read_only: bool = False) -> "Index | PostgresIndex":
+    """The index at ``target``: a path -> the SQLite :class:`Index` there; a ``postgresql://``
+    (or ``postgres://``) URL -> a :class:`~motionlib.index.pg.PostgresIndex` in that database (a
+    ``store=`` query parameter is ignored). Both have ``reader()``, ``write()``, ``close()``,
+    ``read_only`` and ``location`` (for messages: a path, or the URL without its password)."""
+    from motionlib.index.pg import is_postgres_url
+
+    if is_postgres_url(target):
+        from motionlib.index.pg import PostgresIndex
+
+        return PostgresIndex(str(target), read_only=read_only)
+    return Index(Path(target), read_only=read_only)
 
 
 class Index:
     """The library's SQLite index. Opening it applies pending migrations (stdlib, fast)."""
 
+    dialect = SQLITE
+    open = staticmethod(open_index)
+
     def __init__(self, path: Path, *, read_only: bool = False):
         self.path = Path(path)
+        self.location = str(self.path)
         self.read_only = read_only
         self._engine = None
         if read_only and not self.path.is_file():
@@ -90,6 +111,9 @@ class Index:
             if problem is None:
                 raise
             raise problem from err
+
+    def describe(self) -> str:
+        return self.location
 
     def close(self) -> None:
         if self._engine is not None:

@@ -1,28 +1,33 @@
-"""SQLModel tables. They mirror migrations.MIGRATIONS exactly (a test compares them)."""
+"""SQLModel tables. They mirror migrations.MIGRATIONS exactly (a test compares them).
+
+Integers are BigInteger: SQLite's are 64-bit, and on PostgreSQL the migrations make them BIGINT;
+SQLAlchemy's PostgreSQL driver casts a parameter to its column's type (a source's size in bytes
+or a seed would overflow INTEGER)."""
 
 from __future__ import annotations
 
 from typing import Optional
 
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
 
 class MotionRow(SQLModel, table=True):
     __tablename__ = "motion"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: Optional[int] = Field(default=None, primary_key=True, sa_type=BigInteger)
     name: str
-    version: int
+    version: int = Field(sa_type=BigInteger)
     created: str
     duration: float
     fps: float
-    frames: int
-    width: int
-    height: int
+    frames: int = Field(sa_type=BigInteger)
+    width: int = Field(sa_type=BigInteger)
+    height: int = Field(sa_type=BigInteger)
     skeleton: str
     source_name: Optional[str] = None
     source_sha256: Optional[str] = None
-    source_size: Optional[int] = None
+    source_size: Optional[int] = Field(default=None, sa_type=BigInteger)
     source_path: Optional[str] = None
     estimator: str
     settings_digest: str
@@ -43,37 +48,37 @@ class MotionRow(SQLModel, table=True):
 class Tag(SQLModel, table=True):
     __tablename__ = "tag"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: Optional[int] = Field(default=None, primary_key=True, sa_type=BigInteger)
     name: str
 
 
 class MotionTag(SQLModel, table=True):
     __tablename__ = "motion_tag"
 
-    motion_id: int = Field(foreign_key="motion.id", primary_key=True)
-    tag_id: int = Field(foreign_key="tag.id", primary_key=True)
+    motion_id: int = Field(foreign_key="motion.id", primary_key=True, sa_type=BigInteger)
+    tag_id: int = Field(foreign_key="tag.id", primary_key=True, sa_type=BigInteger)
 
 
 class NameCounter(SQLModel, table=True):
     __tablename__ = "name_counter"
 
     name: str = Field(primary_key=True)
-    last_version: int
+    last_version: int = Field(sa_type=BigInteger)
 
 
 class IdentityRow(SQLModel, table=True):
     __tablename__ = "identity"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: Optional[int] = Field(default=None, primary_key=True, sa_type=BigInteger)
     name: str
     created: str
     file_name: str
     sha256: str
     path: str
     format: str
-    width: int
-    height: int
-    size_bytes: int
+    width: int = Field(sa_type=BigInteger)
+    height: int = Field(sa_type=BigInteger)
+    size_bytes: int = Field(sa_type=BigInteger)
     body: str
     skeleton: str
     pose: str
@@ -84,11 +89,11 @@ class IdentityRow(SQLModel, table=True):
 class RenderRow(SQLModel, table=True):
     __tablename__ = "render"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: Optional[int] = Field(default=None, primary_key=True, sa_type=BigInteger)
     created: str
     finished: Optional[str] = None
     status: str
-    pid: Optional[int] = None
+    pid: Optional[int] = Field(default=None, sa_type=BigInteger)
     motion_ref: str
     motion_store: str
     identity_name: str
@@ -96,7 +101,7 @@ class RenderRow(SQLModel, table=True):
     backend: str
     models: str = "{}"
     params: str = "{}"
-    seed: int
+    seed: int = Field(sa_type=BigInteger)
     timings: str = "{}"
     output: str
     output_sha256: Optional[str] = None

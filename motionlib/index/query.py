@@ -21,13 +21,14 @@ Each term becomes SQL for the index (``Query.where``) and a Python predicate ove
 
 from __future__ import annotations
 
-import fnmatch
+import functools
 import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from motionlib.core.errors import InputError
+from motionlib.index.dialect import SQLITE, Dialect
 
 # field -> (column, kind); kind: "text", "num", "date", "tag"
 FIELDS: dict[str, tuple[str, str]] = {
@@ -163,20 +164,22 @@ class Query:
         return " ".join(str(t) for t in self.terms)
 
     # ---------------------------------------------------------------- SQL
-    def where(self) -> tuple[str, list[Any]]:
+    def where(self, dialect: Dialect = SQLITE) -> tuple[str, list[Any]]:
+        """The terms as one SQL condition over ``motion m`` (``?`` placeholders) and its
+        parameters, in ``dialect`` (index.dialect: SQLite's or PostgreSQL's)."""
         clauses, params = [], []
         for t in self.terms:
-            sql, p = self._like_sql(t) if t.field == "like" else _term_sql(t)
+            sql, p = self._like_sql(t, dialect) if t.field == "like" else _term_sql(t, dialect)
             clauses.append(f"NOT ({sql})" if t.negate else f"({sql})")
             params += p
         return " AND ".join(clauses), params
 
     # ---------------------------------------------------------------- Python
-    def _like_sql(self, t: Term) -> tuple[str, list[Any]]:
+    def _like_sql(self, t: Term, dialect: Dialect = SQLITE) -> tuple[str, list[Any]]:
         if t not in self.like_ids:
             raise InputError(f"{t}: like: needs the library to answer it")
         ids = sorted(self.like_ids[t])
-        return (f"m.id IN ({', '.join('?' * len(ids))})" if ids else "0"), list(ids)
+        return (f"m.id IN ({', '.join('?' * len(ids))})" if ids else dialect.false), list(ids)
 
     def matches(self, record, latest: Callable[[Any], bool] | None = None) -> bool:
         """Whether ``record`` (a MotionRecord) satisfies every term. ``latest(record)`` answers
@@ -200,12 +203,12 @@ def _glob(v: str) -> bool:
     return any(c in v for c in "*?[")
 
 
-def _term_sql(t: Term) -> tuple[str, list[Any]]:
+def _term_sql(t: Term, d: Dialect = SQLITE) -> tuple[str, list[Any]]:
     if t.field == "":
         escaped = t.value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         like = f"%{escaped}%"
-        return ("(m.name LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM motion_tag mt JOIN tag t ON "
-                "t.id = mt.tag_id WHERE mt.motion_id = m.id AND t.name LIKE ? ESCAPE '\\'))"), [like, like]
+        return (f"(m.name {d.ilike} ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM motion_tag mt JOIN tag t ON "
+                f"t.id = mt.tag_id WHERE mt.motion_id = m.id AND t.name {d.ilike} ? ESCAPE '\\'))"), [like, like]
     if t.field == "is":
         return {
             "latest": "m.version = (SELECT max(m2.version) FROM motion m2 WHERE m2.name = m.name)",
@@ -215,9 +218,9 @@ def _term_sql(t: Term) -> tuple[str, list[Any]]:
     col, kind = FIELDS[t.field]
     if kind == "tag":  # tags are stored lower-case; the tag's own index finds it, then its versions
         alts = t.value.lower().split(",")
-        cond = " OR ".join("t.name GLOB ?" if _glob(a) else "t.name = ?" for a in alts)
+        cond = " OR ".join(d.glob("t.name") if _glob(a) else "t.name = ?" for a in alts)
         sql = f"m.id IN (SELECT mt.motion_id FROM motion_tag mt JOIN tag t ON t.id = mt.tag_id WHERE {cond})"
-        return (f"NOT ({sql})" if t.op == "!=" else sql), alts
+        return (f"NOT ({sql})" if t.op == "!=" else sql), [d.glob_param(a) if _glob(a) else a for a in alts]
     if kind == "num":
         if t.op == ":":
             vals = [float(v) for v in t.value.split(",")]
@@ -232,7 +235,8 @@ def _term_sql(t: Term) -> tuple[str, list[Any]]:
     # text
     if t.op in (":", "="):
         alts = t.value.split(",")
-        return " OR ".join(f"m.{col} GLOB ?" if _glob(a) else f"m.{col} = ?" for a in alts), alts
+        return (" OR ".join(d.glob(f"m.{col}") if _glob(a) else f"m.{col} = ?" for a in alts),
+                [d.glob_param(a) if _glob(a) else a for a in alts])
     if t.op == "!=":
         return f"(m.{col} IS NULL OR m.{col} != ?)", [t.value]
     raise InputError(f"{t}: unsupported operator for {t.field}")
@@ -277,7 +281,16 @@ def _term_match(t: Term, r, latest) -> bool:
 
 
 def _text_eq(value: str, pattern: str) -> bool:
-    return fnmatch.fnmatchcase(value, pattern) if _glob(pattern) else value == pattern
+    """``value`` = ``pattern``, or matches it as SQLite's GLOB does (``[^...]`` negates, ``!`` is
+    literal: fnmatch's sets differ), as the SQL of both backends answers (dialect.glob_to_regex)."""
+    return _glob_re(pattern).fullmatch(value) is not None if _glob(pattern) else value == pattern
+
+
+@functools.lru_cache(maxsize=256)
+def _glob_re(pattern: str) -> "re.Pattern[str]":
+    from motionlib.index.dialect import glob_to_regex
+
+    return re.compile(glob_to_regex(pattern, anchored=False), re.S)
 
 
 def parse_sort(spec: str | None) -> list[tuple[str, bool]]:
@@ -303,11 +316,13 @@ def parse_sort(spec: str | None) -> list[tuple[str, bool]]:
     return out
 
 
-def order_sql(sort: list[tuple[str, bool]]) -> str:
+def order_sql(sort: list[tuple[str, bool]], dialect: Dialect = SQLITE) -> str:
     """ORDER BY for parse_sort's result; NULL scores last either way; ties by name, version.
     SQLite sorts NULL first, so a descending sort needs no NULL term - and so can walk the
-    column's index (``-score``, best first, is the common one)."""
-    terms = [f"m.{col} DESC" if desc else f"m.{col} IS NULL, m.{col}" for col, desc in sort]
+    column's index (``-score``, best first, is the common one); PostgreSQL says NULLS LAST."""
+    from motionlib.index.reader import NOT_NULL
+
+    terms = [dialect.desc(f"m.{col}", col not in NOT_NULL) if desc else dialect.asc(f"m.{col}") for col, desc in sort]
     return ", ".join(terms + ["m.name", "m.version"])
 
 

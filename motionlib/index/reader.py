@@ -11,6 +11,7 @@ from typing import Any, Iterable, Iterator
 from motionlib.core.errors import NotFound
 from motionlib.core.names import Ref
 from motionlib.index import migrations
+from motionlib.index.dialect import SQLITE, Dialect
 
 COLUMNS = (
     "id", "name", "version", "created", "duration", "fps", "frames", "width", "height", "skeleton",
@@ -93,11 +94,11 @@ def _record(row: sqlite3.Row | tuple, tags: str | None) -> MotionRecord:
     return MotionRecord(**values, tags=sorted(tags.split("\x1f")) if tags else [])
 
 
-_SELECT = (
-    "SELECT " + ", ".join(f"m.{c}" for c in COLUMNS) + ", "
-    "(SELECT group_concat(t.name, char(31)) FROM motion_tag mt JOIN tag t ON t.id = mt.tag_id "
-    "WHERE mt.motion_id = m.id) AS tags FROM motion m"
-)
+def _select(dialect: Dialect) -> str:
+    return "SELECT " + ", ".join(f"m.{c}" for c in COLUMNS) + f", {dialect.tags_list} AS tags FROM motion m"
+
+
+_SELECT = _select(SQLITE)
 
 
 IDENTITY_COLUMNS = ("id", "name", "created", "file_name", "sha256", "path", "format", "width", "height",
@@ -174,11 +175,35 @@ def _render(row) -> RenderRecord:
 
 
 class Reader:
-    def __init__(self, path: Path, read_only: bool = False):
-        self._conn = migrations.connect(str(path), read_only)
+    """Read-only queries. ``Reader(path)``: a stdlib connection to the SQLite index at ``path``;
+    a PostgreSQL index (index.pg) passes its own ``conn`` (``execute(sql, params)`` with ``?``
+    placeholders, ``stream``, ``close``) and ``dialect``."""
+
+    def __init__(self, path: Path | None = None, read_only: bool = False, *, conn=None,
+                 dialect: Dialect = SQLITE):
+        self.dialect = dialect
+        self._select = _SELECT if dialect is SQLITE else _select(dialect)
+        self._conn = conn if conn is not None else migrations.connect(str(path), read_only)
 
     def close(self) -> None:
         self._conn.close()
+
+    def _rows(self, sql: str, params, batch: int) -> Iterator[tuple]:
+        """The rows of ``sql``, ``batch`` at a time from the database (bounded memory)."""
+        stream = getattr(self._conn, "stream", None)
+        if stream is not None:
+            yield from stream(sql, params, batch)
+            return
+        cursor = self._conn.execute(sql, params)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+
+    def integrity(self) -> list[str]:
+        """The index's own check: ``["ok"]`` when sound (SQLite's quick_check; a PostgreSQL
+        server checks its own pages, so there it is always ``["ok"]``)."""
+        if self.dialect is not SQLITE:
+            return ["ok"]
+        return [row[0] for row in self._conn.execute("PRAGMA quick_check").fetchall()]
 
     def __enter__(self) -> "Reader":
         return self
@@ -188,7 +213,7 @@ class Reader:
 
     def _query(self, where: str = "", params: Iterable[Any] = (), order: str = "m.name, m.version",
                limit: int | None = None) -> list[MotionRecord]:
-        sql = _SELECT + (f" WHERE {where}" if where else "") + f" ORDER BY {order}"
+        sql = self._select + (f" WHERE {where}" if where else "") + f" ORDER BY {order}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [_record(r[:-1], r[-1]) for r in self._conn.execute(sql, tuple(params))]
@@ -213,15 +238,15 @@ class Reader:
         """``list``'s versions one at a time, read ``batch`` rows at a time: memory stays bounded
         at any library size (the reader must stay open while it is consumed)."""
         sql, params = self._list_sql(tags=tags, min_score=min_score, name=name, query=query, sort=sort, limit=limit)
-        cursor = self._conn.execute(sql, params)
-        while rows := cursor.fetchmany(batch):
-            for r in rows:
-                yield _record(r[:-1], r[-1])
+        for r in self._rows(sql, params, batch):
+            yield _record(r[:-1], r[-1])
 
     def plan(self, **filters) -> list[str]:
-        """SQLite's query plan for ``list(**filters)`` (EXPLAIN QUERY PLAN's details): which
-        indexes it uses (tests/test_index.py checks the common queries)."""
+        """The query plan for ``list(**filters)``: SQLite's EXPLAIN QUERY PLAN details (which
+        indexes it uses; tests/test_index.py checks the common queries), PostgreSQL's EXPLAIN lines."""
         sql, params = self._list_sql(**filters)
+        if self.dialect is not SQLITE:
+            return [row[0] for row in self._conn.execute("EXPLAIN " + sql, params)]
         return [row[3] for row in self._conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
 
     def _list_sql(self, *, tags: Iterable[str] = (), min_score: float | None = None, name: str | None = None,
@@ -231,7 +256,7 @@ class Reader:
         clauses, params = [], []
         if query:
             q = query if isinstance(query, Query) else Query.parse(query)
-            where, qp = q.where()  # like: terms are answered by the library first
+            where, qp = q.where(self.dialect)  # like: terms are answered by the library first
             if where:
                 clauses.append(where)
                 params += qp
@@ -245,8 +270,8 @@ class Reader:
         if name is not None:
             clauses.append("m.name = ?")
             params.append(name)
-        sql = _SELECT + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
-        sql += f" ORDER BY {order_sql(parse_sort(sort))}" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        sql = self._select + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
+        sql += f" ORDER BY {order_sql(parse_sort(sort), self.dialect)}" + (f" LIMIT {int(limit)}" if limit is not None else "")
         return sql, tuple(params)
 
     def descriptors(self, kind: int) -> tuple[list[int], list[bytes]]:
@@ -330,6 +355,8 @@ class Reader:
         clauses, params = [], []
         if ids is not None:
             ids = list(ids)
+            if not ids:
+                return
             clauses.append(f"id IN ({', '.join('?' * len(ids))})")
             params += ids
         if status is not None:
@@ -337,10 +364,8 @@ class Reader:
             params.append(status)
         sql += (f" WHERE {' AND '.join(clauses)}" if clauses else "") + " ORDER BY id"
         if limit is not None:
-            sql = f"SELECT * FROM ({sql.replace(' ORDER BY id', ' ORDER BY id DESC')} LIMIT {int(limit)}) ORDER BY id"
-        cursor = self._conn.execute(sql, params)
-        while rows := cursor.fetchmany(batch):
-            yield from (_render(r) for r in rows)
+            sql = f"SELECT * FROM ({sql.replace(' ORDER BY id', ' ORDER BY id DESC')} LIMIT {int(limit)}) AS r ORDER BY id"
+        yield from (_render(r) for r in self._rows(sql, params, batch))
 
     # ---------------------------------------------------------------- pages (the browser)
     def page(self, query=None, sort=None, *, limit: int = 200,
@@ -356,8 +381,8 @@ class Reader:
         (``ORDER BY col IS NULL, col`` would scan and sort the whole table for every page)."""
         from dataclasses import replace
 
-        where, params = _where(query)
-        keys = _sort_keys(sort)
+        where, params = _where(query, self.dialect)
+        keys = _sort_keys(sort, self.dialect)
         first = keys[0]
         runs = [([replace(first, nullable=False)] + keys[1:], first.present)]
         if first.nullable:
@@ -368,7 +393,7 @@ class Reader:
             run_keys, run_where = runs[i]
             clauses, p = [c for c in (where, run_where) if c], list(params)
             if after is not None and i == start:
-                seek, sp = _after(run_keys, after)
+                seek, sp = _after(run_keys, after, self.dialect)
                 clauses.append(seek)
                 p += sp
             out += self._query(" AND ".join(clauses), p, order=", ".join(k.order() for k in run_keys),
@@ -379,9 +404,11 @@ class Reader:
 
     def count(self, query=None, *, ids: Iterable[int] | None = None) -> int:
         """The number of versions matching ``query`` (among ``ids`` when given)."""
-        where, params = _where(query)
+        where, params = _where(query, self.dialect)
         if ids is not None:
             ids = [int(i) for i in ids]
+            if not ids:
+                return 0
             where = " AND ".join(c for c in (where, f"m.id IN ({', '.join('?' * len(ids))})") if c)
             params += ids
         sql = "SELECT count(*) FROM motion m" + (f" WHERE {where}" if where else "")
@@ -400,20 +427,19 @@ class Reader:
         return [r[0] for r in self._conn.execute(sql)]
 
 
-def _where(query) -> tuple[str, list[Any]]:
+def _where(query, dialect: Dialect = SQLITE) -> tuple[str, list[Any]]:
     from motionlib.index.query import Query
 
     if not query:
         return "", []
     q = query if isinstance(query, Query) else Query.parse(query)
-    return q.where()
+    return q.where(dialect)
 
 
 NOT_NULL = {"id", "name", "version", "created", "duration", "fps", "frames", "width", "height", "skeleton",
             "estimator", "settings_digest", "operation", "op_params", "store_path", "warnings"}
 # a version's tags as one sortable text (sorted, comma-separated; NULL when it has none)
-TAGS_SQL = ("(SELECT group_concat(x, ',') FROM (SELECT t.name AS x FROM motion_tag mt JOIN tag t "
-            "ON t.id = mt.tag_id WHERE mt.motion_id = m.id ORDER BY t.name))")
+TAGS_SQL = SQLITE.tags_sorted
 
 
 @dataclass(frozen=True)
@@ -423,10 +449,11 @@ class _Key:
     column: str  # a motion column, or "tags"
     desc: bool
     nullable: bool
+    dialect: Dialect = SQLITE
 
     @property
     def sql(self) -> str:
-        return TAGS_SQL if self.column == "tags" else f"m.{self.column}"
+        return self.dialect.tags_sorted if self.column == "tags" else f"m.{self.column}"
 
     @property
     def present(self) -> str:
@@ -448,7 +475,7 @@ class _Key:
         return f"{self.sql} IS NULL, {self.sql} {direction}" if self.nullable else f"{self.sql} {direction}"
 
 
-def _sort_keys(sort) -> list[_Key]:
+def _sort_keys(sort, dialect: Dialect = SQLITE) -> list[_Key]:
     from motionlib.index.query import parse_sort
 
     pairs = parse_sort(sort) if isinstance(sort, str) or sort is None else list(sort)
@@ -457,14 +484,14 @@ def _sort_keys(sort) -> list[_Key]:
         if column != "tags" and column not in COLUMNS:
             raise ValueError(f"cannot sort by {column!r}")
         if column not in {k.column for k in keys}:
-            keys.append(_Key(column, bool(desc), column == "tags" or column not in NOT_NULL))
+            keys.append(_Key(column, bool(desc), column == "tags" or column not in NOT_NULL, dialect))
     for column in ("name", "version"):  # the tie-break: (name, version) is unique
         if column not in {k.column for k in keys}:
-            keys.append(_Key(column, False, False))
+            keys.append(_Key(column, False, False, dialect))
     return keys
 
 
-def _after(keys: list[_Key], record: MotionRecord) -> tuple[str, list[Any]]:
+def _after(keys: list[_Key], record: MotionRecord, dialect: Dialect = SQLITE) -> tuple[str, list[Any]]:
     """SQL for the rows that come after ``record`` in the order of ``keys`` (NULLs last in each).
     Neighbouring NOT NULL keys in one direction compare as one row value ((name, version) >
     (?, ?)). The first key bounds the range and the rest is a NOT (col <= ? AND NOT (col = ? AND
@@ -493,7 +520,7 @@ def _after(keys: list[_Key], record: MotionRecord) -> tuple[str, list[Any]]:
             sql = f"{lhs} {op} {rhs}"
             return (f"({sql} OR {key.sql} IS NULL)" if key.nullable else sql), list(values)
         rest, rp = after(i + 1)
-        eq = f"{key.sql} IS ?" if key.nullable else f"{lhs} = {rhs}"
+        eq = dialect.is_(key.sql) if key.nullable else f"{lhs} = {rhs}"
         ge = f"{lhs} {op}= {rhs}" + (f" OR {key.sql} IS NULL" if key.nullable else "")
         return f"({ge}) AND NOT ({eq} AND NOT ({rest}))", list(values) + list(values) + rp
 

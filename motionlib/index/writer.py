@@ -43,6 +43,15 @@ class Writer:
 
     def __init__(self, session: Session):
         self.session = session
+        self._pg = session.get_bind().dialect.name == "postgresql"
+
+    def _sql(self, sql: str, params: tuple) -> None:
+        """Raw SQL with ``?`` placeholders, in the driver's own style."""
+        if self._pg:
+            from motionlib.index.dialect import pg_placeholders
+
+            sql = pg_placeholders(sql)
+        self.session.connection().exec_driver_sql(sql, params)
 
     # ------------------------------------------------------------------ versions
     def has_same(self, name: str, sha256: str, digest: str, operation: str) -> bool:
@@ -78,9 +87,13 @@ class Writer:
 
     def set_descriptor(self, motion_id: int, kind: int, vector: bytes) -> None:
         """A version's motion descriptor (processing/similarity.py): its kind and packed values."""
-        self.session.connection().exec_driver_sql(
-            "INSERT OR REPLACE INTO motion_descriptor (motion_id, kind, vector) VALUES (?, ?, ?)",
-            (motion_id, int(kind), bytes(vector)))
+        if self._pg:
+            self._sql("INSERT INTO motion_descriptor (motion_id, kind, vector) VALUES (?, ?, ?) ON CONFLICT "
+                      "(motion_id) DO UPDATE SET kind = excluded.kind, vector = excluded.vector",
+                      (motion_id, int(kind), bytes(vector)))
+        else:
+            self._sql("INSERT OR REPLACE INTO motion_descriptor (motion_id, kind, vector) VALUES (?, ?, ?)",
+                      (motion_id, int(kind), bytes(vector)))
 
     def referenced_paths(self) -> tuple[set[str], set[str]]:
         """(version directories, kept sources) that rows refer to."""
@@ -94,7 +107,7 @@ class Writer:
                 s.delete(link)
             row = s.get(MotionRow, motion_id)
             if row is not None:
-                s.connection().exec_driver_sql("DELETE FROM motion_descriptor WHERE motion_id = ?", (motion_id,))
+                self._sql("DELETE FROM motion_descriptor WHERE motion_id = ?", (motion_id,))
                 s.delete(row)
 
     def rename(self, old: str, new: str) -> list[str]:
@@ -154,7 +167,7 @@ class Writer:
         counters = {c.name: c.last_version for c in s.exec(select(NameCounter)).all()}
         s.exec(delete(MotionTag))
         s.exec(delete(Tag))
-        s.connection().exec_driver_sql("DELETE FROM motion_descriptor")
+        self._sql("DELETE FROM motion_descriptor", ())
         s.exec(delete(MotionRow))
         s.flush()
         return counters

@@ -39,14 +39,24 @@ def pid_alive(pid: int) -> bool:
 
 
 class LibraryBase:
-    def __init__(self, root: Path, *, create: bool = True):
+    def __init__(self, root: Path | str, *, create: bool = True):
+        """Open the library at ``root``: a directory (SQLite index and files beside it), or a
+        shared library's URL (``postgresql://...?store=s3://...``: docs/team.md)."""
+        from motionlib.library.paths import is_shared
+
+        if isinstance(root, str) and is_shared(root):
+            self._open_shared(root)
+            return
         from motionlib.index import Index
+        from motionlib.store.location import LocalFiles
 
         self.root = Path(root)
+        self.location = str(self.root)
         prepare_root(self.root, create)
         self.motions_dir = self.root / "motions"
         self.sources_dir = self.root / "sources"
         self.tmp_dir = self.root / "tmp"
+        self.files = LocalFiles(self.root)
         # a library on a read-only disk (a snapshot, a shared mount) is read; writes say why not
         self.read_only = not os.access(self.root, os.W_OK)
         if not self.read_only:
@@ -57,9 +67,37 @@ class LibraryBase:
                 raise disk_problem(err, self.root) or LibraryError(f"cannot open {self.root}: {err}") from None
         self.index = Index(self.root / INDEX_FILE, read_only=self.read_only)
 
+    def _open_shared(self, url: str) -> None:
+        """A shared library: the index on PostgreSQL, the files in an object store, and a working
+        directory on this machine (``root``: staging and caches, never the library's data)."""
+        from motionlib.index import open_index
+        from motionlib.library.paths import parse_shared
+        from motionlib.store.location import ObjectFiles
+
+        target = parse_shared(url)
+        self.location = url
+        self.root = target.work
+        self.motions_dir = self.sources_dir = None
+        self.tmp_dir = self.root / "tmp"
+        try:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise LibraryError(f"cannot create this machine's working directory {self.root}: {err.strerror}") from None
+        self.read_only = False
+        self.files = ObjectFiles(target.store_url, self.root / "cache")
+        self.index = open_index(target.index_url)
+
+    @property
+    def shown(self) -> str:
+        """The library as messages name it (a shared library's URL without its password)."""
+        from motionlib.library.paths import redact
+
+        return redact(self.location) if self.files.shared else str(self.root)
+
     @classmethod
     def open(cls, path: str | os.PathLike | None = None):
-        """The library at ``path``, else $MOTIONLIB_LIBRARY, else the per-user one."""
+        """The library at ``path`` (a directory or a shared library's URL), else
+        $MOTIONLIB_LIBRARY, else the per-user one."""
         return cls(resolve_library_path(path))
 
     def close(self) -> None:
@@ -117,9 +155,7 @@ class LibraryBase:
             return r.get(ref)
 
     def manifest(self, record: "MotionRecord") -> dict:
-        from motionlib.store import read_manifest
-
-        return read_manifest(self.root / record.store_path)
+        return self.files.manifest(record.store_path)
 
     def load(self, ref: str | Ref, *, raw: bool = False,
              span: tuple[float | None, float | None] | None = None) -> "Motion":
@@ -128,14 +164,12 @@ class LibraryBase:
         (seconds): only the frames ``processing.ops.trim`` of that span needs, read alone (see
         ``store.read_motion``): any length of take. Without it, a version longer than the
         ``core.limits`` allow is refused before anything is read."""
-        from motionlib.store import read_motion
-
         record = self.get(ref)
         if span is None:
             from motionlib.core.limits import check_frames
 
             check_frames(record.ref, record.frames, record.skeleton, record.duration)
-        return read_motion(self.root / record.store_path, raw=raw, span=span)
+        return self.files.motion(record.store_path, raw=raw, span=span)
 
     def tags(self) -> list[tuple[str, int]]:
         with self.index.reader() as r:
@@ -145,8 +179,7 @@ class LibraryBase:
         """The kept source clip of a version, when the library holds it."""
         if not record.source_path:
             return None
-        p = self.root / record.source_path
-        return p if p.exists() else None
+        return self.files.local(record.source_path)
 
     def aligned_source(self, record: "MotionRecord") -> tuple[Path, float]:
         """(kept source clip, time offset) of a version whose frames still sit on that clip
@@ -173,7 +206,11 @@ class LibraryBase:
         """The identity's picture, upright (RGB uint8)."""
         from motionlib.ingest.image import load_image
 
-        return load_image(self.root / record.path).image
+        path = self.files.local(record.path)
+        if path is None:
+            raise NotFound(f"identity {record.name!r}: its picture {record.path} is missing from the library "
+                           f"(`motionlib identity rm {record.name}`, then add the picture again)")
+        return load_image(path).image
 
     def get_render(self, render_id: int) -> "RenderRecord":
         with self.index.reader() as r:
@@ -200,7 +237,7 @@ class LibraryBase:
     def new_staging(self) -> Path:
         """A private staging directory for one write (removed by the writer, or swept)."""
         if self.read_only:
-            raise LibraryError(f"{self.root} is on a read-only disk: it can be read, not changed")
+            raise LibraryError(f"{self.shown} is on a read-only disk: it can be read, not changed")
         self.clean_staging()
         path = self.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         path.mkdir(parents=True)
@@ -229,14 +266,14 @@ class LibraryBase:
         under the lock, can only be leftovers of a writer that died)."""
         stores, sources = w.referenced_paths()
         removed = {"versions": 0, "sources": 0}
-        for d in self.motions_dir.glob("*/v[0-9]*"):
-            if d.is_dir() and d.relative_to(self.root).as_posix() not in stores:
-                remove_tree(d)
-                sidecars.remove(d)
+        for key in self.files.version_keys():
+            if key not in stores:
+                self.files.remove_version(key)
+                sidecars.remove(self.files, key)
                 removed["versions"] += 1
-        for f in self.sources_dir.glob("*/*"):
-            if f.is_file() and f.relative_to(self.root).as_posix() not in sources:
-                f.unlink(missing_ok=True)
+        for key in self.files.file_keys("sources"):
+            if key not in sources:
+                self.files.remove_file(key)
                 removed["sources"] += 1
         return removed
 
@@ -249,10 +286,10 @@ class LibraryBase:
         with self.index.reader() as r:
             still_used = r.source_paths()
         for rec in victims:
-            remove_tree(self.root / rec.store_path)
-            sidecars.remove(self.root / rec.store_path)
+            self.files.remove_version(rec.store_path)
+            sidecars.remove(self.files, rec.store_path)
             if rec.source_path and rec.source_path not in still_used:
-                (self.root / rec.source_path).unlink(missing_ok=True)
+                self.files.remove_file(rec.source_path)
 
     @contextlib.contextmanager
     def staging(self) -> Iterator[Path]:

@@ -12,7 +12,7 @@ from motionlib.core.errors import InputError
 from motionlib.core.names import validate_name
 from motionlib.library.base import LibraryBase
 from motionlib.library.paths import now
-from motionlib.store.files import content_path, hash_file, place
+from motionlib.store.files import content_path, hash_file
 
 if TYPE_CHECKING:
     from motionlib.index.reader import IdentityRecord
@@ -43,7 +43,7 @@ class Identities(LibraryBase):
                     width=w, height=h, size_bytes=copy.size, body=pose.body, skeleton="mediapipe_pose_33",
                     pose=json.dumps(pose.to_json()), estimator=pose.estimator, warnings=json.dumps(warnings),
                 )
-                place(copy.copy, self.root / rel)
+                self.files.put_file(copy.copy, rel)
         return self.get_identity(name)
 
     def remove_identity(self, name: str) -> "IdentityRecord":
@@ -52,5 +52,5 @@ class Identities(LibraryBase):
         with self.index.write() as w:
             still_used = w.delete_identity(record.id, record.sha256)
         if not still_used:
-            (self.root / record.path).unlink(missing_ok=True)
+            self.files.remove_file(record.path)
         return record

@@ -26,6 +26,8 @@ class Maintenance(LibraryBase):
         aside (``index.sqlite.corrupt-<time>``) and a new one started. Returns (library, where
         the old index went or None)."""
         root = resolve_library_path(path)
+        if isinstance(root, str):  # a shared library: PostgreSQL has no file to move aside
+            return cls(root), None
         try:
             return cls(root), None
         except IndexDamaged:  # not a full or read-only disk: those leave the index where it is
@@ -49,19 +51,14 @@ class Maintenance(LibraryBase):
         """Rebuild the index from the store: one row per readable version directory."""
         from motionlib.index.writer import motion_row
         from motionlib.processing import similarity
-        from motionlib.store import read_manifest
-
         self.clean_staging()
         found, skipped, seen = 0, [], set()
         with self.index.write() as w:
             counters = w.clear_versions()
-            renamed = sidecars.renames(self.motions_dir)
-            for d in sorted(self.motions_dir.glob("*/v[0-9]*")):
-                if not d.is_dir():
-                    continue
-                rel = d.relative_to(self.root)
+            renamed = sidecars.renames(self.files)
+            for rel in self.files.version_keys():
                 try:
-                    m = dict(read_manifest(d))
+                    m = dict(self.files.manifest(rel))
                     m["name"] = renamed.get((m["name"], int(m["version"])), m["name"])
                     parent = m.get("lineage", {}).get("parent")
                     if parent:
@@ -69,8 +66,8 @@ class Maintenance(LibraryBase):
                         if pver.isdigit() and (pname, int(pver)) in renamed:
                             m["lineage"] = dict(m["lineage"], parent=f"{renamed[(pname, int(pver))]}@{pver}")
                     kept = m["source"].get("kept_path")
-                    kept = kept if kept and (self.root / kept).exists() else None
-                    validate_name(motion_row(m, rel.as_posix(), kept).name)
+                    kept = kept if kept and self.files.has_file(kept) else None
+                    validate_name(motion_row(m, rel, kept).name)
                 except Exception as err:  # one unreadable version must not stop the rebuild
                     skipped.append(f"{rel}: {err}")
                     continue
@@ -79,11 +76,11 @@ class Maintenance(LibraryBase):
                     skipped.append(f"{rel}: duplicate of {key[0]}@{key[1]}")
                     continue
                 seen.add(key)
-                motion_id = w.insert_version(m, rel.as_posix(), kept, descriptor=similarity.packed(m))
+                motion_id = w.insert_version(m, rel, kept, descriptor=similarity.packed(m))
                 if "descriptor" not in m:  # stored before descriptors: computed from the arrays now
-                    _add_descriptor(w, motion_id, d)
+                    _add_descriptor(w, motion_id, self.files, rel)
                 try:
-                    tags = sidecars.read_tags(d)
+                    tags = sidecars.read_tags(self.files, rel)
                     if tags is not None:
                         w.link_tags(motion_id, [validate_tag(t) for t in tags])
                 except (ValueError, InputError):
@@ -106,27 +103,27 @@ class Maintenance(LibraryBase):
         unreferenced identity pictures and sidecars), removes planted links (never what they
         point to), and marks dead renders failed. Damage to versions or pictures is not
         repaired: the report names the command that does (its data would be lost)."""
-        from motionlib.store import read_manifest, read_motion
         from motionlib.store.files import hash_file
 
+        files, local = self.files, not self.files.shared
         problems: list[dict] = []
 
         def problem(check: str, what: str, repair: str, fixable: bool = False) -> None:
             problems.append({"check": check, "problem": what, "repair": repair, "fixable": fixable})
 
         with self.index.reader() as r:
-            integrity = [row[0] for row in r._conn.execute("PRAGMA quick_check").fetchall()]
+            integrity = r.integrity()
             records = r.list()
             identities = r.identities()
             sources = r.source_paths()
         if integrity != ["ok"]:
-            problem("index", f"the index fails SQLite's integrity check ({'; '.join(integrity[:3])})",
+            problem("index", f"the index fails its integrity check ({'; '.join(integrity[:3])})",
                     "`motionlib reindex` rebuilds it from the store (tags come back from the versions' sidecars)")
-        # planted links and special files: reported first, and never followed below
+        # planted links and special files (a directory's only): reported first, never followed below
         links = []
-        for top in ("motions", "sources", "identities", "tmp", "cache"):
-            for d, dirs, files in os.walk(self.root / top):
-                for name in dirs + files:
+        for top in ("motions", "sources", "identities", "tmp", "cache") if local else ():
+            for d, dirs, names in os.walk(self.root / top):
+                for name in dirs + names:
                     p = Path(d) / name
                     if p.is_symlink() or not (p.is_dir() or p.is_file()):
                         links.append(p)
@@ -134,82 +131,79 @@ class Maintenance(LibraryBase):
             kind = f"a link to {os.readlink(p)}" if p.is_symlink() else "a special file"
             problem("links", f"{p.relative_to(self.root)} is {kind}; a library holds plain files only",
                     "`motionlib doctor --fix` removes it (never what it points to)", True)
+        linked = {p.relative_to(self.root).as_posix() for p in links}
         # versions against the store
         referenced = set()
-        renamed = sidecars.renames(self.motions_dir)
+        renamed = sidecars.renames(files)
         for n, rec in enumerate(records):
             if progress is not None:
                 progress(n, len(records))
             referenced.add(rec.store_path)
-            d = self.root / rec.store_path
-            kept = self.root / rec.source_path if rec.source_path else None
-            rm = (f"copy its kept source {kept} out of the library, `motionlib rm {rec.ref} --force`, then ingest "
-                  "the copy again" if kept is not None and kept.is_file()
+            has_kept = rec.source_path is not None and files.has_file(rec.source_path)
+            rm = (f"copy its kept source {files.describe()}/{rec.source_path} out of the library, "
+                  f"`motionlib rm {rec.ref} --force`, then ingest the copy again" if has_kept
                   else f"`motionlib rm {rec.ref} --force` drops it (its data is gone)")
-            if any(d == p or d in p.parents for p in links):
+            if any(rec.store_path == k or k.startswith(rec.store_path + "/") or rec.store_path.startswith(k + "/")
+                   for k in linked):
                 continue  # said above
-            if not d.is_dir():
+            if not files.has_version(rec.store_path):
                 problem("versions", f"{rec.ref}: its directory {rec.store_path} is missing", rm)
                 continue
             try:
-                m = read_manifest(d)
+                m = files.manifest(rec.store_path)
                 key = (m.get("name"), m.get("version"))
                 if (renamed.get(key, key[0]), key[1]) != (rec.name, rec.version):
                     raise LibraryError(f"its manifest says {key[0]}@{key[1]}")
                 if not quick:
-                    motion = read_motion(d)
+                    motion = files.motion(rec.store_path)
                     if motion.frames != rec.frames:
                         raise LibraryError(f"it holds {motion.frames} frames, its row says {rec.frames}")
-                    if (d / "raw").is_dir():
-                        read_motion(d, raw=True)
+                    if files.has_version(rec.store_path + "/raw"):
+                        files.motion(rec.store_path, raw=True)
             except MotionlibError as err:
                 text = str(err).split("; `motionlib doctor`")[0].replace(" (`motionlib doctor` checks the library)", "")
                 problem("versions", text if text.startswith(rec.ref) else f"{rec.ref} is damaged: {text}", rm)
         if progress is not None:
             progress(len(records), len(records))
         # leftovers no row refers to
-        leftovers: list[Path] = []
-        for d in self.motions_dir.glob("*/v[0-9]*"):
-            if d.is_dir() and not d.is_symlink() and d.relative_to(self.root).as_posix() not in referenced:
-                leftovers.append(d)
-        for f in self.sources_dir.glob("*/*"):
-            if f.is_file() and not f.is_symlink() and f.relative_to(self.root).as_posix() not in sources:
-                leftovers.append(f)
         pictures = {i.path for i in identities}
-        for f in (self.root / "identities").glob("**/*"):
-            if f.is_file() and not f.is_symlink() and f.relative_to(self.root).as_posix() not in pictures:
-                leftovers.append(f)
-        for f in self.motions_dir.glob("*/v[0-9]*.*.json"):
-            if not f.with_name(f.name.split(".", 1)[0]).is_dir():
-                leftovers.append(f)
+        versions = files.version_keys()
+        leftovers = [k for k in versions if k not in referenced]
+        leftovers += [k for k in files.file_keys("sources") if k not in sources]
+        leftovers += [k for k in files.file_keys("identities") if k not in pictures]
+        orphans = _orphan_sidecars(files, set(versions))
+        leftovers += orphans
         staging = [e for e in (self.tmp_dir.iterdir() if self.tmp_dir.is_dir() else ())
                    if not e.is_symlink() and _dead_staging(e)]
-        for p in leftovers:
-            problem("leftovers", f"{p.relative_to(self.root)} is referred to by nothing (left by a killed writer?)",
+        for k in leftovers:
+            problem("leftovers", f"{k} is referred to by nothing (left by a killed writer?)",
                     "`motionlib doctor --fix` removes it", True)
         if staging:
             problem("leftovers", f"{len(staging)} staging director{'y' if len(staging) == 1 else 'ies'} in tmp/ "
                     "whose writer is gone", "`motionlib doctor --fix` removes them", True)
         # identities' pictures
         for ident in identities:
-            p = self.root / ident.path
-            if p.is_symlink():
+            if ident.path in linked:
                 continue  # said above
-            if not p.is_file():
+            p = files.local(ident.path)
+            if p is None:
                 problem("identities", f"identity {ident.name!r}: its picture {ident.path} is missing",
                         f"`motionlib identity rm {ident.name}`, then add the picture again")
             elif hash_file(p).sha256 != ident.sha256:
                 problem("identities", f"identity {ident.name!r}: its picture {ident.path} changed (SHA-256 differs)",
                         f"`motionlib identity rm {ident.name}`, then add the picture again")
-        # renders whose process died
+        # renders whose process died (on a shared library, only this machine's can be told dead)
         with self.index.reader() as r:
             running = [rec for rec in r.renders() if rec.status == "running"]
-        dead = [rec.id for rec in running if not (rec.pid and pid_alive(rec.pid))]
+        dead = [rec.id for rec in running if local and not (rec.pid and pid_alive(rec.pid))]
         if dead:
             problem("renders", f"{len(dead)} render record(s) still say running but their process is gone",
                     "`motionlib doctor --fix` (or `motionlib renders`) marks them failed", True)
-        free = shutil.disk_usage(self.root).free
-        warnings = [f"only {free >> 20} MiB free on the library's disk: writes may fail"] if free < LOW_SPACE else []
+        warnings = []
+        if local:
+            free = shutil.disk_usage(self.root).free
+            if free < LOW_SPACE:
+                warnings.append(f"only {free >> 20} MiB free on the library's disk: writes may fail")
 
         fixed: list[str] = []
         if fix and not self.read_only and any(p["fixable"] for p in problems):
@@ -220,14 +214,13 @@ class Maintenance(LibraryBase):
             with self.index.write() as w:  # under the lock: nothing new can be half-written now
                 with self.index.reader() as r:
                     pictures = {i.path for i in r.identities()}
-                for f in (self.root / "identities").glob("**/*"):
-                    if f.is_file() and not f.is_symlink() and f.relative_to(self.root).as_posix() not in pictures:
-                        f.unlink(missing_ok=True)
-                        fixed.append(f"removed {f.relative_to(self.root)}")
-                for f in self.motions_dir.glob("*/v[0-9]*.*.json"):
-                    if not f.with_name(f.name.split(".", 1)[0]).is_dir():
-                        f.unlink(missing_ok=True)
-                        fixed.append(f"removed {f.relative_to(self.root)}")
+                for k in files.file_keys("identities"):
+                    if k not in pictures:
+                        files.remove_file(k)
+                        fixed.append(f"removed {k}")
+                for k in _orphan_sidecars(files, set(files.version_keys())):
+                    files.remove_file(k)
+                    fixed.append(f"removed {k}")
                 if dead:
                     w.fail_renders(dead, "process died", now())
                     fixed.append(f"marked {len(dead)} dead render(s) failed")
@@ -238,9 +231,19 @@ class Maintenance(LibraryBase):
             remaining = [p for p in problems if not p["fixable"]] + [p for p in after["problems"] if p["fixable"]]
         else:
             remaining = problems
-        return {"library": str(self.root), "read_only": self.read_only,
+        return {"library": self.shown, "read_only": self.read_only,
                 "checked": {"versions": len(records), "identities": len(identities), "quick": quick},
                 "problems": remaining, "fixed": fixed, "warnings": warnings}
+
+
+def _orphan_sidecars(files, versions: set[str]) -> list[str]:
+    """Sidecar files whose version is gone."""
+    out = []
+    for k in files.file_keys("motions"):
+        folder, _, name = k.rpartition("/")
+        if f"{folder}/{name.split('.', 1)[0]}" not in versions:
+            out.append(k)
+    return out
 
 
 def _dead_staging(entry: Path) -> bool:
@@ -257,12 +260,11 @@ def _dead_staging(entry: Path) -> bool:
     return old or not pid_alive(int(pid_text))
 
 
-def _add_descriptor(w, motion_id: int, version_dir: Path) -> None:
+def _add_descriptor(w, motion_id: int, files, key: str) -> None:
     from motionlib.processing import similarity
-    from motionlib.store import read_motion
 
     try:
-        vec = similarity.descriptor(read_motion(version_dir))
+        vec = similarity.descriptor(files.motion(key))
     except MotionlibError:
         return  # a damaged version: doctor names it
     if vec is not None:

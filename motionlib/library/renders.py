@@ -55,6 +55,13 @@ class Prepared:
         return f"{self.motion.ref} x {self.identity.name} ({self.job.backend})"
 
 
+def render_key(sha256: str) -> str:
+    """Where a shared library's store keeps a finished render, by content."""
+    from motionlib.store.files import content_path
+
+    return f"renders/{content_path(sha256, '.mp4').as_posix()}"
+
+
 def default_name(job: "RenderJob") -> str:
     """``<motion>_<identity>_<backend>.mp4``."""
     return f"{file_stem(job.motion)}_{file_stem(job.identity)}_{job.backend}.mp4"
@@ -178,7 +185,7 @@ class Renders(LibraryBase):
         from motionlib.render import pipeline
 
         if self.read_only:  # every render is recorded in the index
-            raise LibraryError(f"{self.root} is on a read-only disk: renders are recorded in it, so none can run")
+            raise LibraryError(f"{self.shown} is on a read-only disk: renders are recorded in it, so none can run")
 
         record = self.get(job.motion)
         check_frames(record.ref, record.frames, record.skeleton, record.duration)  # a batch refuses before any job runs
@@ -294,6 +301,8 @@ class Renders(LibraryBase):
             write_mp4(prep.output, _watch(backend.render(ctx, plan, progress)), motion.timestamps, motion.duration)
             timings["render_encode"] = time.perf_counter() - t
             sha = hash_file(prep.output).sha256
+            if self.files.shared:  # kept in the store by content: every machine of the team finds it
+                self.files.put_file(prep.output, render_key(sha))
             timings["total"] = time.perf_counter() - t_all
             flags = _fit_flags(prep.motion, motion, retargeted, body)
             extra = {"warnings": [f["message"] for f in flags], "risk": fitting.risk_score(flags), "flags": flags,
@@ -469,8 +478,10 @@ class Renders(LibraryBase):
             raise InputError("{tile} must be 64 to 1024 pixels", params=["tile"])
         cells: dict[tuple[str, str], Path] = {}
         for rec in self.iter_renders():
-            if rec.campaign == campaign and rec.status == "done" and Path(rec.output).is_file():
-                cells[(rec.motion_ref, rec.identity_name)] = Path(rec.output)  # newest last
+            if rec.campaign == campaign and rec.status == "done":
+                video = self.render_video(rec)
+                if video is not None:
+                    cells[(rec.motion_ref, rec.identity_name)] = video  # newest last
         if not cells:
             known = sorted({r.campaign for r in self.iter_renders() if r.campaign})
             raise InputError(f"campaign {campaign!r} has no finished render whose video is still there"
@@ -493,6 +504,16 @@ class Renders(LibraryBase):
         return {"campaign": campaign, "path": str(output), "motions": motions, "identities": identities,
                 "cells": len(cells), "missing": len(motions) * len(identities) - len(cells),
                 **({"width": size[0], "height": size[1]} if size else {})}
+
+    def render_video(self, record: "RenderRecord") -> Path | None:
+        """A finished render's video: its output file where it still is, else (a shared library)
+        the copy the store keeps by content, fetched once; None when neither is there."""
+        out = Path(record.output)
+        if out.is_file():
+            return out
+        if self.files.shared and record.output_sha256:
+            return self.files.local(render_key(record.output_sha256))
+        return None
 
     def cache_dir(self, kind: str) -> Path:
         """A directory for derived data that can always be rebuilt (``cache/<kind>``)."""

@@ -8,60 +8,60 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from motionlib.core.errors import LibraryError
 from motionlib.core.names import validate_name
-from motionlib.store.files import write_json
 
 TAGS = ".tags.json"
 NAME = ".name.json"
 SUFFIXES = (TAGS, NAME)
 
 
-def path(version_dir: Path, suffix: str) -> Path:
-    return Path(str(version_dir) + suffix)
+def path(version_key: str | Path, suffix: str) -> str:
+    return str(version_key) + suffix
 
 
-def _write(version_dir: Path, suffix: str, data: Any) -> None:
+def _write(files, version_key: str, suffix: str, data: Any) -> None:
     try:
-        write_json(path(version_dir, suffix), data)
-    except OSError:
+        files.write_text(path(version_key, suffix), json.dumps(data))
+    except (OSError, LibraryError):
         pass  # the index is authoritative; sidecars only help reindex
 
 
-def write_tags(version_dir: Path, tags: Iterable[str]) -> None:
-    _write(version_dir, TAGS, sorted(tags))
+def write_tags(files, version_key: str, tags: Iterable[str]) -> None:
+    _write(files, version_key, TAGS, sorted(tags))
 
 
-def read_tags(version_dir: Path) -> list | None:
+def read_tags(files, version_key: str) -> list | None:
     """The tags recorded beside a version (None when there is no sidecar); raises ValueError when
     it is unreadable."""
-    p = path(version_dir, TAGS)
-    return json.loads(p.read_text()) if p.exists() else None
+    text = files.read_text(path(version_key, TAGS))
+    return None if text is None else json.loads(text)
 
 
-def write_name(version_dir: Path, new: str, old: str) -> None:
+def write_name(files, version_key: str, new: str, old: str) -> None:
     """Record that the version is now called ``new`` (and was ``old``, among earlier names)."""
     was: list[str] = []
     try:
-        was = json.loads(path(version_dir, NAME).read_text()).get("was", [])
-    except (OSError, ValueError, AttributeError):
+        was = json.loads(files.read_text(path(version_key, NAME)) or "{}").get("was", [])
+    except (OSError, ValueError, AttributeError, LibraryError):
         pass
-    _write(version_dir, NAME, {"name": new, "was": [n for n in dict.fromkeys(was + [old]) if n != new]})
+    _write(files, version_key, NAME, {"name": new, "was": [n for n in dict.fromkeys(was + [old]) if n != new]})
 
 
-def remove(version_dir: Path) -> None:
+def remove(files, version_key: str) -> None:
     for suffix in SUFFIXES:
-        path(version_dir, suffix).unlink(missing_ok=True)
+        files.remove_file(path(version_key, suffix))
 
 
-def renames(motions_dir: Path) -> dict[tuple[str, int], str]:
-    """(any earlier name, version) -> current name, from the name sidecars below ``motions_dir``."""
-    from motionlib.store import read_manifest
-
+def renames(files) -> dict[tuple[str, int], str]:
+    """(any earlier name, version) -> current name, from the library's name sidecars."""
     out: dict[tuple[str, int], str] = {}
-    for side in motions_dir.glob(f"*/v[0-9]*{NAME}"):
+    for side in files.file_keys("motions"):
+        if not side.endswith(NAME):
+            continue
         try:
-            doc = json.loads(side.read_text())
-            version = int(read_manifest(Path(str(side)[: -len(NAME)]))["version"])
+            doc = json.loads(files.read_text(side) or "null")
+            version = int(files.manifest(side[: -len(NAME)])["version"])
             for old in doc.get("was", []):
                 out[(old, version)] = validate_name(doc["name"])
         except Exception:  # noqa: BLE001 - a broken sidecar leaves the stored name

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from motionlib.core.errors import InputError, MotionlibError, NotFound
+from motionlib.core.errors import InputError, LibraryError, MotionlibError, NotFound
 from motionlib.core.faults import fault
 from motionlib.core.names import Ref, validate_name, validate_tag
 from motionlib.library import sidecars
 from motionlib.library.base import LibraryBase
-from motionlib.library.paths import now, version_dir
-from motionlib.store.files import content_path, hash_file, place, remove_tree
+from motionlib.library.paths import is_shared, now, version_dir
+from motionlib.store.files import content_path, hash_file
 
 if TYPE_CHECKING:
     from motionlib.core.motion import Motion
@@ -153,7 +153,7 @@ class Versions(LibraryBase):
         queue = ctx.Queue()
         threads = max(1, (os.cpu_count() or 1) // jobs)  # an estimator that runs threads shares the cores
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init, initargs=(queue, threads)) as pool:
-            pending = {pool.submit(_ingest_one, str(self.root), i, str(p), name, tags, options, keep_source): i
+            pending = {pool.submit(_ingest_one, self.location, i, str(p), name, tags, options, keep_source): i
                        for i, p in enumerate(paths)}
             try:
                 while pending:
@@ -348,7 +348,7 @@ class Versions(LibraryBase):
         staged ``source`` copy placed by content. With ``dedupe`` (an operation), return None instead
         when a version of that operation already holds the same name, source and settings."""
         from motionlib.processing import similarity
-        from motionlib.store import finalize, set_manifest, write_version
+        from motionlib.store import set_manifest, write_version
 
         vec = similarity.descriptor(motion)
         manifest = {k: v for k, v in manifest.items() if k != "descriptor"}  # never the parent's
@@ -359,15 +359,14 @@ class Versions(LibraryBase):
         fault("after-write")
         sha = manifest["source"]["sha256"]
         digest = manifest["estimator"]["settings_digest"]
-        final = None
+        placed = None
         try:
             with self.index.write() as w:
                 if dedupe is not None and w.has_same(name, sha, digest, dedupe):
                     return None
                 self.sweep(w)
                 version = w.next_version(name)
-                rel = version_dir(name, version)
-                final = self.root / rel
+                rel = version_dir(name, version).as_posix()
                 manifest = dict(manifest, name=name, version=version, created=now())
                 kept = manifest["source"].get("kept_path")
                 if source is not None:
@@ -375,18 +374,22 @@ class Versions(LibraryBase):
                     manifest["source"] = dict(manifest["source"], kept_path=kept)
                 set_manifest(staged, manifest)
                 fault("before-rename")
-                finalize(staged, final)
+                placed = rel
+                self.files.put_version(staged, rel)
                 fault("after-rename")
                 if source is not None:
-                    place(source, self.root / kept)
+                    self.files.put_file(source, kept)
                 fault("after-source")
-                w.insert_version(manifest, rel.as_posix(), kept, tags, descriptor=similarity.packed(manifest))
+                w.insert_version(manifest, rel, kept, tags, descriptor=similarity.packed(manifest))
                 fault("before-commit")
         except BaseException:
-            if final is not None and final.exists():
-                remove_tree(final)  # renamed but never committed
+            if placed is not None:
+                try:
+                    self.files.remove_version(placed)  # placed but never committed
+                except (OSError, LibraryError):
+                    pass  # the next writer sweeps it
             raise
-        sidecars.write_tags(final, tags)
+        sidecars.write_tags(self.files, rel, tags)
         return self.get(f"{name}@{version}")
 
     # ------------------------------------------------------------------ tags
@@ -409,7 +412,7 @@ class Versions(LibraryBase):
                     raise NotFound(f"{record.ref} is not tagged {', '.join(missing)}")
                 w.unlink_tags(record.id, tags)
         record = self.get(record.ref)
-        sidecars.write_tags(self.root / record.store_path, record.tags)
+        sidecars.write_tags(self.files, record.store_path, record.tags)
         return record
 
     # ------------------------------------------------------------------ rename and remove
@@ -424,7 +427,7 @@ class Versions(LibraryBase):
         with self.index.write() as w:
             paths = w.rename(old, new)
         for rel in paths:
-            sidecars.write_name(self.root / rel, new, old)
+            sidecars.write_name(self.files, rel, new, old)
         return self.list(name=new)
 
     def remove(self, ref: str, *, all_versions: bool = False, force: bool = False) -> list["MotionRecord"]:
@@ -478,7 +481,7 @@ def _ingest_one(root: str, i: int, path: str, name, tags, options, keep_source: 
     """One clip of ``ingest_many``, in a worker process: its own library handle, its own commit."""
     from motionlib.library import Library
 
-    with Library(Path(root)) as lib:
+    with Library(root if is_shared(root) else Path(root)) as lib:
         return lib.ingest(path, name=name, tags=tags, options=options, keep_source=keep_source,
                           on_start=lambda n: _EVENTS.put((i, "start", n)),
                           progress=lambda n: _EVENTS.put((i, "frames", n)))

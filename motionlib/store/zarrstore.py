@@ -116,14 +116,22 @@ def read_motion(path: Path, *, raw: bool = False, span: tuple[float | None, floa
     [start, end), and the one after them (it gives the last its duration), read from the chunks
     that hold them; timestamps and duration stay the whole version's, so that ``ops.trim`` of
     this part is ``ops.trim`` of the whole (a long take is trimmed without reading it all)."""
-    import zarr
     from zarr.storage import LocalStore
 
     manifest = read_manifest(path)
-    ref = f"{manifest.get('name')}@{manifest.get('version')}"
     stored_files(path)
+    return read_group(LocalStore(str(path), read_only=True), manifest, path, raw=raw, span=span)
+
+
+def read_group(store, manifest: dict[str, Any], where, *, raw: bool = False,
+               span: tuple[float | None, float | None] | None = None) -> Motion:
+    """``read_motion`` from any zarr store (a directory's, an object store's) holding a version
+    whose ``manifest`` was read already; ``where`` names it in errors."""
+    import zarr
+
+    ref = f"{manifest.get('name')}@{manifest.get('version')}"
     try:
-        group = zarr.open_group(store=LocalStore(str(path), read_only=True), mode="r")
+        group = zarr.open_group(store=store, mode="r")
         if raw:
             if RAW_GROUP not in set(group.group_keys()):
                 raise LibraryError(f"{ref} keeps no raw track (only ingested versions do)")
@@ -153,7 +161,7 @@ def read_motion(path: Path, *, raw: bool = False, span: tuple[float | None, floa
     except LibraryError:
         raise
     except Exception as err:  # a damaged chunk or array metadata: zstd, JSON, shape or value errors
-        problem = disk_problem(err, path) if isinstance(err, OSError) else None
+        problem = disk_problem(err, Path(where)) if isinstance(err, OSError) and isinstance(where, Path) else None
         raise problem or LibraryError(
             f"{ref} is damaged: its stored arrays cannot be read ({type(err).__name__}: "
             f"{str(err).splitlines()[0][:120] if str(err) else 'no detail'}); `motionlib doctor` checks the library"

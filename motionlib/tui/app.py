@@ -377,11 +377,11 @@ class BrowseApp(App):
         Binding("escape", "focus_table", "Table", show=False),
     ]
 
-    def __init__(self, library_root: Path, query: str = ""):
+    def __init__(self, library_root: Path | str, query: str = ""):
         super().__init__()
         from motionlib.library import Library
 
-        self.library = Library(Path(library_root))
+        self.library = Library(library_root if isinstance(library_root, str) else Path(library_root))
         self.query_text = query
         self.records: list = []  # the rows loaded so far, in the table's order
         self.total: int | None = None  # versions matching query_text (SQL count; None: counting)
@@ -920,7 +920,7 @@ def detail_text(record, manifest: dict) -> Table:
     return t
 
 
-def run(library_root: Path, query: str = "") -> None:
+def run(library_root: Path | str, query: str = "") -> None:
     BrowseApp(library_root, query).run()
 
 
