@@ -230,7 +230,7 @@ class Renders(LibraryBase):
         """Run every prepared job in turn (a batch, a campaign): one that fails is recorded as
         failed, reported to ``on_failure``, and the others go on. ``job_progress(prep)`` gives
         each job's progress callback for the time it runs. An interrupt stops the batch (the
-        running job is recorded as failed)."""
+        running job is recorded as failed). ``render_all_ray`` runs them on a Ray cluster."""
         self._make_output_dirs(prepared)
         records = []
         for prep in prepared:
@@ -246,6 +246,20 @@ class Renders(LibraryBase):
                 if on_failure is not None:
                     on_failure(prep, err)
         return records
+
+    def render_all_ray(self, prepared: list[Prepared], address: str, *, workers: int | None = None,
+                       progress: Progress | None = None,
+                       on_failure: Callable[[Prepared, Exception], None] | None = None,
+                       on_retry: Callable[[Prepared, Exception], None] | None = None) -> list["RenderRecord"]:
+        """``render_all`` on a Ray cluster (``address``: ``auto``, ``local`` or the cluster's
+        address; library/distributed.py): one worker per GPU (else per CPU), each keeping its
+        models loaded; a job whose worker dies is rendered again once, then recorded as failed.
+        ``progress(label, done, total)`` as jobs finish, in any order; the records come back in
+        the order of ``prepared``."""
+        from motionlib.library import distributed
+
+        return distributed.render_all(self, prepared, address, workers=workers, progress=progress,
+                                      on_failure=on_failure, on_retry=on_retry)
 
     @staticmethod
     def _make_output_dirs(prepared: list[Prepared]) -> None:
