@@ -213,3 +213,40 @@ def test_ray_option_errors_are_one_line(lib, tmp_path, monkeypatch):
                           "--ray 'nowhere': give auto, local, HOST:PORT")
     assert not ray.is_initialized()
     assert not list((tmp_path / "out").glob("*.mp4"))
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning", "ignore::DeprecationWarning")
+def test_a_worker_keeps_its_models_loaded_from_one_job_to_the_next(lib, tmp_path, tmp_path_factory, monkeypatch):
+    """Diffusion jobs (the tiny ControlNet checkpoints) on one worker: the models are loaded for the
+    first job only."""
+    pytest.importorskip("diffusers")
+    from tests.tiny_models import build_ip_adapter, build_openpose_controlnet, build_sd15
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    for build in (build_sd15, build_openpose_controlnet, build_ip_adapter):
+        build(root)
+    sd, cn, ip = root / "sd15", root / "openpose", root / "ip"  # as tiny_models.build_all names them
+    config = root / "models.toml"
+    config.write_text(f'[controlnet]\nbase = "{sd}"\ncontrolnet = "{cn}"\n'
+                      f'ip_adapter = {{ id = "{ip}", subfolder = "models", weight_name = "ip-adapter_sd15.safetensors" }}\n'
+                      f'image_encoder = {{ id = "{ip}", subfolder = "models/image_encoder" }}\n')
+    env = {"MOTIONLIB_MODELS_CONFIG": str(config), "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)  # the driver plans (locates the models), the worker loads them
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": path, **env}})
+    try:
+        camp = tmp_path / "spring.toml"
+        camp.write_text('name = "spring"\noutput_dir = "out"\n[defaults]\nbackend = "controlnet"\nsize = 64\n'
+                        '[defaults.params]\nsteps = 1\nstrength = 0.5\n'
+                        + "".join(f'[[jobs]]\nmotion = "walk"\nidentity = "astronaut"\nseed = {n}\n'
+                                  f'output = "c{n}.mp4"\n' for n in range(3)))
+        with Library(lib) as library:
+            records = library.render_all_ray(library.plan_campaign(camp), "auto")
+    finally:
+        ray.shutdown()
+    assert [r.status for r in records] == ["done"] * 3, [r.error for r in records]
+    reports = [r.params["result"]["backend_report"] for r in records]
+    assert [r["pipeline_cached"] for r in reports] == [False, True, True]
+    assert len({r.params["result"]["worker"]["pid"] for r in records}) == 1
