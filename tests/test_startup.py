@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-HEAVY = ("mediapipe", "torch", "diffusers", "transformers", "zarr", "scipy", "cv2")
+HEAVY = ("mediapipe", "torch", "diffusers", "transformers", "zarr", "scipy", "cv2", "ray")
 
 PROBE = """
 import json, sys, runpy

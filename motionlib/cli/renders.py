@@ -59,6 +59,7 @@ def render(
     again: Annotated[Optional[int], typer.Option("--again", help="Render again with every parameter of render ID (see `motionlib renders`).")] = None,
     overwrite: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
     redo: Annotated[bool, typer.Option("--redo", help="With --campaign: render again the jobs already rendered (by default a job whose video and record match is skipped).")] = False,
+    address: Annotated[Optional[str], typer.Option("--ray", metavar="auto|local|ADDRESS", help="With --campaign: render the jobs on a Ray cluster, a worker per GPU: auto (the one RAY_ADDRESS or `ray start` here names), local (one started in this process) or its ADDRESS (docs/render.md).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the render records as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ):
@@ -72,6 +73,8 @@ def render(
         raise InputError("give --motion and --identity, or --campaign FILE, or --again ID")
     if redo and campaign is None:
         raise InputError("--redo goes with --campaign (a single render is redone with --again ID --force)")
+    if address is not None and campaign is None:
+        raise InputError("--ray goes with --campaign")
     if campaign is not None:
         prepared = lib.plan_campaign(campaign, output=output, overwrite=overwrite, redo=redo)
     elif again is not None:
@@ -108,8 +111,13 @@ def render(
         console(stderr=True).print(f"{len(skipped)} of {len(prepared)} jobs already rendered and unchanged: skipped "
                                    "(--redo renders them again)")
     try:
-        results = lib.render_all(prepared, job_progress=job_progress, on_failure=on_failure)
+        if address is not None:
+            results = _render_on_ray(lib, prepared, address.strip(), show, labels, on_failure)
+        else:
+            results = lib.render_all(prepared, job_progress=job_progress, on_failure=on_failure)
     except KeyboardInterrupt:
+        if address is not None:
+            fail("campaign: interrupted; the records of the jobs running are marked failed", 130)
         fail(f"{current[0] if current else 'render'}: interrupted; its record is marked failed and no partial video was left", 130)
     if as_json:
         print_json([dict(r.to_json(), skipped=r.id in skipped) for r in results])
@@ -117,6 +125,20 @@ def render(
         _summary(results, single=len(prepared) == 1, skipped=skipped, unrecorded=len(unrecorded))
     if unrecorded or any(r.status != "done" for r in results):
         raise typer.Exit(1)
+
+
+def _render_on_ray(lib, prepared, address: str, show: bool, labels: dict, on_failure) -> list:
+    """A campaign's jobs on a Ray cluster: one progress bar over the jobs, advanced as each one
+    finishes; a job whose worker died and is rendered again says so on stderr."""
+    def on_retry(prep, err):
+        from motionlib.library.distributed import why_died
+
+        sys.stderr.write(f"warning: {labels[id(prep)]}: its Ray worker died ({why_died(err)}); rendering it again\n")
+
+    todo = sum(p.done is None for p in prepared)
+    with (_bar("on Ray", todo) if show and todo else contextlib.nullcontext(None)) as bar:
+        progress = (lambda label, done, total: bar(label, done, total)) if bar else None
+        return lib.render_all_ray(prepared, address, progress=progress, on_failure=on_failure, on_retry=on_retry)
 
 
 def _diffusion_params(**given) -> dict:

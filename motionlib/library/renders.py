@@ -237,9 +237,8 @@ class Renders(LibraryBase):
         """Run every prepared job in turn (a batch, a campaign): one that fails is recorded as
         failed, reported to ``on_failure``, and the others go on. ``job_progress(prep)`` gives
         each job's progress callback for the time it runs. An interrupt stops the batch (the
-        running job is recorded as failed)."""
-        for d in {p.output.parent for p in prepared}:
-            d.mkdir(parents=True, exist_ok=True)
+        running job is recorded as failed). ``render_all_ray`` runs them on a Ray cluster."""
+        self._make_output_dirs(prepared)
         records = []
         for prep in prepared:
             if prep.done is not None:  # already rendered, unchanged: nothing to do
@@ -255,7 +254,35 @@ class Renders(LibraryBase):
                     on_failure(prep, err)
         return records
 
+    def render_all_ray(self, prepared: list[Prepared], address: str, *, workers: int | None = None,
+                       progress: Progress | None = None,
+                       on_failure: Callable[[Prepared, Exception], None] | None = None,
+                       on_retry: Callable[[Prepared, Exception], None] | None = None) -> list["RenderRecord"]:
+        """``render_all`` on a Ray cluster (``address``: ``auto``, ``local`` or the cluster's
+        address; library/distributed.py): one worker per GPU (else per CPU), each keeping its
+        models loaded; a job whose worker dies is rendered again once, then recorded as failed.
+        ``progress(label, done, total)`` as jobs finish, in any order; the records come back in
+        the order of ``prepared``."""
+        from motionlib.library import distributed
+
+        return distributed.render_all(self, prepared, address, workers=workers, progress=progress,
+                                      on_failure=on_failure, on_retry=on_retry)
+
+    @staticmethod
+    def _make_output_dirs(prepared: list[Prepared]) -> None:
+        for d in {p.output.parent for p in prepared if p.done is None}:
+            d.mkdir(parents=True, exist_ok=True)
+
     def _run(self, prep: Prepared, progress: Progress | None) -> "RenderRecord":
+        """Record a job as running, render it, finish its record."""
+        return self._render_recorded(prep, self._start_render(prep), progress)
+
+    def _render_recorded(self, prep: Prepared, render_id: int, progress: Progress | None, *,
+                         worker: dict | None = None) -> "RenderRecord":
+        """Render a job whose record ``render_id`` is running (``_start_render``) and finish that
+        record: ``done`` with the video's hash, timings and result (``worker``: where it ran, for a
+        job on a cluster), else ``failed`` with the reason (RenderFailed raised). The one per-job
+        step of ``render_all`` and of the Ray workers (library/distributed.py)."""
         from motionlib.media.encode import write_mp4
         from motionlib.render import fit as fitting
         from motionlib.render import pipeline
@@ -266,7 +293,6 @@ class Renders(LibraryBase):
         backend = prep.settings.backend
         timings: dict[str, float] = {}
         t_all = time.perf_counter()
-        render_id = self._start_render(prep)
         try:
             t = time.perf_counter()
             motion = self.load(prep.motion.ref)
@@ -311,6 +337,8 @@ class Renders(LibraryBase):
                      "duration": motion.duration, "output_size": pipeline.video_size(prep.settings)}
             if backend.report:
                 extra["backend_report"] = dict(backend.report)
+            if worker:
+                extra["worker"] = worker
             record = self._finish_render(render_id, "done", output_sha256=sha, timings=timings, extra=extra)
             if backend.generates:  # every generated video is checked against the pose that drove it
                 record = self._qa_after_render(record, prep.output)
@@ -544,6 +572,11 @@ class Renders(LibraryBase):
                             timings={k: round(v, 4) for k, v in (timings or {}).items()},
                             result=jsonable(extra) if extra else None)
         return self.get_render(render_id)
+
+    def _fail_running(self, render_ids: list[int], error: str) -> None:
+        """Mark those of ``render_ids`` still ``running`` as failed (a finished one stays as it is)."""
+        with self.index.write() as w:
+            w.fail_renders(render_ids, error, now())
 
     def renders(self, *, limit: int | None = None) -> list["RenderRecord"]:
         """Render records, oldest first. Runs whose process died (SIGKILL, power loss) are marked
