@@ -102,11 +102,19 @@ RENDER_CELLS = {
     "status": lambda r: status_text(r.status),
     "motion": lambda r: r.motion_ref,
     "identity": lambda r: r.identity_name,
-    "backend": lambda r: r.backend,
+    "backend": lambda r: backend_text(r),
     "seed": lambda r: str(r.seed),
     "s": lambda r: f"{r.timings.get('total', 0):.1f}",
     "qa": lambda r: qa_text(r.params.get("qa")),
 }
+
+
+def backend_text(r) -> str:
+    """The backend, and the picture-changing shortcuts its render turned on (step caching ...)."""
+    from motionlib.render.backends.speed import shortcut_labels
+
+    labels = shortcut_labels((r.params or {}).get("params"))
+    return " ".join([r.backend, *labels])
 
 
 def qa_text(qa: dict | None) -> str:

@@ -632,3 +632,91 @@ def test_driving_frame_plan():
     assert resolved(144, 112, 144 / 112) == (144, 96)
     for width, height in [(112, 144), (832, 480), (480, 832), (32, 32), (512, 288), (1280, 720)]:
         assert resolved(*_area_args(width, height), height / width) == (height, width)
+
+
+# --- speed paths (backends/speed.py): the same frames as the plain path ----------------------------
+
+PLAIN = {"compile": False, "fuse_qkv": False, "channels_last": False, "batch": 4}
+
+
+def test_speed_paths_give_the_plain_paths_frames(monkeypatch, tmp_path, capsys):
+    """channels-last, fused QKV and torch.compile each give the plain path's frames (fp32 here:
+    within one level of 255). The compile is traced by dynamo with the ``aot_eager`` backend: the
+    same captured graphs inductor would lower, without inductor's C++ build (about a minute per
+    model on this CPU); the persistent cache and the one-time note are checked on the way."""
+    from diffusers.models.attention_processor import FusedAttnProcessor2_0
+
+    monkeypatch.setenv("MOTIONLIB_COMPILE_BACKEND", "aot_eager")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "compiled"))
+    maps = _maps(6)
+    plain, backend, _ = _render("controlnet", 6, lambda i: maps[i], params={**PLAIN, "steps": 3})
+    assert backend.report["speed"]["compile"] is False
+    for path in ({"channels_last": True}, {"fuse_qkv": True}, {"compile": True}):
+        frames, backend, _ = _render("controlnet", 6, lambda i: maps[i], params={**PLAIN, **path, "steps": 3})
+        assert np.abs(frames.astype(int) - plain).max() <= 1, path
+        assert all(backend.report["speed"][k] == v for k, v in path.items())
+        pipe = backend.pipeline()
+        if "fuse_qkv" in path:
+            fused = [n for n, p in pipe.unet.attn_processors.items() if isinstance(p, FusedAttnProcessor2_0)]
+            assert fused and all(n.endswith("attn1.processor") for n in fused)  # IP-Adapter's cross-attention kept
+            assert any(isinstance(p, FusedAttnProcessor2_0) for p in pipe.controlnet.attn_processors.values())
+    # compile: one note the first time, the code kept in the cache folder, no note the second time
+    assert "one-time wait" in capsys.readouterr().err
+    assert backend.report["speed"]["compile_backend"] == "aot_eager" and not backend.report["speed"]["compile_warm"]
+    assert backend.report["speed"]["cache_dir"] == str(tmp_path / "compiled")
+    assert list((tmp_path / "compiled" / "motionlib-warm").iterdir())
+    again, backend, _ = _render("controlnet", 6, lambda i: maps[i], params={**PLAIN, "compile": True, "steps": 3})
+    assert np.array_equal(again, frames) and backend.report["speed"]["compile_warm"] is True
+    assert "one-time" not in capsys.readouterr().err
+
+
+def test_batched_decode_gives_the_pipelines_frames():
+    """The backend's own path (pose maps as one tensor, latents decoded and rounded on the device)
+    gives what diffusers' pipeline gives from PIL pose maps and its float output."""
+    import torch
+
+    from motionlib.render.backends.controlnet import decode_frames, host_frames
+    from motionlib.render.backends.diffusion import pil, to_uint8
+
+    maps = _maps(3)
+    ours, backend, _ = _render("controlnet", 3, lambda i: maps[i], params=PLAIN)
+    pipe = backend.pipeline()
+    ctx_ident = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(ASTRONAUT).convert("RGB").resize((64, 64)))
+    with torch.inference_mode():
+        pos, neg = pipe.encode_prompt("a person dancing", "cpu", 1, True, "")
+        ip = pipe.prepare_ip_adapter_image_embeds(pil(ctx_ident), None, "cpu", 1, True)
+        side = 64 // pipe.vae_scale_factor
+        noise = torch.randn((1, 4, side, side), generator=torch.Generator("cpu").manual_seed(0))
+        out = pipe(prompt_embeds=pos.expand(3, -1, -1), negative_prompt_embeds=neg.expand(3, -1, -1),
+                   image=[pil(m) for m in maps], ip_adapter_image_embeds=ip, latents=noise.expand(3, -1, -1, -1).clone(),
+                   num_inference_steps=2, guidance_scale=7.5, height=64, width=64, output_type="np")
+        assert np.array_equal(to_uint8(out.images), ours)
+        latents = torch.randn((2, 4, 8, 8), generator=torch.Generator().manual_seed(3))
+        theirs = pipe.image_processor.postprocess(pipe.vae.decode(latents / pipe.vae.config.scaling_factor)[0],
+                                                  output_type="np")
+        assert np.array_equal(host_frames(decode_frames(pipe.vae, latents)), to_uint8(theirs))
+
+
+def test_step_cache_is_opt_in_recorded_and_listed(lib, dlib, tmp_path, env):
+    """step_cache=N (DeepCache-style) runs the UNet's deep blocks every N-th step only: other
+    pictures, so off unless asked for, recorded with the render and shown by ``motionlib renders``."""
+    maps = _maps(4)
+    plain, _, _ = _render("controlnet", 4, lambda i: maps[i], params={**PLAIN, "steps": 4})
+    every, backend, _ = _render("controlnet", 4, lambda i: maps[i], params={**PLAIN, "steps": 4, "step_cache": 1})
+    assert np.array_equal(every, plain) and backend.report["speed"]["deep_runs"] == 4
+    cached, backend, _ = _render("controlnet", 4, lambda i: maps[i], params={**PLAIN, "steps": 4, "step_cache": 2})
+    assert backend.report["speed"]["deep_runs"] == 2  # steps 0 and 2 whole, 1 and 3 from the cache
+    assert 0 < np.abs(cached.astype(int) - plain).mean() < 20
+    clip, backend, _ = _render("animatediff", 16, lambda i: maps[i % 4], params={"steps": 4, "step_cache": 2})
+    assert clip.shape == (16, 64, 64, 3) and backend.report["speed"]["deep_runs"] == 2
+    rec = lib.render(_job("clip", "controlnet", tmp_path / "c.mp4", 64, params={"steps": 2, "step_cache": 2})).to_json()
+    assert rec["status"] == "done" and rec["params"]["params"]["step_cache"] == 2
+    assert rec["params"]["result"]["backend_report"]["speed"]["step_cache"] == 2
+    schema_validator("render-record.schema.json").validate(rec)
+    listing = invoke("renders", library=dlib, env=env).stdout
+    line = next(ln for ln in listing.splitlines() if ln.split()[:1] == [str(rec["id"])])
+    assert "controlnet step_cache=2" in line
+    proc = invoke("render", "-m", "clip", "-i", "astronaut", "-b", "controlnet", "--size", "64", "--steps", "1",
+                  "--no-compile", "-o", tmp_path / "n.mp4", "--json", library=dlib, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["params"]["params"]["compile"] is False

@@ -55,6 +55,7 @@ def render(
     dtype: Annotated[Optional[str], typer.Option(help="auto (fp16 on a GPU, bf16 for wan-animate and wan-animate-2, fp32 on the CPU), fp16, bf16 or fp32.", rich_help_panel="Diffusion")] = None,
     offload: Annotated[Optional[str], typer.Option(help="auto (from free GPU memory), none, model or sequential CPU offload.", rich_help_panel="Diffusion")] = None,
     allow_cpu: Annotated[bool, typer.Option("--allow-cpu", help="Run a real diffusion model on the CPU (very slow) instead of refusing.", rich_help_panel="Diffusion")] = False,
+    no_compile: Annotated[bool, typer.Option("--no-compile", help="controlnet, animatediff: skip torch.compile of the UNet and ControlNet (on by default on CUDA; the compiled code is cached, the first render on a machine waits for it). Same as -p compile=false.", rich_help_panel="Diffusion")] = False,
     campaign: Annotated[Optional[Path], typer.Option("--campaign", help="A TOML file listing renders (schemas/campaign.schema.json).")] = None,
     again: Annotated[Optional[int], typer.Option("--again", help="Render again with every parameter of render ID (see `motionlib renders`).")] = None,
     overwrite: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
@@ -85,6 +86,7 @@ def render(
         params = _params(param)
         params.update(_diffusion_params(steps=steps, guidance=guidance, strength=strength, device=device, dtype=dtype,
                                         offload=offload, models=_models(model), allow_cpu=allow_cpu or None,
+                                        compile=False if no_compile else None,
                                         models_config=str(models_config) if models_config else None))
         jobs = [RenderJob(motion=m, identity=i, backend=backend, size=size, retarget=retarget,
                           anchor_frame=anchor_frame, seed=seed,

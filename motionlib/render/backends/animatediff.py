@@ -9,7 +9,8 @@ the noise of later windows repeats the first window's, shuffled, as FreeNoise do
 
 Parameters: steps (20), guidance (7.5), strength (1.0), ip_scale (0.7), scheduler (ddim, with the
 linear betas AnimateDiff was trained with), weighting (pyramid | flat | delayed_reverse_sawtooth),
-decode_chunk (frames per VAE decode, 16), and the shared device / dtype / offload / models options.
+decode_chunk (frames per VAE decode, 16), the speed paths compile / compile_mode / fuse_qkv and the
+opt-in step_cache (backends/speed.py), and the shared device / dtype / offload / models options.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from motionlib.core.errors import InputError
+from motionlib.render.backends import speed
 from motionlib.render.backends.base import Chunk, RenderContext
 from motionlib.render.backends.controlnet import SDControlBackend
 from motionlib.render.backends.diffusion import COMMON_DEFAULTS, check_range, pil, to_uint8
@@ -34,7 +36,7 @@ class AnimateDiffBackend(SDControlBackend):
     multiple = 8
     headroom_gib = 8.0
     defaults = {**COMMON_DEFAULTS, "scheduler": "ddim", "strength": 1.0, "ip_scale": 0.7, "weighting": "pyramid",
-                "decode_chunk": 16}
+                "decode_chunk": 16, **speed.SPEED_DEFAULTS}
 
     def check(self, params: dict) -> None:
         super().check(params)
@@ -81,6 +83,10 @@ class AnimateDiffBackend(SDControlBackend):
         self.report.update(free_noise=bool(pipe.free_noise_enabled), weighting=p["weighting"],
                            windows=[[c.start, c.stop] for c in plan])
         conditioning = [pil(ctx.pose_map(t)) for t in range(frames)]
+        marker = self.warm_up(pipe, ctx, frames, progress)
+        cache = speed.step_cache_of(pipe)
+        if cache is not None:
+            cache.reset()
         with torch.inference_mode():
             out = pipe(prompt=ctx.prompt, negative_prompt=ctx.negative_prompt or None, conditioning_frames=conditioning,
                        ip_adapter_image=pil(ctx.identity_image), num_frames=frames, num_inference_steps=steps,
@@ -89,4 +95,8 @@ class AnimateDiffBackend(SDControlBackend):
                        decode_chunk_size=int(p["decode_chunk"]),
                        callback_on_step_end=self.step_callback(progress, steps))
         progress("frames", frames, frames)
+        speed.mark_warm(marker)
+        if cache is not None:
+            self.report["speed"]["deep_runs"] = cache.deep_runs
+            cache.reset()
         yield from to_uint8(out.frames[0])

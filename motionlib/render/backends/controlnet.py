@@ -17,7 +17,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from motionlib.render.backends.base import Chunk, RenderContext
-from motionlib.render.backends.diffusion import COMMON_DEFAULTS, DiffusionBackend, check_range, pil, to_uint8
+from motionlib.render.backends import speed
+from motionlib.render.backends.diffusion import COMMON_DEFAULTS, DiffusionBackend, check_range, pil
 
 
 class SDControlBackend(DiffusionBackend):
@@ -28,6 +29,42 @@ class SDControlBackend(DiffusionBackend):
         p = {**self.defaults, **params}
         check_range(self.name, "strength", p["strength"], 0, 2)
         check_range(self.name, "ip_scale", p["ip_scale"], 0, 2)
+        speed.check_speed(self.name, p)
+
+    def resolve(self, params: dict) -> dict:
+        out = super().resolve(params)
+        self._speed = speed.plan_speed({**self.defaults, **out}, self._runtime.device)
+        return out
+
+    def cache_extra(self):
+        return self._speed.key()  # the speed paths change the loaded modules: another set, another load
+
+    def place(self, pipe) -> None:
+        """On the device, then the speed paths this render asked for (backends/speed.py)."""
+        super().place(pipe)
+        plan = self._speed
+        if plan.channels_last:
+            speed.to_channels_last(pipe.unet, pipe.controlnet)
+        if plan.fuse_qkv:
+            speed.fuse_self_attention(pipe.unet)
+            speed.fuse_self_attention(pipe.controlnet)
+        if plan.step_cache >= 1:  # 1: the wrapped UNet, every step whole (the same pictures)
+            speed.StepCache(pipe.unet, plan.step_cache)
+        if plan.compile:
+            speed.compile_models(plan, pipe.unet, pipe.controlnet)
+
+    def start_report(self, ctx) -> None:
+        super().start_report(ctx)
+        self.report["speed"] = self._speed.to_json()
+
+    def warm_up(self, pipe, ctx: RenderContext, batch: int, progress):
+        """The one-time compile note (see speed.warm_up_note); returns the marker to set after."""
+        what = {"backend": self.name, "size": [ctx.height, ctx.width], "batch": batch,
+                "unet": dict(pipe.unet.config), "controlnet": dict(pipe.controlnet.config),
+                "guided": float(ctx.params["guidance"]) > 1.0, "dtype": self._runtime.dtype}
+        marker = speed.warm_up_note(self._speed, what, progress)
+        self.report["speed"] = self._speed.to_json()
+        return marker
 
     def shared_components(self) -> dict:
         """The ControlNet and the IP-Adapter's image encoder, loaded from their own folders."""
@@ -53,16 +90,14 @@ class ControlNetBackend(SDControlBackend):
     window = None
     overlap = 0
     multiple = 8
-    defaults = {**COMMON_DEFAULTS, "strength": 1.0, "ip_scale": 0.7, "batch": "auto", "channels_last": True}
+    defaults = {**COMMON_DEFAULTS, "strength": 1.0, "ip_scale": 0.7, "batch": "auto", "channels_last": True,
+                **speed.SPEED_DEFAULTS}
 
     def check(self, params: dict) -> None:
         super().check(params)
         batch = {**self.defaults, **params}["batch"]
         if batch != "auto":
             check_range(self.name, "batch (auto or frames)", batch, 1, 64, integer=True)
-
-    def cache_extra(self):
-        return bool(self._resolved["channels_last"])
 
     def load(self):
         from diffusers import StableDiffusionControlNetPipeline
@@ -71,11 +106,6 @@ class ControlNetBackend(SDControlBackend):
             str(self.located("base").path), **self.shared_components(), safety_checker=None,
             requires_safety_checker=False, **self.load_kwargs())
         self.load_ip_adapter(pipe)
-        if self._resolved["channels_last"]:
-            import torch
-
-            pipe.unet.to(memory_format=torch.channels_last)
-            pipe.controlnet.to(memory_format=torch.channels_last)
         return pipe
 
     def encode(self, pipe, ctx: RenderContext, guided: bool):
@@ -111,18 +141,71 @@ class ControlNetBackend(SDControlBackend):
         batch = self.batch_size(p)
         self.start_report(ctx)
         self.report.update(batch=batch, guided=guided)
-        done = 0
+        fill = self._speed.compile and frames > batch  # one batch shape for the compiled code
+        marker = self.warm_up(pipe, ctx, batch if frames > batch else frames, progress)
+        cache = speed.step_cache_of(pipe)
+        done, pending = 0, None
         for start in range(0, frames, batch):
             stop = min(frames, start + batch)
-            n = stop - start
-            images = [pil(ctx.pose_map(t)) for t in range(start, stop)]
+            n = batch if fill else stop - start
+            maps = pose_batch([ctx.pose_map(min(t, stop - 1)) for t in range(start, start + n)], device)
+            if cache is not None:
+                cache.reset()
             with torch.inference_mode():
-                out = pipe(prompt_embeds=pos.expand(n, -1, -1), negative_prompt_embeds=neg.expand(n, -1, -1) if guided else None,
-                           image=images, ip_adapter_image_embeds=ip, latents=noise.expand(n, -1, -1, -1).clone(),
-                           num_inference_steps=int(p["steps"]), guidance_scale=float(p["guidance"]),
-                           controlnet_conditioning_scale=float(p["strength"]), height=ctx.height, width=ctx.width,
-                           output_type="np")
-            for frame in to_uint8(out.images):
-                done += 1
-                yield frame
-            progress("frames", done, frames)
+                latents = pipe(prompt_embeds=pos.expand(n, -1, -1),
+                               negative_prompt_embeds=neg.expand(n, -1, -1) if guided else None,
+                               image=maps, ip_adapter_image_embeds=ip, latents=noise.expand(n, -1, -1, -1).clone(),
+                               num_inference_steps=int(p["steps"]), guidance_scale=float(p["guidance"]),
+                               controlnet_conditioning_scale=float(p["strength"]), height=ctx.height, width=ctx.width,
+                               output_type="latent").images
+                decoded = decode_frames(pipe.vae, latents[: stop - start])
+            if pending is not None:  # the previous batch's frames, copied while this one ran
+                for frame in host_frames(pending):
+                    done += 1
+                    yield frame
+                progress("frames", done, frames)
+            pending = decoded
+        for frame in host_frames(pending):
+            done += 1
+            yield frame
+        progress("frames", done, frames)
+        speed.mark_warm(marker)
+        if cache is not None:
+            self.report["speed"]["deep_runs"] = cache.deep_runs
+            cache.reset()
+
+
+def pose_batch(maps: list[np.ndarray], device):
+    """Pose maps (RGB uint8) as the ControlNet pipeline's image input: one N x 3 x H x W float tensor
+    in [0, 1] on the device (the values diffusers makes of the same pictures given as PIL images),
+    sent from pinned memory without waiting."""
+    import torch
+
+    x = torch.from_numpy(np.stack(maps))
+    if torch.device(device).type == "cuda":
+        x = x.pin_memory().to(device, non_blocking=True)
+    return x.permute(0, 3, 1, 2).float() / 255.0
+
+
+def decode_frames(vae, latents):
+    """Latents -> uint8 frames (N x H x W x 3), decoded and converted on the device, rounded as
+    ``to_uint8`` rounds the pipeline's float output. On CUDA the copy to pinned host memory is only
+    started; ``host_frames`` waits for it."""
+    import torch
+
+    x = vae.decode(latents / vae.config.scaling_factor, return_dict=False)[0]
+    x = ((x.float() / 2 + 0.5).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1)
+    if x.device.type != "cuda":
+        return x.contiguous(), None
+    host = torch.empty(x.shape, dtype=torch.uint8, pin_memory=True)
+    host.copy_(x, non_blocking=True)
+    event = torch.cuda.Event()
+    event.record()
+    return host, event
+
+
+def host_frames(decoded) -> np.ndarray:
+    frames, event = decoded
+    if event is not None:
+        event.synchronize()
+    return frames.numpy()
