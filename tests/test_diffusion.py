@@ -350,15 +350,10 @@ def test_animatediff_blends_overlapping_windows():
     frames, backend, plan = _render("animatediff", 30, lambda i: maps[i])
     assert frames.shape == (30, 64, 64, 3)
     assert [[c.start, c.stop] for c in plan] == [[0, 16], [12, 28], [14, 30]]
-    pipe = backend.pipeline()
-    assert pipe.free_noise_enabled and pipe._free_noise_context_length == 16 and pipe._free_noise_context_stride == 12
-    # the motion modules run the same windows as the recorded plan (FreeNoise adds a last window
-    # ending on the last frame when the stride does not land there, as the plan does)
-    blocks = [m for m in pipe.unet.modules() if type(m).__name__ == "FreeNoiseTransformerBlock"]
-    windows = [list(w) for w in blocks[0]._get_frame_indices(30)]
-    if windows[-1][1] < 30:
-        windows.append([30 - 16, 30])
-    assert blocks and windows == [[c.start, c.stop] for c in plan]
+    report = backend.report
+    assert report["windows"] == [[c.start, c.stop] for c in plan] and report["split_inference"] is False
+    # every window of the plan went through the models at each of the 2 steps (both guidance halves at once)
+    assert report["windows_run"] == [[c.start, c.stop, 2] for c in plan]
     again, _, _ = _render("animatediff", 30, lambda i: maps[i])
     assert np.array_equal(frames, again)
     # the weighting matters only where windows overlap: a long clip changes with it, one window does not
@@ -367,6 +362,56 @@ def test_animatediff_blends_overlapping_windows():
     short, _, _ = _render("animatediff", 16, lambda i: maps[i])
     short_flat, _, _ = _render("animatediff", 16, lambda i: maps[i], params={"weighting": "flat"})
     assert np.array_equal(short, short_flat)
+
+
+def test_animatediff_one_window_is_what_diffusers_pipeline_renders():
+    """The backend's own denoising loop, on a clip of one window, gives the frames of diffusers'
+    AnimateDiffControlNetPipeline with the same models, seed and settings."""
+    import torch
+
+    from motionlib.render.backends.diffusion import pil
+
+    maps = _maps(12, period=5)
+    ours, backend, _ = _render("animatediff", 12, lambda i: maps[i], seed=3)
+    pipe = backend.pipeline()
+    with torch.inference_mode():
+        out = pipe(prompt="a person dancing", conditioning_frames=[pil(m) for m in maps],
+                   ip_adapter_image=pil(np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(ASTRONAUT)
+                                                   .convert("RGB").resize((64, 64)))),
+                   num_frames=12, num_inference_steps=2, guidance_scale=7.5, controlnet_conditioning_scale=1.0,
+                   generator=backend.generator(3), height=64, width=64, output_type="np")
+    theirs = (np.clip(np.asarray(out.frames[0], np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
+    assert np.abs(ours.astype(int) - theirs).max() <= 1
+
+
+@pytest.mark.parametrize("n", [33, 60, 200])
+def test_animatediff_renders_long_clips_window_by_window(n):
+    """Above every length the backend once switched on (FreeNoise above 16 frames, its split inference
+    above 32: it broke with the IP-Adapter): every window of the plan is rendered at every step, and
+    no model call ever sees more than one window (the GPU memory does not grow with the clip)."""
+    from motionlib.render.backends import get_backend
+
+    maps = _maps(n, size=32, period=7)
+    seen = []
+    pipe = None
+    backend = get_backend("animatediff")
+    try:
+        # the pipeline is cached: load it once through a short render, then watch the UNet's calls
+        _, backend, _ = _render("animatediff", 4, lambda i: maps[i], size=32, params={"steps": 1})
+        pipe = backend.pipeline()
+        hook = pipe.unet.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[2]))
+        frames, backend, plan = _render("animatediff", n, lambda i: maps[i], size=32, params={"steps": 1})
+    finally:
+        if pipe is not None:
+            hook.remove()
+    assert frames.shape == (n, 32, 32, 3) and frames.std() > 1.0
+    windows = [[c.start, c.stop] for c in plan]
+    assert windows[0][0] == 0 and windows[-1][1] == n and all(b - a == 16 for a, b in windows)
+    assert all(b2 - a2 >= 0 and windows[i][1] - a2 >= 4 for i, (a2, b2) in enumerate(windows[1:]))
+    report = backend.report
+    assert report["windows"] == windows and report["overlap"] == 4 and report["split_inference"] is False
+    assert report["windows_run"] == [[a, b, 1] for a, b in windows]  # one step, both guidance halves at once
+    assert seen == [16] * len(windows)  # every window, 16 frames a call
 
 
 def test_device_plan_and_cpu_refusal(monkeypatch):
@@ -378,6 +423,7 @@ def test_device_plan_and_cpu_refusal(monkeypatch):
     rt = b.plan_runtime({"device": "auto", "dtype": "auto", "offload": "auto"}, 10**9, 10**8)
     assert (rt.device, rt.dtype, rt.offload, rt.vae_slicing, rt.vae_tiling) == ("cpu", "fp32", "none", False, False)
     assert rt.need_gib == pytest.approx(10**9 * 4 / 2**30 + b.headroom_gib, abs=0.01)
+    assert rt.batch is None and rt.plan.startswith("cpu: ")
     # a model counted as "real" is refused on the CPU unless allowed
     monkeypatch.setattr(diffusion, "CPU_PARAM_LIMIT", 1000)
     with pytest.raises(InputError, match="allow_cpu"):  # the CLI spells it --allow-cpu
@@ -421,6 +467,71 @@ def test_memory_plan_from_free_gpu_memory(free, total, largest, size, headroom, 
     from motionlib.render.backends.diffusion import memory_plan
 
     assert memory_plan(free, total, largest, size, headroom) == plan
+
+
+# The public checkpoints' parameters (what resolve reads from their files): controlnet's SD 1.5 +
+# ControlNet + IP-Adapter ~2.08 B, the UNet the largest (0.86 B); animatediff's adds the motion adapter
+# (0.45 B; the UNet with it 1.31 B); Wan2.2-Animate-14B ~21 B (its transformer ~15 B).
+MODELS = {"controlnet": (2_080_000_000, 860_000_000), "animatediff": (2_530_000_000, 1_310_000_000),
+          "wan-animate": (21_000_000_000, 15_000_000_000)}
+
+
+@pytest.mark.parametrize("card,backend,offload,batch,slicing,tiling,words", [
+    # controlnet: frames per call (x2 images for guidance) as many as fit up to 16, every model on the GPU
+    (8, "controlnet", "none", 12, False, False, "6 frames per call"),
+    (12, "controlnet", "none", 32, False, False, "16 frames per call"),
+    (16, "controlnet", "none", 32, False, False, "16 frames per call"),
+    (24, "controlnet", "none", 32, False, False, "16 frames per call"),
+    (80, "controlnet", "none", 32, False, False, "16 frames per call"),
+    # animatediff: one 16-frame window per call; on 12 GB its guidance halves one after the other,
+    # on 8 GB the models take turns on the GPU too; the VAE decodes frame by frame where 16 do not fit
+    (8, "animatediff", "model", 16, True, False, "halves one after the other"),
+    (12, "animatediff", "none", 16, True, False, "halves one after the other"),
+    (16, "animatediff", "none", 32, False, False, "with both guidance halves"),
+    (24, "animatediff", "none", 32, False, False, "with both guidance halves"),
+    (80, "animatediff", "none", 32, False, False, "with both guidance halves"),
+    # wan-animate: 39 GiB of bf16 weights; only the 80 GB card holds them
+    (8, "wan-animate", "sequential", None, True, True, "sequential offload"),
+    (24, "wan-animate", "sequential", None, True, True, "sequential offload"),
+    (80, "wan-animate", "none", None, False, False, "all models on the GPU"),
+])
+def test_memory_plan_for_ordinary_cards(monkeypatch, card, backend, offload, batch, slicing, tiling, words):
+    """The automatic plan at 512 x 512 with a card's free memory pretended (its size less 0.5 GiB the
+    driver holds), and the one line the render report carries."""
+    import torch
+
+    from motionlib.render.backends import get_backend
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: ((card - 0.5) * 2**30, card * 2**30))
+    b = get_backend(backend)
+    rt = b.plan_runtime({**b.defaults}, *MODELS[backend])
+    assert (rt.device, rt.offload, rt.batch, rt.vae_slicing, rt.vae_tiling) == ("cuda", offload, batch, slicing, tiling)
+    assert words in rt.plan and f"{card - 0.5:.1f} GiB free" in rt.plan and "\n" not in rt.plan
+    if rt.batch is not None:  # what it expects to use fits in what is free
+        assert rt.need_gib <= card - 0.5
+    # a larger frame needs more per image: at 1024 x 1024 no card below 80 GB keeps animatediff's halves together
+    if backend == "animatediff" and card < 80:
+        assert b.plan_runtime({**b.defaults}, *MODELS[backend], 1024, 1024).batch in (16, None)
+
+
+def test_memory_plan_follows_the_options_given(monkeypatch):
+    """offload and batch given by hand are kept; the plan still sizes the rest around them."""
+    import torch
+
+    from motionlib.render.backends import get_backend
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (7.5 * 2**30, 8 * 2**30))
+    b = get_backend("controlnet")
+    rt = b.plan_runtime({**b.defaults, "offload": "model", "vae_slicing": True}, *MODELS["controlnet"])
+    assert (rt.offload, rt.batch, rt.vae_slicing) == ("model", 24, True)  # 12 frames beside the UNet
+    rt = b.plan_runtime({**b.defaults, "batch": 2, "guidance": 1.0}, *MODELS["controlnet"])
+    assert (rt.offload, rt.batch) == ("none", 2)
+    b = get_backend("animatediff")
+    rt = b.plan_runtime({**b.defaults, "guidance": 1.0}, *MODELS["animatediff"])
+    assert (rt.offload, rt.batch) == ("model", 16) and "halves" not in rt.plan
 
 
 # --- wan-animate-2: driven by the kept source clip ---------------------------------------------------

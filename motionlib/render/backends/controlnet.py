@@ -6,7 +6,8 @@ batches (``batch`` frames per call; classifier-free guidance doubles that), whic
 speed over a per-frame loop comes from (scripts/bench_render.py).
 
 Parameters (``-p KEY=VALUE``): steps (20), guidance (7.5), strength (ControlNet scale, 1.0),
-ip_scale (IP-Adapter scale, 0.7), scheduler (unipc), batch (auto: 16 on a GPU, 4 on the CPU),
+ip_scale (IP-Adapter scale, 0.7), scheduler (unipc), batch (auto: on a GPU the most of 16, 12, 8, 6, 4,
+3, 2, 1 the free memory holds, see diffusion.plan_memory; 4 on the CPU),
 channels_last (true), and the shared device / dtype / offload / vae_* / allow_cpu / models.
 """
 
@@ -18,11 +19,13 @@ import numpy as np
 
 from motionlib.render.backends.base import Chunk, RenderContext
 from motionlib.render.backends import speed
-from motionlib.render.backends.diffusion import COMMON_DEFAULTS, DiffusionBackend, check_range, pil
+from motionlib.render.backends.diffusion import COMMON_DEFAULTS, IMAGE_GIB, DiffusionBackend, check_range, pil
 
 
 class SDControlBackend(DiffusionBackend):
     """What controlnet and animatediff share: SD 1.5 base, OpenPose ControlNet, IP-Adapter."""
+
+    image_gib = IMAGE_GIB
 
     def check(self, params: dict) -> None:
         super().check(params)
@@ -99,6 +102,15 @@ class ControlNetBackend(SDControlBackend):
         if batch != "auto":
             check_range(self.name, "batch (auto or frames)", batch, 1, 64, integer=True)
 
+    def batch_options(self, params: dict):
+        """Frames per call (guidance doubles the images), the most that fits of 16 down to 1; all
+        models stay on the GPU if that still allows 4 (else offload for a larger batch)."""
+        k = 2 if float(params.get("guidance", 7.5)) > 1.0 else 1
+        b = params.get("batch", "auto")
+        frames = [16, 12, 8, 6, 4, 3, 2, 1] if b == "auto" else [int(b)]
+        return ([f * k for f in frames], min(4, frames[0]) * k, lambda n: n // k,
+                lambda n: f"{n // k} frames per call" + (" (x2 for guidance)" if k == 2 else ""))
+
     def load(self):
         from diffusers import StableDiffusionControlNetPipeline
 
@@ -122,12 +134,15 @@ class ControlNetBackend(SDControlBackend):
         b = params.get("batch", "auto")
         if b != "auto":
             return int(b)
+        if self._runtime.batch is not None:  # the memory plan's (images: both guidance halves)
+            return max(1, self._runtime.batch // (2 if float(params["guidance"]) > 1.0 else 1))
         return 4 if self._runtime.device == "cpu" else 16
 
     def render(self, ctx: RenderContext, plan: list[Chunk], progress: Callable[[str, int, int], None]) -> Iterator[np.ndarray]:
         import torch
 
         p = ctx.params
+        self.replan(ctx.width, ctx.height)
         pipe = self.pipeline(progress)
         self.set_scheduler(pipe, p["scheduler"])
         pipe.set_ip_adapter_scale(float(p["ip_scale"]))

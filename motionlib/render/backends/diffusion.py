@@ -58,9 +58,15 @@ class Runtime:
     attention: str
     free_gib: float | None
     need_gib: float
+    batch: int | None = None  # images per denoiser call (the backend says what that means), None: its own rule
+    plan: str = ""  # the memory plan in one readable line: what was chosen and why
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def placement(self) -> dict:
+        """What loading depends on (the pipeline cache's key): not the batch or the wording."""
+        return {k: v for k, v in asdict(self).items() if k not in ("batch", "plan", "need_gib", "free_gib")}
 
     @property
     def torch_dtype(self):
@@ -118,6 +124,91 @@ def memory_plan(free_gib: float, total_params: int, largest_params: int, bytes_p
     return "sequential"
 
 
+# --- the memory plan of the Stable Diffusion 1.5 backends (controlnet, animatediff) ----------------
+#
+# What stays on the GPU, fp16 (2 bytes a parameter), from the public checkpoints' parameter counts
+# (read from the files' headers at resolve, so these are only the reasoning, not constants used):
+#   SD 1.5 UNet 0.86 B = 1.60 GiB; OpenPose ControlNet 0.36 B = 0.67 GiB; VAE 0.08 B = 0.16 GiB;
+#   CLIP ViT-L text encoder 0.12 B = 0.23 GiB; IP-Adapter's ViT-H image encoder 0.63 B = 1.18 GiB
+#   and its projection 0.02 B: controlnet ~2.08 B = 3.9 GiB. AnimateDiff's motion adapter (v1.5-2/3)
+#   adds 0.45 B = 0.84 GiB: ~2.53 B = 4.7 GiB, and the UNet with its motion modules (one model under
+#   model offload, the largest) is 1.31 B = 2.45 GiB.
+# What a denoiser call needs beyond the weights, per image of its batch, at 512x512 (64x64 latents):
+#   the UNet's skip connections and the ControlNet's residuals for it are each ~6.7 M values (13 MiB);
+#   inside the 64x64 blocks a 320-channel tensor is 2.5 MiB and the GEGLU feed-forward holds 20 + 10
+#   MiB; SDPA never stores the 4096 x 4096 attention. ~60 MiB of live tensors, doubled for the
+#   caching allocator's slack and the fp32 upcasts (time embedding, norms): IMAGE_GIB = 0.2. The motion
+#   modules add a temporal attention + feed-forward after every spatial block and the (B*H*W, F, C)
+#   copies around them: ANIMATEDIFF_IMAGE_GIB = 0.25, so a 16-frame window with both guidance halves
+#   (32 images) takes ~8 GiB, with the halves one after another ~4 GiB. (Check: AnimateDiff's README
+#   puts 16 frames at 512x512 at ~12 GB; 4.7 + 8 is that.) All of it scales with the pixel count.
+# Decoding a frame with the VAE: its last up-blocks run 128-256 channels at 512x512 (64-128 MiB a
+#   tensor, several alive at once): VAE_FRAME_GIB = 0.4 a frame decoded together (slicing: one at a time).
+# MARGIN_GIB: what the plan keeps free (fragmentation, the encoders' transients, cuDNN workspaces).
+# SEQUENTIAL_RESIDENT_GIB: what sequential offload keeps on the GPU (the largest layer or so).
+IMAGE_GIB = 0.2
+ANIMATEDIFF_IMAGE_GIB = 0.25
+VAE_FRAME_GIB = 0.4
+MARGIN_GIB = 1.0
+SEQUENTIAL_RESIDENT_GIB = 0.5
+
+
+@dataclass
+class MemoryChoice:
+    offload: str
+    batch: int  # images per denoiser call
+    vae_slicing: bool
+    vae_tiling: bool
+    need_gib: float  # what the choice is expected to use at its peak
+    why: str  # one readable line
+
+
+def plan_memory(free_gib: float, weights_gib: float, largest_gib: float, image_gib: float, batches: list[int],
+                good_batch: int, decode_frames: Callable[[int], int], vae_frame_gib: float = VAE_FRAME_GIB,
+                offload: str = "auto", unit: Callable[[int], str] = lambda b: f"batch {b}") -> MemoryChoice:
+    """The offload, denoiser batch and VAE slicing / tiling for ``free_gib`` of GPU memory.
+
+    ``batches``: the batch sizes a backend can run (images per denoiser call), the one it prefers
+    first; ``good_batch``: the smallest worth keeping every model on the GPU for (rather than
+    offloading models to run a larger one). Keeping the models on the GPU comes first (offloading
+    moves gigabytes over PCIe on every call), then model offload, then sequential (layer by layer,
+    many times slower). ``decode_frames(batch)``: frames the VAE decodes at once; slicing decodes
+    one at a time when those do not fit beside what stays on the GPU, tiling when one frame does not.
+    ``unit`` words a batch for the line."""
+    resident = {"none": weights_gib, "model": largest_gib, "sequential": SEQUENTIAL_RESIDENT_GIB}
+    order = ["none", "model", "sequential"] if offload == "auto" else [offload]
+    batch = None
+    for choice in order:
+        room = free_gib - resident[choice] - MARGIN_GIB
+        fits = [b for b in batches if b * image_gib <= room]
+        last = choice == order[-1]
+        if fits and (fits[0] >= good_batch or last):
+            batch = fits[0]
+            break
+    if batch is None:  # not even the smallest batch fits: run the smallest, layer by layer
+        batch = min(batches)
+    room = free_gib - resident[choice] - MARGIN_GIB
+    # while decoding, the denoiser's activations are gone and offloaded models are off the GPU
+    decode_room = free_gib - (weights_gib if choice == "none" else SEQUENTIAL_RESIDENT_GIB) - MARGIN_GIB
+    frames = decode_frames(batch)
+    slicing = frames > 1 and frames * vae_frame_gib > decode_room
+    tiling = choice == "sequential" or vae_frame_gib > decode_room
+    need = resident[choice] + batch * image_gib + MARGIN_GIB
+    kept = {"none": f"all models on the GPU ({weights_gib:.1f} GiB)",
+            "model": f"model offload (all {weights_gib:.1f} GiB do not fit beside the activations; "
+                     f"the largest model, {largest_gib:.1f} GiB, at a time)",
+            "sequential": "sequential offload (not even the largest model fits beside the activations)"}[choice]
+    fit = "fits" if batch * image_gib <= room else "does not fit: expect out-of-memory"
+    why = (f"{free_gib:.1f} GiB free: {kept}, {unit(batch)} (~{batch * image_gib:.1f} GiB of activations, "
+           f"{fit} in {max(room, 0):.1f} GiB); VAE ")
+    if slicing or tiling:
+        what = " and ".join(w for w, on in (("slicing", slicing), ("tiling", tiling)) if on)
+        why += f"{what} on (decoding {frames} frame(s) at once needs ~{frames * vae_frame_gib:.1f} GiB, {max(decode_room, 0):.1f} left)"
+    else:
+        why += f"decodes {frames} frame(s) at once (~{frames * vae_frame_gib:.1f} GiB of {decode_room:.1f} left)"
+    return MemoryChoice(choice, batch, slicing, tiling, round(need, 2), why)
+
+
 def check_range(backend: str, key: str, value, lo: float, hi: float, integer: bool = False) -> None:
     """A numeric parameter within [lo, hi] (an int where ``integer``; never a bool)."""
     kinds = int if integer else (int, float)
@@ -163,10 +254,9 @@ class DiffusionBackend(Backend):
         for f in found:
             if not f.present:
                 raise InputError(registry.missing_message(self.name, f))
-        total, largest = 0, 0
-        for f in found:
-            t, big = _params_under(f.path)
-            total, largest = total + t, max(largest, big)
+        per_role = {f.ref.role: _params_under(f.path) for f in found}
+        total = sum(t for t, _ in per_role.values())
+        largest = self.largest_params(per_role)
         runtime = self.plan_runtime(params, total, largest)
         if runtime.device == "cpu" and total > CPU_PARAM_LIMIT and not params.get("allow_cpu"):
             raise InputError(
@@ -178,8 +268,23 @@ class DiffusionBackend(Backend):
         self._located = {f.ref.role: f for f in found}
         self._runtime = runtime
         self._params_total = total
+        self._params_largest = largest
         self._resolved = out
         return out
+
+    def largest_params(self, per_role: dict[str, tuple[int, int]]) -> int:
+        """Parameters of the largest model that must sit on the GPU at once under model offload,
+        from each role's (total, largest folder)."""
+        return max((big for _, big in per_role.values()), default=0)
+
+    def replan(self, width: int, height: int) -> Runtime:
+        """The memory plan again for the frame size a render has (resolve plans for 512 x 512), with
+        the free memory measured at resolve (a pipeline loaded since would count against itself)."""
+        rt = self._runtime
+        self._runtime = self.plan_runtime(self._resolved, self._params_total, self._params_largest, width, height,
+                                          free_gib=rt.free_gib)
+        self._runtime.attention = rt.attention
+        return self._runtime
 
     def select_models(self, refs: list, params: dict) -> list:
         """The models (``ModelRef``) a render with ``params`` uses, of all its backend's roles (all
@@ -193,7 +298,16 @@ class DiffusionBackend(Backend):
                 out.append(ModelSpec(role, m["id"], m.get("revision"), m.get("subfolder"), m.get("weight_name")))
         return out
 
-    def plan_runtime(self, params: dict, total_params: int, largest_params: int) -> Runtime:
+    # the memory plan's cost model (None: only the weights and headroom_gib decide the offload)
+    image_gib: float | None = None  # denoiser activations per image of a batch at 512 x 512, fp16
+
+    def batch_options(self, params: dict) -> tuple[list[int], int, Callable[[int], int], Callable[[int], str]]:
+        """(batches to choose from, preferred first; the smallest worth keeping every model on the
+        GPU for; frames the VAE decodes at once for a batch; the words for a batch)."""
+        raise NotImplementedError
+
+    def plan_runtime(self, params: dict, total_params: int, largest_params: int, width: int = 512, height: int = 512,
+                     free_gib: float | None = None) -> Runtime:
         import torch
 
         want = params.get("device", "auto")
@@ -222,25 +336,43 @@ class DiffusionBackend(Backend):
         need = total_params * size / 2**30 + self.headroom_gib
         free = None
         offload = params.get("offload", "auto")
+        batch, why = None, ""
+        slicing, tiling = params.get("vae_slicing", "auto"), params.get("vae_tiling", "auto")
         if device.startswith("cuda"):
-            free = torch.cuda.mem_get_info(torch.device(device))[0] / 2**30
-            if offload == "auto":
+            free = free_gib if free_gib is not None else torch.cuda.mem_get_info(torch.device(device))[0] / 2**30
+            if self.image_gib is not None:
+                pixels = width * height / 512**2
+                batches, good, decode_frames, unit = self.batch_options(params)
+                choice = plan_memory(free, total_params * size / 2**30, largest_params * size / 2**30,
+                                     self.image_gib * pixels, batches, good, decode_frames, VAE_FRAME_GIB * pixels,
+                                     offload, unit)
+                offload, batch, need = choice.offload, choice.batch, choice.need_gib
+                why = f"{width}x{height}, {choice.why}"
+                if slicing == "auto":
+                    slicing = choice.vae_slicing
+                if tiling == "auto":
+                    tiling = choice.vae_tiling
+            elif offload == "auto":
                 offload = memory_plan(free, total_params, largest_params, size, self.headroom_gib)
         elif offload in ("auto",):
             offload = "none"
         elif offload != "none":
             raise InputError(f"{self.name}: offload={offload} needs a CUDA GPU")
-        slicing, tiling = params.get("vae_slicing", "auto"), params.get("vae_tiling", "auto")
         tight = offload != "none"
         if slicing == "auto":
             slicing = device != "cpu" and tight
         if tiling == "auto":
             tiling = device != "cpu" and offload == "sequential"
+        if not why:
+            why = (f"{device}: every model on it, the backend's own batch" if free is None else
+                   f"{free:.1f} GiB free, {need:.1f} GiB wanted (weights + {self.headroom_gib:g} GiB): "
+                   + ("all models on the GPU" if offload == "none" else f"{offload} offload"))
+            why += f"; VAE slicing {'on' if slicing else 'off'}, tiling {'on' if tiling else 'off'}"
         import torch.nn.functional as F
 
         attention = "sdpa" if hasattr(F, "scaled_dot_product_attention") else "math"
         return Runtime(device, dtype, offload, bool(slicing), bool(tiling), attention,
-                       None if free is None else round(free, 2), round(need, 2))
+                       None if free is None else round(free, 2), round(need, 2), batch, why)
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -253,7 +385,7 @@ class DiffusionBackend(Backend):
     def pipeline(self, progress: Callable[[str, int, int], None] | None = None):
         """The loaded pipeline (from the cache when the same models and runtime were used last)."""
         key = json.dumps([self.name, {r: str(f.path) for r, f in self._located.items()},
-                          self._runtime.to_json(), self.cache_extra()], sort_keys=True, default=str)
+                          self._runtime.placement(), self.cache_extra()], sort_keys=True, default=str)
         if _CACHE.get("key") == key:
             self.report["pipeline_cached"] = True
             return _CACHE["pipe"]

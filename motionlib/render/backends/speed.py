@@ -224,6 +224,8 @@ class StepCache:
         self.fresh = True
         self.outputs: dict[str, object] = {}
         self.deep_runs = 0  # deep-block passes run (for tests and the record)
+        self.scope = None  # whose deep features these are (a window's), when the caller says
+        self.manual = False
         state = self
 
         class Cached(torch.nn.Module):
@@ -239,13 +241,14 @@ class StepCache:
                     return getattr(self.block, name)
 
             def forward(self, *args, **kwargs):
-                if state.fresh or self.key not in state.outputs:
+                key = (state.scope, self.key)
+                if state.fresh or key not in state.outputs:
                     out = self.block(*args, **kwargs)
-                    state.outputs[self.key] = out
+                    state.outputs[key] = out
                     if self.key == "mid":
                         state.deep_runs += 1
                     return out
-                return state.outputs[self.key]
+                return state.outputs[key]
 
         for i in range(1, len(unet.down_blocks)):
             unet.down_blocks[i] = Cached(unet.down_blocks[i], f"down{i}")
@@ -254,15 +257,28 @@ class StepCache:
             unet.up_blocks[i] = Cached(unet.up_blocks[i], f"up{i}")
 
         def before(module, args, kwargs):
+            if state.manual:  # the caller said which step and whose features (``step``)
+                return
             state.fresh = state.calls % state.interval == 0
             state.calls += 1
 
         unet.register_forward_pre_hook(before, with_kwargs=True)
         unet._motionlib_step_cache = self
 
+    def step(self, index: int, scope) -> None:
+        """The next UNet call is denoising step ``index`` of ``scope`` (e.g. one window of a clip
+        denoised window by window): whole on every ``interval``-th step, and the kept features are
+        that scope's own. (Each scope keeps its deep features: the memory grows with the number of
+        windows, which is why step caching is opt-in.)"""
+        self.manual = True
+        self.fresh = index % self.interval == 0
+        self.scope = scope
+
     def reset(self) -> None:
         self.calls = 0
         self.fresh = True
+        self.manual = False
+        self.scope = None
         self.outputs.clear()
 
 
