@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from motionlib.library import Library
-from tests.conftest import ROOT, assert_one_line_error, copy_library, invoke, schema_validator
+from motionlib.library.renders import render_key
+from tests.conftest import (ROOT, assert_one_line_error, copy_library, invoke, schema_validator, share_library,
+                            shared_url)
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'motionlib[team]')")
 
@@ -58,6 +60,16 @@ def ray_lib(tmp_path_factory) -> Path:
 @pytest.fixture
 def lib(ray_lib, tmp_path) -> Path:
     return copy_library(ray_lib, tmp_path / "lib")
+
+
+@pytest.fixture(params=["local", pytest.param("shared", marks=pytest.mark.postgres)])
+def any_lib(request, ray_lib, tmp_path) -> str:
+    """``ray_lib`` copied: into a directory, or into a shared library (PostgreSQL and S3, both
+    started by the tests; the workers open it by its URL)."""
+    if request.param == "local":
+        return str(copy_library(ray_lib, tmp_path / "lib"))
+    url = shared_url(request.getfixturevalue("pg_url"), request.getfixturevalue("s3_store"))
+    return share_library(ray_lib, url)
 
 
 def _campaign(directory: Path, jobs: int) -> Path:
@@ -120,7 +132,7 @@ class Killer(threading.Thread):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the workers' processes in /proc")
-def test_a_campaign_survives_a_worker_killed_mid_run(lib, tmp_path, cluster):
+def test_a_campaign_survives_a_worker_killed_mid_run(any_lib, tmp_path, cluster):
     """12 jobs on two workers, one killed in the middle of a render after three videos are
     written: every job recorded done, the killed one's rendered again by another worker."""
     tag = cluster()
@@ -130,7 +142,7 @@ def test_a_campaign_survives_a_worker_killed_mid_run(lib, tmp_path, cluster):
     killer.start()
     t = time.perf_counter()
     try:
-        proc = invoke("render", "--campaign", camp, "--ray", "auto", library=lib)
+        proc = invoke("render", "--campaign", camp, "--ray", "auto", library=any_lib)
     finally:
         killer.stop.set()
     took = time.perf_counter() - t
@@ -139,8 +151,10 @@ def test_a_campaign_survives_a_worker_killed_mid_run(lib, tmp_path, cluster):
     assert "12 of 12 rendered" in proc.stdout
     assert proc.stderr.count("its Ray worker died") == 1 and "rendering it again" in proc.stderr, proc.stderr
 
-    with Library(lib) as library:
+    with Library(any_lib) as library:
         records = [r for r in library.renders() if r.campaign == "spring"]
+        if library.files.shared:  # every video kept in the store too, found without the local file
+            assert all(library.files.has_file(render_key(r.output_sha256)) for r in records)
     assert len(records) == 12 and {r.status for r in records} == {"done"}  # one record a job, none lost
     assert sorted(Path(r.output).name for r in records) == [f"j{n:02d}.mp4" for n in range(12)]
     validate = schema_validator("render-record.schema.json")

@@ -20,19 +20,12 @@ import pytest
 
 from motionlib.core.errors import LibraryError, MotionlibError
 from motionlib.library import Library
-from tests.conftest import ROOT, spawn_cli, wait_for_fault
+from tests.conftest import ROOT, shared_url, spawn_cli, wait_for_fault
 
 ASTRONAUT = ROOT / "assets" / "samples" / "astronaut.png"
 
 
-def shared_url(pg_url: str, store: str) -> str:
-    """A shared library's URL from a database URL and a store URL (its endpoint moved out)."""
-    base, _, endpoint = store.partition("?endpoint=")
-    sep = "&" if "?" in pg_url else "?"
-    return f"{pg_url}{sep}store={base}" + (f"&endpoint={endpoint}" if endpoint else "")
-
-
-@pytest.fixture(params=["local", "shared"])
+@pytest.fixture(params=["local", pytest.param("shared", marks=pytest.mark.postgres)])
 def target(request, tmp_path) -> str:
     """Where a fresh library lives: a directory, or a shared library's URL."""
     if request.param == "local":
