@@ -341,12 +341,12 @@ def schema_validator(name: str):
     return Draft202012Validator(schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def shared_url(pg_url: str, store: str) -> str:
+def shared_url(database: str, store: str) -> str:
     """A shared library's URL (docs/team.md) from a database URL and a store URL (its endpoint
     moved out to the library URL's own options)."""
     base, _, endpoint = store.partition("?endpoint=")
-    sep = "&" if "?" in pg_url else "?"
-    return f"{pg_url}{sep}store={base}" + (f"&endpoint={endpoint}" if endpoint else "")
+    sep = "&" if "?" in database else "?"
+    return f"{database}{sep}store={base}" + (f"&endpoint={endpoint}" if endpoint else "")
 
 
 def share_library(src: Path, url: str) -> str:

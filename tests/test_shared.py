@@ -7,7 +7,6 @@ passwords, an unreachable store."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
