@@ -109,12 +109,20 @@ RENDER_CELLS = {
 }
 
 
+# render parameters that change the pictures (opt-in shortcuts, render/backends/speed.py): shown
+# beside the backend when a render turned them on
+SHORTCUTS = {"step_cache": lambda v: f"step_cache={v}" if isinstance(v, int) and v > 1 else None}
+
+
+def shortcut_labels(params: dict | None) -> list[str]:
+    """The picture-changing shortcuts a render's parameters turned on, as short labels."""
+    labels = (label((params or {}).get(key)) for key, label in SHORTCUTS.items())
+    return [text for text in labels if text]
+
+
 def backend_text(r) -> str:
     """The backend, and the picture-changing shortcuts its render turned on (step caching ...)."""
-    from motionlib.render.backends.speed import shortcut_labels
-
-    labels = shortcut_labels((r.params or {}).get("params"))
-    return " ".join([r.backend, *labels])
+    return " ".join([r.backend, *shortcut_labels((r.params or {}).get("params"))])
 
 
 def qa_text(qa: dict | None) -> str:

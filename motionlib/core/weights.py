@@ -94,6 +94,19 @@ class Found:
 _SHA: dict[tuple[str, int, int], str] = {}
 
 
+CACHE_ENV = "MOTIONLIB_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """``$MOTIONLIB_CACHE_DIR``, else the per-user cache directory (~/.cache/motionlib on Linux):
+    fetched models, compiled kernels, a shared library's staging and fetched files."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("motionlib", appauthor=False))
+
+
 def file_sha256(path: Path) -> str:
     """A model file's SHA-256, remembered for as long as its path, size and modification time
     stay (ingest asks for it often: the settings digest carries it)."""

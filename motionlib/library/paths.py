@@ -60,10 +60,10 @@ class SharedTarget:
     @property
     def work(self) -> Path:
         """This machine's working directory for the library: staging and caches."""
-        from platformdirs import user_cache_dir
+        from motionlib.core.weights import cache_dir
 
         key = hashlib.sha256(redact(self.url).encode()).hexdigest()[:16]
-        return Path(user_cache_dir("motionlib", appauthor=False)) / "shared" / key
+        return cache_dir() / "shared" / key
 
 
 def parse_shared(url: str) -> SharedTarget:

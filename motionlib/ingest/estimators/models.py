@@ -24,9 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from motionlib.core.errors import FetchFailed, InputError
-from motionlib.core.weights import file_sha256  # noqa: F401  (models.file_sha256 is used by name)
-
-CACHE_ENV = "MOTIONLIB_CACHE_DIR"
+from motionlib.core.weights import CACHE_ENV, cache_dir, file_sha256  # noqa: F401  (used by name here)
 CHUNK = 1 << 16
 
 
@@ -60,15 +58,6 @@ POSE = TaskModel(
     description="MediaPipe Pose Landmarker, full, float16, version 1 (the Tasks estimator's model)",
 )
 MODELS: dict[str, TaskModel] = {POSE.name: POSE}
-
-
-def cache_dir() -> Path:
-    """``$MOTIONLIB_CACHE_DIR``, else the per-user cache directory (~/.cache/motionlib on Linux)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("motionlib", appauthor=False))
 
 
 def model_path(model: TaskModel = POSE) -> Path:

@@ -36,8 +36,6 @@ from motionlib.core.errors import InputError
 
 SPEED_DEFAULTS = {"compile": "auto", "compile_mode": "default", "fuse_qkv": "auto", "step_cache": 0}
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
-# parameters that change the pictures: shown beside the backend by ``motionlib renders`` when set
-SHORTCUTS = {"step_cache": lambda v: f"step_cache={v}" if isinstance(v, int) and v > 1 else None}
 COMPILE_BACKEND_ENV = "MOTIONLIB_COMPILE_BACKEND"  # inductor (default); tests use aot_eager on the CPU
 _NOTED: set[str] = set()
 
@@ -51,16 +49,6 @@ def check_speed(backend: str, p: dict) -> None:
     v = p.get("step_cache", 0)
     if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 10:
         raise InputError(f"{backend}: step_cache must be 0 (off) or the UNet's whole-step interval, 2 to 10")
-
-
-def shortcut_labels(params: dict | None) -> list[str]:
-    """The picture-changing shortcuts a render's parameters turned on, as short labels."""
-    out = []
-    for key, label in SHORTCUTS.items():
-        text = label((params or {}).get(key))
-        if text:
-            out.append(text)
-    return out
 
 
 @dataclass
@@ -104,7 +92,7 @@ def compile_cache_dir() -> Path:
     ``torch-compile`` in motionlib's user cache directory (kept across renders and reboots)."""
     if os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
         return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
-    from motionlib.ingest.estimators.models import cache_dir
+    from motionlib.core.weights import cache_dir
 
     return cache_dir() / "torch-compile"
 
