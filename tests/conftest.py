@@ -351,7 +351,8 @@ def shared_url(database: str, store: str) -> str:
 
 def share_library(src: Path, url: str) -> str:
     """A shared library holding a copy of the local library at ``src``, made as docs/team.md tells
-    a team to bring a library in: its files copied into the store, then ``reindex``."""
+    a team to bring a library in: its files copied into the store, then ``reindex`` (versions and
+    their tags; identities are added again, as the docs say)."""
     from motionlib.library import Library
 
     with Library(url) as lib:
