@@ -13,7 +13,9 @@ def audio_blocks(path: Path, start: float = 0.0, end: float | None = None, rate:
     time is seconds from ``start``. Returns None when the clip has no audio track."""
     import av
 
-    container = av.open(str(path), metadata_errors="ignore")
+    from motionlib.media.video import open_input  # PyAV 19 (Python 3.12+) has no metadata_errors
+
+    container = open_input(path)
     if not container.streams.audio:
         container.close()
         return None
