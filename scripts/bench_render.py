@@ -177,6 +177,10 @@ def peak_gib(device: str) -> float | None:
     return round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.startswith("cuda") else None
 
 
+def _gib(value: float | None) -> str:
+    return "n/a on the CPU" if value is None else f"{value} GiB"
+
+
 # --- the floor -----------------------------------------------------------------------------------
 
 
@@ -433,9 +437,9 @@ def main() -> int:
     print(f"\nFLOPs per frame: {flops['per_frame'] / 1e12:.4g} TFLOP; matmul rate here: {rate / 1e12:.4g} TFLOP/s "
           f"({'fp16' if device == 'cuda' else 'fp32'}); floor: {floor:.2f} frames/s\n"
           f"{label + ':':22s}{naive['fps']:.2f} frames/s, {100 * naive['floor_share']:.1f}% of floor, "
-          f"peak {naive['peak_gib']} GiB\n"
+          f"peak {_gib(naive['peak_gib'])}\n"
           f"{args.backend + ' backend:':22s}{ours['fps']:.2f} frames/s, {100 * ours['floor_share']:.1f}% of floor, "
-          f"peak {ours['peak_gib']} GiB" + (f" (batch {ours['batch']})" if ours.get("batch") else "") + "\n"
+          f"peak {_gib(ours['peak_gib'])}" + (f" (batch {ours['batch']})" if ours.get("batch") else "") + "\n"
           f"ratio: {result['ratio']:.2f}x" + (" (goal >= 3x on a GPU)" if args.backend == "controlnet" else ""))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
