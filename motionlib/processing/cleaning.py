@@ -311,10 +311,12 @@ def breaks(kp, conf, ts, L: _Layout) -> tuple[np.ndarray, np.ndarray]:
         ratio2 = ref2 / np.maximum(np.minimum(torso[a2], torso[b[1:]]), 1e-6)
         x2 = kp[a2][:, body]
         ok2 = (conf[a2][:, body] >= MIN_CONF) & (conf[b[1:]][:, body] >= MIN_CONF)
-        still2 = _median_moved(np.linalg.norm(xb[1:] - x2, axis=-1), ok2, np.isfinite(xb[1:]).all(-1) & np.isfinite(x2).all(-1))
+        fin2 = np.isfinite(xb[1:]).all(-1) & np.isfinite(x2).all(-1)
+        still2 = _median_moved(np.linalg.norm(xb[1:] - x2, axis=-1), ok2, fin2)
         with np.errstate(invalid="ignore"):
-            back[1:] = ((_angle(up[a2], up[b[1:]]) <= BREAK_TURN + BREAK_TURN_SPEED * missing2) & (ratio2 <= BREAK_SCALE)
-                        & (still2 <= (BREAK_POSE + BREAK_SPEED * missing2) * ref2) & (dt2 <= 3 * step))
+            back[1:] = ((_angle(up[a2], up[b[1:]]) <= BREAK_TURN + BREAK_TURN_SPEED * missing2)
+                        & (ratio2 <= BREAK_SCALE) & (dt2 <= 3 * step)
+                        & (still2 <= (BREAK_POSE + BREAK_SPEED * missing2) * ref2))
     out = np.zeros(n - 1, bool)
     prev = True  # no speed before the first link
     into = False  # the body broke into idx[k] by its own step (not as the way out of an excursion)
