@@ -83,6 +83,25 @@ def test_another_person_is_rejected_and_a_wrong_body_doubted_or_rejected(stored)
     assert got.report.jump_cuts == []
 
 
+def test_one_frame_of_a_wrong_body_is_cut_out_even_where_its_way_out_is_gentle(stored):
+    """A body 1.7x the performer's for one frame while the performer comes nearer (1.07x): the
+    track breaks into it (over 1.6x) but its way out stays under every limit (1.59x; its bigger
+    torso makes the joint limit generous). The frames either side join, so it is an excursion and
+    goes alone - not the performer's frames before it (the sample's Tasks track, frame 3)."""
+    kp, conf, _ = stored
+    body = list(SK.body)
+    g = next(f for f in range(len(kp)) if np.isfinite(kp[f]).all() and (conf[f, body] >= 0.5).all())
+    hips = (kp[g, 23] + kp[g, 24]) / 2
+    shoulders = (kp[g, 11] + kp[g, 12]) / 2
+    nearer = hips + 1.07 * (kp[g] - hips)
+    track = np.stack([kp[g]] * 10 + [shoulders + 1.7 * (kp[g] - shoulders)] + [nearer] * 19)
+    ts = np.arange(30) / 30
+    got = clean(track, np.stack([conf[g]] * 30), ts, 1.0, SK)
+    assert [(r["start_frame"], r["end_frame"]) for r in got.report.rejected] == [(10, 11)]
+    keep = np.arange(30) != 10
+    assert np.array_equal(got.keypoints[keep], track[keep].astype(np.float32))
+
+
 def test_same_look_after_a_teleport_is_a_jump_cut_other_look_another_person(stored):
     kp, conf, ts = stored
     bad = kp.copy()

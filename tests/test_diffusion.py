@@ -734,11 +734,18 @@ def test_driving_video_is_the_source_around_the_performer_at_24_fps(lib):
         return np.abs(cv2.resize(a, (w // 4, h // 4), interpolation=cv2.INTER_AREA).astype(int)
                       - cv2.resize(b, (w // 4, h // 4), interpolation=cv2.INTER_AREA)).mean()
 
+    # the crop of each time is that time's frame: nearer it than any other time's (the performer
+    # comes back to a pose, so a fixed other time can look alike: 0.25 s on, 1.8x the rounding
+    # difference on the Tasks track; the nearest other time, often the next frame, measured 1.1-2.5x)
+    hand = [by_hand(f) for f in full]
     for k, crop in enumerate(crops):
-        near = diff(crop, by_hand(full[k]))
-        assert near < 3  # measured: 1.6-1.7 grey levels
+        near = diff(crop, hand[k])
+        # measured: 1.6-1.7 grey levels on the legacy track's box, 2.3-2.4 on the Tasks track's (its
+        # left edge falls half a decoded pixel between whole ones: by_hand's rounding at its worst)
+        assert near < 3
         assert diff(crop, by_hand(full[k], 0.05)) > 3 * near  # 5 % off sideways: measured 11-13
-        assert diff(crop, by_hand(full[(k + 6) % len(full)])) > 2 * near  # another time: measured 6.5-8.4
+        others = [diff(crop, h) for j, h in enumerate(hand) if j != k]
+        assert min(others) > near, f"crop {k} is nearer another time's frame"
 
 
 def test_driving_frame_plan():

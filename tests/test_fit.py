@@ -23,14 +23,35 @@ def lib(demo_library, tmp_path):
         yield library
 
 
+def _stillest_frame(m) -> int:
+    """The frame around which (3 frames either side) the reported joints, all confidently seen,
+    move least for their torso length."""
+    J = [SK.index(n) for n in fitting.REPORT_JOINTS]
+    kp = m.keypoints.astype(np.float64)
+    torso = np.linalg.norm((kp[:, 11] + kp[:, 12]) / 2 - (kp[:, 23] + kp[:, 24]) / 2, axis=1)
+    moves = {}
+    for k in range(3, m.frames - 3):
+        w = kp[k - 3:k + 4][:, J]
+        if np.isfinite(w).all() and (m.confidence[k - 3:k + 4][:, J] >= 0.5).all():
+            moves[k] = np.linalg.norm(np.diff(w, axis=0), axis=-1).max() / torso[k]
+    return min(moves, key=moves.get)
+
+
 def test_self_test_frame_k_lands_on_the_identity_made_from_frame_k(lib, tmp_path, sample):
-    """The identity is frame 40 of the sample itself (the performer's crop, enlarged 3x): the fit's
-    frame 40 must lie on her joints (issue 15's goal: within 2 % of her height)."""
+    """The identity is frame k of the sample itself (the performer's crop, enlarged 3x): the fit's
+    frame k must lie on her joints (issue 15's goal: within 2 % of her height).
+
+    k is where the performer stands stillest: the track is read in video mode, whose landmarks
+    follow the body over time and lag it while it moves, her picture as a still, so only there do
+    both readings of one picture agree well enough to leave the fit's own error. (Measured over
+    frames 15-90 in full view: still frames 0.7-1.7 % on both estimators, moving ones often 2-5 %
+    and more; the fixed frame 40 this test used, moving, 1.6 % on the legacy track and 2.2 % on the
+    Tasks one. The stillest frame is 82 on the legacy track, 81 on the Tasks one.)"""
     import av
     from PIL import Image
 
-    k = 40
     m = lib.load("demo")
+    k = _stillest_frame(m)
     with av.open(str(sample)) as c:
         img = next(f.to_ndarray(format="rgb24") for i, f in enumerate(c.decode(video=0)) if i == k)
     pts = m.keypoints[k][np.isfinite(m.keypoints[k]).all(axis=1)]
@@ -43,8 +64,31 @@ def test_self_test_frame_k_lands_on_the_identity_made_from_frame_k(lib, tmp_path
     errors = [v["of_height"] for v in report["anchor_error"]["joints"].values()]
     assert len(errors) >= 13 and max(errors) <= 0.02 and np.median(errors) <= 0.005
     assert report["retarget"]["anchored_at"] == "hip_centre"
-    # the crop is tight around frame 40: the performer's travel takes him out of it, and that is all
+    # the crop is tight around frame k: the performer's travel takes him out of it, and that is all
     assert [f["flag"] for f in report["flags"]] == ["leaves_picture"]
+
+
+def _anchored_on_hers(m, identity, report) -> tuple[list[str], list[str]]:
+    """Of the nose, ears and shoulders: those each bone from the neck to which takes her length at
+    the anchor frame (its ratio there within retarget.ANCHOR_RANGE of the report's body scale), and
+    the others."""
+    from motionlib.render.retarget import ANCHOR_RANGE, TREE, IdentityBody, _identity_points, _points
+
+    k, scale = report["anchor_frame"], report["retarget"]["scale"]
+    mpos, mconf = _points(m.keypoints.astype(np.float64), m.confidence, m.skeleton)
+    ipos, _ = _identity_points(IdentityBody.from_record(identity))
+    parent = {c: p for p, c in TREE}
+
+    def hers(c: str) -> bool:
+        p = parent[c]
+        at = float(np.linalg.norm(mpos[c][k] - mpos[p][k]))
+        if not (mconf[p][k] >= 0.5 and mconf[c][k] >= 0.5 and at > 0):
+            return False
+        ratio = float(np.linalg.norm(ipos[c] - ipos[p])) / at
+        return ANCHOR_RANGE[0] * scale <= ratio <= ANCHOR_RANGE[1] * scale and (p == "neck" or hers(p))
+
+    joints = ("nose", "left_ear", "right_ear", "left_shoulder", "right_shoulder")
+    return [j for j in joints if hers(j)], [j for j in joints if not hers(j)]
 
 
 def test_astronaut_report_flags_and_files(lib, tmp_path):
@@ -52,8 +96,15 @@ def test_astronaut_report_flags_and_files(lib, tmp_path):
 
     report = lib.fit("demo", "astronaut", output=tmp_path / "fit.npz", preview=tmp_path / "fit.png")
     assert report["retarget"]["anchored_at"] == "neck", "her hips are guessed below the picture"
-    for joint in ("nose", "left_ear", "right_ear", "left_shoulder", "right_shoulder"):
+    # at the anchor frame her head and shoulders are the fit's: each bone from the neck turned onto
+    # hers, with her length there - unless that length is far from the body's scale (the bone is
+    # foreshortened in one picture: retarget.ANCHOR_RANGE), which then moves what hangs from it too
+    on, off = _anchored_on_hers(lib.load("demo"), lib.get_identity("astronaut"), report)
+    assert {"nose", "left_shoulder", "right_shoulder"} <= set(on) and len(on) >= 4, (on, off)
+    for joint in on:
         assert report["anchor_error"]["joints"][joint]["px"] < 0.5, joint
+    for joint in off:  # the Tasks track's frame 0: nose to right eye half its usual length
+        assert report["anchor_error"]["joints"][joint]["px"] >= 0.5, joint
     assert {f["flag"] for f in report["flags"]} >= {"half_body", "hands"}
     assert 0 < report["risk"] < 1 and report["risk"] == fitting.risk_score(report["flags"])
     bones = {b["bone"]: b for b in report["proportions"]}

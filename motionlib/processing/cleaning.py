@@ -15,7 +15,8 @@ scores, edits, exports and renders use. Every change is reported (docs/fidelity.
    joints land further from where their speed put them than ``BREAK_POSE`` torso lengths (plus
    ``BREAK_SPEED`` per second of missing frames), the torso turns by more than ``BREAK_TURN``
    degrees in one frame, or its length changes by more than ``BREAK_SCALE`` x - split the track
-   into segments.
+   into segments. A frame the body broke into, after which the body goes on from the frame before
+   it (as if it had been missed), is a one-frame excursion: the body breaks out of it too.
 3. **Who is who** (``follow``). Segments are joined into people by appearance (the chromaticity of
    the torso and thighs measured while tracking, compared where one segment ends and the other
    starts) and, where appearance is unknown, by where the body
@@ -297,11 +298,33 @@ def breaks(kp, conf, ts, L: _Layout) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(invalid="ignore"):
         hard = (turn > BREAK_TURN + BREAK_TURN_SPEED * missing) | (ratio > BREAK_SCALE)
     limit = (BREAK_POSE + BREAK_SPEED * missing) * ref
+    # a one-frame excursion: idx[k+1] joins idx[k-1] as if idx[k] had been missed. Where the body
+    # broke into idx[k], that frame was somebody (something) else, and the body breaks out of it
+    # too - even when its own way out stays just under the limits (a bigger body's torso makes the
+    # limit of the way out generous; the sample's wrong body left with its length 1.59x)
+    back = np.zeros(n - 1, bool)
+    if n >= 3:
+        a2 = idx[:-2]
+        dt2 = ts[b[1:]] - ts[a2]
+        missing2 = np.maximum(0.0, dt2 - step)
+        ref2 = np.maximum(torso[a2], torso[b[1:]])
+        ratio2 = ref2 / np.maximum(np.minimum(torso[a2], torso[b[1:]]), 1e-6)
+        x2 = kp[a2][:, body]
+        ok2 = (conf[a2][:, body] >= MIN_CONF) & (conf[b[1:]][:, body] >= MIN_CONF)
+        fin2 = np.isfinite(xb[1:]).all(-1) & np.isfinite(x2).all(-1)
+        still2 = _median_moved(np.linalg.norm(xb[1:] - x2, axis=-1), ok2, fin2)
+        with np.errstate(invalid="ignore"):
+            back[1:] = ((_angle(up[a2], up[b[1:]]) <= BREAK_TURN + BREAK_TURN_SPEED * missing2)
+                        & (ratio2 <= BREAK_SCALE) & (dt2 <= 3 * step)
+                        & (still2 <= (BREAK_POSE + BREAK_SPEED * missing2) * ref2))
     out = np.zeros(n - 1, bool)
     prev = True  # no speed before the first link
+    into = False  # the body broke into idx[k] by its own step (not as the way out of an excursion)
     for k in range(n - 1):
         moved = speed[k] if (not prev and speed[k] == speed[k]) else still[k]
-        prev = bool(hard[k] or moved > limit[k])
+        own = bool(hard[k] or moved > limit[k])
+        prev = own or bool(into and back[k])
+        into = own
         out[k] = prev
     return idx, out
 
