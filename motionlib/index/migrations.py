@@ -177,19 +177,27 @@ def connect(path: str, read_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def migrate(conn: sqlite3.Connection, read_only: bool = False) -> int:
-    """Bring the schema up to date; returns the version now in place."""
-    current = conn.execute("PRAGMA user_version").fetchone()[0]
+def _up_to_date(current: int, read_only: bool, why_not_writable: str) -> bool:
+    """Whether schema ``current`` needs nothing; refuses a newer one, and an older one that cannot
+    be upgraded here."""
     if current > LATEST:
         raise LibraryError(
             f"this library's index has schema {current}, newer than this motionlib knows ({LATEST}); "
             "upgrade motionlib"
         )
     if current == LATEST:
-        return current
+        return True
     if read_only:
         raise LibraryError(f"this library's index has schema {current}, older than this motionlib's ({LATEST}), "
-                           "and its disk is read-only: open it once where it can be written, to upgrade it")
+                           f"and {why_not_writable}, to upgrade it")
+    return False
+
+
+def migrate(conn: sqlite3.Connection, read_only: bool = False) -> int:
+    """Bring the schema up to date; returns the version now in place."""
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if _up_to_date(current, read_only, "its disk is read-only: open it once where it can be written"):
+        return current
     if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("BEGIN IMMEDIATE")
@@ -268,16 +276,8 @@ def migrate_postgres(conn, read_only: bool = False) -> int:
     """Bring a PostgreSQL index (a psycopg connection in autocommit mode) up to date, as
     :func:`migrate` does for SQLite; returns the version now in place."""
     current = postgres_version(conn) or 0
-    if current > LATEST:
-        raise LibraryError(
-            f"this library's index has schema {current}, newer than this motionlib knows ({LATEST}); "
-            "upgrade motionlib"
-        )
-    if current == LATEST:
+    if _up_to_date(current, read_only, "it is opened read-only: open it once with write access"):
         return current
-    if read_only:
-        raise LibraryError(f"this library's index has schema {current}, older than this motionlib's ({LATEST}), "
-                           "and it is opened read-only: open it once with write access, to upgrade it")
     with conn.transaction():  # DDL is transactional: every migration applies, or none
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
         conn.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version BIGINT NOT NULL)")
