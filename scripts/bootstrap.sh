@@ -23,6 +23,10 @@ if [ -z "$py" ]; then
   echo "error: motionlib needs Python 3.11-3.14 (none found on PATH); install one or set PYTHON=" >&2
   exit 1
 fi
+if ! "$py" -c 'import sys' >/dev/null 2>&1; then
+  echo "error: $py does not run here (set PYTHON= to a Python 3.11-3.14 interpreter's path)" >&2
+  exit 1
+fi
 if ! "$py" -c "$in_range"; then
   echo "error: $py is Python $("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])'); motionlib needs 3.11-3.14" >&2
   exit 1
