@@ -16,7 +16,10 @@ import numpy as np
 import pytest
 
 # servers the tests start themselves (docs/team.md): a throwaway PostgreSQL server for the index
-# on PostgreSQL, and moto's S3 server in-process for the object store (each its own module)
+# on PostgreSQL, and moto's S3 server in-process for the object store (each its own module). pytest
+# puts this folder on sys.path; the benchmarks import this file as tests.conftest, which it does not
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
 from pgserver import index_target, pg_server, pg_url  # noqa: E402,F401
 from s3server import s3_server, s3_store  # noqa: E402,F401
 
