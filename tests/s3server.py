@@ -24,8 +24,13 @@ def _free_port() -> int:
 
 class S3Server:
     def __init__(self):
+        import logging
+
         from moto.server import ThreadedMotoServer
 
+        # verbose=False still leaves werkzeug's access log on: one line per request on stderr
+        # (thousands in scripts/bench_team.py, hiding its figures)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.port = _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
