@@ -4,7 +4,7 @@
     .venv/bin/python scripts/make_docs_media.py [--library ./library]
 
 docs/posemap-sample.png   one pose map of the sample clip (frame 100, 512x288)
-docs/preview-sample.mp4   the sample clip's pose maps at its timing (384 px, H.264; no source pixels)
+docs/preview-sample.mp4   the sample clip's pose maps at its timing (384 px, H.264; no source pixels; git-ignored)
 docs/render-sample.png    four frames of the pose render of the sample's loop onto the astronaut
 docs/browse.svg           the browser with the sample selected (scripts/bench_browse.py)
 """
